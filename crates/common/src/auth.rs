@@ -1,0 +1,296 @@
+//! Verifying Broker access tokens: Maskinporten-style tokens from our token service and the
+//! platform tokens its exchange endpoint issues.
+//!
+//! The gateway verifies every request with a [`TokenVerifier`]; services verify the forwarded
+//! token again with their own. Keys come from a [`JwksSource`] (the token service over gRPC) and
+//! are cached; an unknown `kid` triggers one refresh, so rotated keys are picked up at once while
+//! a flood of forged `kid`s cannot hammer the token service.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::Problem;
+use crate::identity::OrgNumber;
+
+/// The RSA algorithms Broker signs and accepts, as Maskinporten does.
+pub const RSA_ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
+
+/// A public RSA key as published in a JWK set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RsaJwk {
+    /// Always `RSA`.
+    pub kty: String,
+    /// Key id.
+    pub kid: String,
+    /// Modulus, base64url without padding.
+    pub n: String,
+    /// Exponent, base64url without padding.
+    pub e: String,
+    /// `sig` when present.
+    #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
+    pub key_use: Option<String>,
+    /// The algorithm the key is meant for, when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alg: Option<String>,
+}
+
+/// A JWK set of RSA keys: `{"keys": [...]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JwkSet {
+    /// The keys.
+    pub keys: Vec<RsaJwk>,
+}
+
+/// Maskinporten's `consumer` / `supplier` claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgClaim {
+    /// `iso6523-actorid-upis`.
+    pub authority: String,
+    /// `0192:<orgnr>`. Altinn's samples also write `id`.
+    #[serde(rename = "ID", alias = "id")]
+    pub id: String,
+}
+
+/// The claims Broker reads from an access token; the rest is ignored here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccessClaims {
+    /// Issuer.
+    pub iss: String,
+    /// OAuth2 client.
+    #[serde(default)]
+    pub client_id: String,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// The legal consumer.
+    pub consumer: Option<OrgClaim>,
+    /// Platform tokens: the acting organisation.
+    #[serde(rename = "urn:altinn:orgNumber")]
+    pub org_number: Option<String>,
+    /// Platform tokens: the org code of a service owner.
+    #[serde(rename = "urn:altinn:org")]
+    pub org_code: Option<String>,
+    /// System-user tokens (RFC 9396 authorization details).
+    pub authorization_details: Option<serde_json::Value>,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+}
+
+/// Which issuer a verified token came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum TokenKind {
+    /// A Maskinporten-style access token from `POST /token`.
+    Maskinporten,
+    /// A platform token from the exchange endpoint.
+    Platform,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Caller {
+    /// The organisation the caller acts for.
+    pub org: OrgNumber,
+    /// The OAuth2 client.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Org code, when the token says the caller is a service owner.
+    pub org_code: Option<String>,
+    /// System user id, for system-user tokens.
+    pub system_user_id: Option<String>,
+    /// Which issuer signed the token.
+    pub kind: TokenKind,
+    /// The raw token, forwarded to services so they can verify it again.
+    #[serde(skip)]
+    pub token: String,
+}
+
+impl Caller {
+    /// Whether the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// Where verification keys come from.
+#[async_trait::async_trait]
+pub trait JwksSource: Send + Sync {
+    /// The currently published keys.
+    async fn fetch(&self) -> Result<JwkSet, Problem>;
+}
+
+/// The token service's keys over gRPC.
+pub struct GrpcJwks(
+    pub broker_proto::token::token_service_client::TokenServiceClient<tonic::transport::Channel>,
+);
+
+#[async_trait::async_trait]
+impl JwksSource for GrpcJwks {
+    async fn fetch(&self) -> Result<JwkSet, Problem> {
+        let jwks = self
+            .0
+            .clone()
+            .get_jwks(broker_proto::token::GetJwksRequest {})
+            .await
+            .map_err(Problem::from)?
+            .into_inner();
+        serde_json::from_str(&jwks.json).map_err(|error| {
+            tracing::error!(%error, "token service published an unreadable JWK set");
+            Problem::internal()
+        })
+    }
+}
+
+struct KeyCache {
+    keys: HashMap<String, DecodingKey>,
+    fetched: Option<Instant>,
+}
+
+/// Verifies bearer tokens from the configured issuers against cached keys.
+pub struct TokenVerifier {
+    issuers: Vec<(String, TokenKind)>,
+    source: Arc<dyn JwksSource>,
+    cache: RwLock<KeyCache>,
+    min_refresh: Duration,
+    max_age: Duration,
+}
+
+impl TokenVerifier {
+    /// A verifier accepting tokens from our Maskinporten-style issuer and our platform issuer.
+    pub fn new(issuer: String, platform_issuer: String, source: Arc<dyn JwksSource>) -> Self {
+        Self {
+            issuers: vec![
+                (issuer, TokenKind::Maskinporten),
+                (platform_issuer, TokenKind::Platform),
+            ],
+            source,
+            cache: RwLock::new(KeyCache {
+                keys: HashMap::new(),
+                fetched: None,
+            }),
+            min_refresh: Duration::from_secs(1),
+            max_age: Duration::from_secs(300),
+        }
+    }
+
+    /// Verifies signature, issuer and lifetime, and resolves the caller's organisation.
+    pub async fn verify(&self, token: &str) -> Result<Caller, Problem> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| Problem::unauthorized("the bearer token is not a JWT"))?;
+        if !RSA_ALGORITHMS.contains(&header.alg) {
+            return Err(Problem::unauthorized(
+                "the token's algorithm is not accepted",
+            ));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| Problem::unauthorized("the token has no kid"))?;
+        let key = self.key(&kid).await?;
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = 0;
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_issuer(
+            &self
+                .issuers
+                .iter()
+                .map(|(i, _)| i.as_str())
+                .collect::<Vec<_>>(),
+        );
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Problem::unauthorized("the token has expired")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidIssuer => {
+                    Problem::unauthorized("the token's issuer is not trusted")
+                }
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    Problem::unauthorized("the token's signature is invalid")
+                }
+                _ => Problem::unauthorized("the token is invalid"),
+            })?
+            .claims;
+        let kind = self
+            .issuers
+            .iter()
+            .find(|(issuer, _)| *issuer == claims.iss)
+            .map(|(_, kind)| *kind)
+            .ok_or_else(|| Problem::unauthorized("the token's issuer is not trusted"))?;
+        caller_from_claims(claims, kind, token)
+    }
+
+    async fn key(&self, kid: &str) -> Result<DecodingKey, Problem> {
+        {
+            let cache = self.cache.read().await;
+            let fresh = cache.fetched.is_some_and(|at| at.elapsed() < self.max_age);
+            if fresh && let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+        }
+        let mut cache = self.cache.write().await;
+        // Another task may have refreshed while we waited for the lock.
+        let recently = cache
+            .fetched
+            .is_some_and(|at| at.elapsed() < self.min_refresh);
+        if !recently {
+            let set = self.source.fetch().await?;
+            cache.keys = set
+                .keys
+                .iter()
+                .filter_map(|jwk| {
+                    let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
+                    Some((jwk.kid.clone(), key))
+                })
+                .collect();
+            cache.fetched = Some(Instant::now());
+        }
+        cache.keys.get(kid).cloned().ok_or_else(|| {
+            Problem::unauthorized("the token was not signed by a key this broker publishes")
+        })
+    }
+}
+
+/// Resolves the acting organisation as Altinn Broker does: system-user organisation, else
+/// `urn:altinn:orgNumber`, else `consumer.ID`.
+pub fn caller_from_claims(
+    claims: AccessClaims,
+    kind: TokenKind,
+    token: &str,
+) -> Result<Caller, Problem> {
+    let system_user = claims
+        .authorization_details
+        .as_ref()
+        .and_then(serde_json::Value::as_array)
+        .and_then(|details| {
+            details
+                .iter()
+                .find(|d| d["type"] == "urn:altinn:systemuser")
+                .cloned()
+        });
+    let system_user_org = system_user.as_ref().and_then(|d| {
+        let org = &d["systemuser_org"];
+        org["ID"].as_str().or(org["id"].as_str()).map(str::to_owned)
+    });
+    let org_text = system_user_org
+        .or(claims.org_number.clone())
+        .or(claims.consumer.as_ref().map(|c| c.id.clone()))
+        .ok_or_else(|| Problem::unauthorized("the token names no organisation"))?;
+    let org = OrgNumber::parse_identifier(&org_text).map_err(|_| {
+        Problem::unauthorized("the token's organisation is not a valid organisation number")
+    })?;
+    Ok(Caller {
+        org,
+        client_id: claims.client_id,
+        scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+        org_code: claims.org_code,
+        system_user_id: system_user.and_then(|d| d["systemuser_id"][0].as_str().map(str::to_owned)),
+        kind,
+        token: token.to_owned(),
+    })
+}

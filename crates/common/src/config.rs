@@ -1,0 +1,148 @@
+//! Typed configuration: defaults, then an optional TOML file named by `BROKER_CONFIG`, then
+//! `BROKER_*` environment variables, each layer overriding the one before.
+//!
+//! Every service reads [`CommonConfig`] plus its own struct from the same layers; each crate
+//! lists its settings in a `SETTINGS` table that the README's configuration table is checked
+//! against, so documentation cannot drift from code.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// One documented setting, for the README's configuration table.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// The default, as a human reads it.
+    pub default: &'static str,
+    /// What it does.
+    pub description: &'static str,
+}
+
+/// Why configuration could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Reads `T` from defaults, the optional `BROKER_CONFIG` TOML file and `BROKER_*` variables.
+pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigError> {
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    if let Ok(file) = std::env::var("BROKER_CONFIG") {
+        figment = figment.merge(Toml::file_exact(file));
+    }
+    figment
+        .merge(Env::prefixed("BROKER_").ignore(&["config"]))
+        .extract()
+        .map_err(|error| ConfigError(error.to_string()))
+}
+
+/// Settings every service shares.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CommonConfig {
+    /// The gateway's listening address.
+    pub http_addr: SocketAddr,
+    /// Where embedded mode keeps its databases, files and generated admin token.
+    pub data_dir: PathBuf,
+    /// The external base URL clients use; issuers derive from it.
+    pub public_url: Option<String>,
+    /// The admin credential; generated into the data directory when unset.
+    pub admin_token: Option<String>,
+    /// `postgres://…` or `sqlite://…`; SQLite files in the data directory when unset.
+    pub database_url: Option<String>,
+    /// Log filter in `RUST_LOG` syntax.
+    pub log: String,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// OTLP/gRPC endpoint for traces; none exported when unset.
+    pub otlp_endpoint: Option<String>,
+}
+
+impl Default for CommonConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            public_url: None,
+            admin_token: None,
+            database_url: None,
+            log: "info".to_owned(),
+            log_format: "text".to_owned(),
+            otlp_endpoint: None,
+        }
+    }
+}
+
+impl CommonConfig {
+    /// The external base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.http_addr),
+        }
+    }
+
+    /// The Maskinporten-style issuer: the public URL with a trailing slash, as Maskinporten writes it.
+    pub fn issuer(&self) -> String {
+        format!("{}/", self.public_url())
+    }
+
+    /// The issuer of platform tokens from the exchange endpoint.
+    pub fn platform_issuer(&self) -> String {
+        format!("{}/authentication/api/v1/openid/", self.public_url())
+    }
+}
+
+/// The settings of [`CommonConfig`].
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "BROKER_HTTP_ADDR",
+        default: "127.0.0.1:8080",
+        description: "Address the gateway listens on (the one public HTTP surface).",
+    },
+    Setting {
+        name: "BROKER_DATA_DIR",
+        default: "./data",
+        description: "Embedded mode's SQLite databases, files and generated admin token.",
+    },
+    Setting {
+        name: "BROKER_PUBLIC_URL",
+        default: "http://<BROKER_HTTP_ADDR>",
+        description: "External base URL of the gateway; the token issuer is this URL with a trailing slash.",
+    },
+    Setting {
+        name: "BROKER_ADMIN_TOKEN",
+        default: "generated into <data dir>/admin-token",
+        description: "Admin credential for `/admin/v1/…` (`Authorization: Bearer <token>`).",
+    },
+    Setting {
+        name: "BROKER_DATABASE_URL",
+        default: "SQLite files in the data directory",
+        description: "`postgres://…` to use PostgreSQL; each service keeps its tables in its own schema.",
+    },
+    Setting {
+        name: "BROKER_LOG",
+        default: "info",
+        description: "Log filter (`RUST_LOG` syntax), e.g. `info,broker_token=debug`.",
+    },
+    Setting {
+        name: "BROKER_LOG_FORMAT",
+        default: "text",
+        description: "`text` for people, `json` for log collectors.",
+    },
+    Setting {
+        name: "BROKER_OTLP_ENDPOINT",
+        default: "unset (no export)",
+        description: "OTLP/gRPC endpoint, e.g. `http://otel-collector:4317`, to export traces.",
+    },
+    Setting {
+        name: "BROKER_CONFIG",
+        default: "unset",
+        description: "Path of a TOML file with the same settings in lower case without the prefix (`http_addr = \"…\"`); variables override it.",
+    },
+];

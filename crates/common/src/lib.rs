@@ -1,0 +1,23 @@
+//! What every Broker service needs once, so each service crate only wires its own domain.
+//!
+//! - [`config`]: typed settings from `BROKER_*` variables and an optional TOML file;
+//! - [`telemetry`]: readable logs, or OpenTelemetry export when configured;
+//! - [`problem`]: the one error shape, rendered as RFC 7807 problem+json or a gRPC status;
+//! - [`shutdown`]: one cancellation signal threaded through every server and job;
+//! - [`identity`]: organisation numbers and party URNs, parsed once at the edge;
+//! - [`auth`]: verifying Broker access tokens against the token service's published keys;
+//! - [`db`]: connecting to PostgreSQL (one schema per service) or SQLite;
+//! - [`grpc`]: serving a service on a listener with health and graceful shutdown.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod grpc;
+pub mod identity;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::Problem;
+pub use shutdown::Shutdown;

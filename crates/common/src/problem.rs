@@ -1,0 +1,326 @@
+//! The one error shape of Broker: an RFC 7807 problem, optionally carrying an RFC 6749 OAuth2
+//! error for the token endpoint.
+//!
+//! Services return it inside a gRPC status (JSON in the status details, the HTTP status mapped to
+//! the nearest gRPC code); the gateway turns it back into the HTTP answer. So a rule decided deep
+//! in a service reaches the client with its status, code and field errors intact.
+
+use std::collections::BTreeMap;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::{Deserialize, Serialize};
+
+/// An RFC 7807 problem, with Altinn's `code` and field `errors` extensions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The HTTP status.
+    pub status: u16,
+    /// Human-readable explanation of this occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Altinn's error code, e.g. `BRO-00009`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Field name → messages, for request validation failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<BTreeMap<String, Vec<String>>>,
+    /// The request or trace id, filled in by the gateway.
+    #[serde(default, rename = "traceId", skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// When set, the answer is rendered as RFC 6749 `{error, error_description}` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_error: Option<String>,
+    /// A `WWW-Authenticate` challenge to send with a 401.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub www_authenticate: Option<String>,
+}
+
+impl Problem {
+    /// A problem with the given status and detail.
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status: status.as_u16(),
+            detail: Some(detail.into()),
+            code: None,
+            errors: None,
+            trace_id: None,
+            oauth_error: None,
+            www_authenticate: None,
+        }
+    }
+
+    /// 400 with one failing field.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        let mut errors = BTreeMap::new();
+        errors.insert(field.to_owned(), vec![message.into()]);
+        Self::validation(errors)
+    }
+
+    /// 400 listing every failing field, as ASP.NET's validation problem does.
+    pub fn validation(errors: BTreeMap<String, Vec<String>>) -> Self {
+        Self {
+            errors: Some(errors),
+            ..Self::new(
+                StatusCode::BAD_REQUEST,
+                "One or more validation errors occurred.",
+            )
+        }
+    }
+
+    /// 401 with a Bearer challenge (RFC 6750 §3).
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        let challenge = format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\"",
+            detail.replace(['"', '\\'], "'")
+        );
+        Self {
+            www_authenticate: Some(challenge),
+            ..Self::new(StatusCode::UNAUTHORIZED, detail)
+        }
+    }
+
+    /// 403 for a token without the scope a route needs (RFC 6750 `insufficient_scope`).
+    pub fn insufficient_scope(required: &str) -> Self {
+        Self {
+            www_authenticate: Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{required}\""
+            )),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                format!("the token lacks the scope {required}"),
+            )
+        }
+    }
+
+    /// 404 for a missing entity.
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, detail)
+    }
+
+    /// 500 that tells the client nothing about internals; log the cause before calling this.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "An unexpected error occurred; it has been logged.",
+        )
+    }
+
+    /// 503 when a dependency cannot be reached.
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, detail)
+    }
+
+    /// An RFC 6749 §5.2 error such as `invalid_grant`.
+    pub fn oauth(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
+        Self {
+            oauth_error: Some(error.to_owned()),
+            ..Self::new(status, description)
+        }
+    }
+
+    /// Attaches Altinn's numeric error code, written `BRO-<5 digits>`.
+    pub fn with_code(mut self, code: u16) -> Self {
+        self.code = Some(format!("BRO-{code:05}"));
+        self
+    }
+
+    /// The HTTP status, falling back to 500 for a value outside the valid range.
+    pub fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The problem `type`: the RFC 9110 section of the status, as ASP.NET writes it.
+    pub fn type_uri(&self) -> &'static str {
+        match self.status {
+            400 => "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+            401 => "https://tools.ietf.org/html/rfc9110#section-15.5.2",
+            403 => "https://tools.ietf.org/html/rfc9110#section-15.5.4",
+            404 => "https://tools.ietf.org/html/rfc9110#section-15.5.5",
+            405 => "https://tools.ietf.org/html/rfc9110#section-15.5.6",
+            409 => "https://tools.ietf.org/html/rfc9110#section-15.5.10",
+            410 => "https://tools.ietf.org/html/rfc9110#section-15.5.11",
+            411 => "https://tools.ietf.org/html/rfc9110#section-15.5.12",
+            412 => "https://tools.ietf.org/html/rfc9110#section-15.5.13",
+            413 => "https://tools.ietf.org/html/rfc9110#section-15.5.14",
+            415 => "https://tools.ietf.org/html/rfc9110#section-15.5.16",
+            416 => "https://tools.ietf.org/html/rfc9110#section-15.5.17",
+            422 => "https://tools.ietf.org/html/rfc9110#section-15.5.21",
+            429 => "https://tools.ietf.org/html/rfc6585#section-4",
+            502 => "https://tools.ietf.org/html/rfc9110#section-15.6.3",
+            503 => "https://tools.ietf.org/html/rfc9110#section-15.6.4",
+            504 => "https://tools.ietf.org/html/rfc9110#section-15.6.5",
+            _ if self.status >= 500 => "https://tools.ietf.org/html/rfc9110#section-15.6.1",
+            _ => "about:blank",
+        }
+    }
+
+    /// The body as RFC 7807 JSON (or RFC 6749 JSON for an OAuth2 error).
+    pub fn body(&self) -> serde_json::Value {
+        if let Some(error) = &self.oauth_error {
+            return serde_json::json!({
+                "error": error,
+                "error_description": self.detail.clone().unwrap_or_default(),
+            });
+        }
+        let mut body = serde_json::json!({
+            "type": self.type_uri(),
+            "title": self.status_code().canonical_reason().unwrap_or("Error"),
+            "status": self.status,
+        });
+        let fields = [
+            ("detail", self.detail.clone().map(serde_json::Value::from)),
+            ("code", self.code.clone().map(serde_json::Value::from)),
+            (
+                "traceId",
+                self.trace_id.clone().map(serde_json::Value::from),
+            ),
+            (
+                "errors",
+                self.errors.as_ref().map(|errors| serde_json::json!(errors)),
+            ),
+        ];
+        for (name, value) in fields {
+            if let Some(value) = value {
+                body[name] = value;
+            }
+        }
+        body
+    }
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problem {}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let content_type = if self.oauth_error.is_some() {
+            "application/json"
+        } else {
+            "application/problem+json"
+        };
+        let mut response = (self.status_code(), axum::Json(self.body())).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if self.oauth_error.is_some() {
+            // RFC 6749 §5.1: token responses must not be cached; errors follow suit.
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        if let Some(challenge) = self
+            .www_authenticate
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+impl From<Problem> for tonic::Status {
+    fn from(problem: Problem) -> Self {
+        let code = match problem.status {
+            400 | 411 | 413 | 415 | 422 => tonic::Code::InvalidArgument,
+            401 => tonic::Code::Unauthenticated,
+            403 => tonic::Code::PermissionDenied,
+            404 | 410 => tonic::Code::NotFound,
+            409 => tonic::Code::AlreadyExists,
+            412 => tonic::Code::FailedPrecondition,
+            416 => tonic::Code::OutOfRange,
+            429 => tonic::Code::ResourceExhausted,
+            503 => tonic::Code::Unavailable,
+            504 => tonic::Code::DeadlineExceeded,
+            _ => tonic::Code::Internal,
+        };
+        let message = problem.detail.clone().unwrap_or_default();
+        let details = serde_json::to_vec(&problem).unwrap_or_default();
+        tonic::Status::with_details(code, message, details.into())
+    }
+}
+
+impl From<tonic::Status> for Problem {
+    /// A problem carried in the status details comes back as it was sent; a status without
+    /// one (a transport failure, a peer that is not ours) maps from its gRPC code.
+    fn from(status: tonic::Status) -> Self {
+        if let Ok(problem) = serde_json::from_slice::<Problem>(status.details()) {
+            return problem;
+        }
+        let http = match status.code() {
+            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => StatusCode::BAD_REQUEST,
+            tonic::Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            tonic::Code::PermissionDenied => StatusCode::FORBIDDEN,
+            tonic::Code::NotFound => StatusCode::NOT_FOUND,
+            tonic::Code::AlreadyExists | tonic::Code::Aborted => StatusCode::CONFLICT,
+            tonic::Code::FailedPrecondition => StatusCode::PRECONDITION_FAILED,
+            tonic::Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        };
+        tracing::warn!(code = ?status.code(), message = status.message(), "service call failed");
+        let detail = match http {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
+                "A service Broker depends on did not answer; try again shortly.".to_owned()
+            }
+            StatusCode::BAD_GATEWAY => "A service Broker depends on failed.".to_owned(),
+            _ => status.message().to_owned(),
+        };
+        Problem::new(http, detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn survives_a_grpc_round_trip() {
+        let problem = Problem::invalid_field("fileName", "required").with_code(9);
+        let status = tonic::Status::from(problem.clone());
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(Problem::from(status), problem);
+    }
+
+    #[test]
+    fn renders_altinn_shape() {
+        let body = Problem::new(StatusCode::NOT_FOUND, "no such transfer")
+            .with_code(1)
+            .body();
+        assert_eq!(
+            body["type"],
+            "https://tools.ietf.org/html/rfc9110#section-15.5.5"
+        );
+        assert_eq!(body["title"], "Not Found");
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["code"], "BRO-00001");
+    }
+
+    #[test]
+    fn renders_oauth_errors_per_rfc_6749() {
+        let body = Problem::oauth(StatusCode::BAD_REQUEST, "invalid_grant", "expired").body();
+        assert_eq!(
+            body,
+            serde_json::json!({"error": "invalid_grant", "error_description": "expired"})
+        );
+    }
+
+    #[test]
+    fn unknown_transport_failures_do_not_leak_internals() {
+        let problem = Problem::from(tonic::Status::unavailable("tcp connect error 10.0.0.1"));
+        assert_eq!(problem.status, 503);
+        assert!(!problem.detail.unwrap().contains("10.0.0.1"));
+    }
+}
