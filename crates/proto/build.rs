@@ -10,6 +10,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", file.display());
     }
     let descriptors = protox::compile(&files, [&root])?;
-    tonic_prost_build::configure().compile_fds(descriptors)?;
+    tonic_prost_build::configure()
+        // `bytes::Bytes` for every bytes field: file chunks move through without copies.
+        .bytes(".")
+        // The first message of a stream is large and rare; chunks are small and many.
+        .boxed(".broker.filetransfer.v1.UploadMessage.message.start")
+        .boxed(".broker.filetransfer.v1.DownloadMessage.message.header")
+        .compile_fds(descriptors)?;
     Ok(())
 }

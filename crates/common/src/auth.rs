@@ -146,18 +146,70 @@ impl JwksSource for GrpcJwks {
     }
 }
 
-struct KeyCache {
+struct CachedKeys {
     keys: HashMap<String, DecodingKey>,
     fetched: Option<Instant>,
+}
+
+/// Verification keys of one issuer by `kid`, fetched from a [`JwksSource`] and refreshed when
+/// stale or when an unknown `kid` shows up (at most once a second).
+pub struct KeyCache {
+    source: Arc<dyn JwksSource>,
+    cache: RwLock<CachedKeys>,
+    min_refresh: Duration,
+    max_age: Duration,
+}
+
+impl KeyCache {
+    /// An empty cache over `source`; the first lookup fetches.
+    pub fn new(source: Arc<dyn JwksSource>) -> Self {
+        Self {
+            source,
+            cache: RwLock::new(CachedKeys {
+                keys: HashMap::new(),
+                fetched: None,
+            }),
+            min_refresh: Duration::from_secs(1),
+            max_age: Duration::from_secs(300),
+        }
+    }
+
+    /// The key with `kid`; 401 when the issuer does not publish it.
+    pub async fn key(&self, kid: &str) -> Result<DecodingKey, Problem> {
+        {
+            let cache = self.cache.read().await;
+            let fresh = cache.fetched.is_some_and(|at| at.elapsed() < self.max_age);
+            if fresh && let Some(key) = cache.keys.get(kid) {
+                return Ok(key.clone());
+            }
+        }
+        let mut cache = self.cache.write().await;
+        // Another task may have refreshed while we waited for the lock.
+        let recently = cache
+            .fetched
+            .is_some_and(|at| at.elapsed() < self.min_refresh);
+        if !recently {
+            let set = self.source.fetch().await?;
+            cache.keys = set
+                .keys
+                .iter()
+                .filter_map(|jwk| {
+                    let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
+                    Some((jwk.kid.clone(), key))
+                })
+                .collect();
+            cache.fetched = Some(Instant::now());
+        }
+        cache.keys.get(kid).cloned().ok_or_else(|| {
+            Problem::unauthorized("the token was not signed by a key its issuer publishes")
+        })
+    }
 }
 
 /// Verifies bearer tokens from the configured issuers against cached keys.
 pub struct TokenVerifier {
     issuers: Vec<(String, TokenKind)>,
-    source: Arc<dyn JwksSource>,
-    cache: RwLock<KeyCache>,
-    min_refresh: Duration,
-    max_age: Duration,
+    keys: KeyCache,
 }
 
 impl TokenVerifier {
@@ -168,13 +220,7 @@ impl TokenVerifier {
                 (issuer, TokenKind::Maskinporten),
                 (platform_issuer, TokenKind::Platform),
             ],
-            source,
-            cache: RwLock::new(KeyCache {
-                keys: HashMap::new(),
-                fetched: None,
-            }),
-            min_refresh: Duration::from_secs(1),
-            max_age: Duration::from_secs(300),
+            keys: KeyCache::new(source),
         }
     }
 
@@ -190,7 +236,7 @@ impl TokenVerifier {
         let kid = header
             .kid
             .ok_or_else(|| Problem::unauthorized("the token has no kid"))?;
-        let key = self.key(&kid).await?;
+        let key = self.keys.key(&kid).await?;
         let mut validation = Validation::new(header.alg);
         validation.leeway = 0;
         validation.validate_aud = false;
@@ -223,36 +269,6 @@ impl TokenVerifier {
             .map(|(_, kind)| *kind)
             .ok_or_else(|| Problem::unauthorized("the token's issuer is not trusted"))?;
         caller_from_claims(claims, kind, token)
-    }
-
-    async fn key(&self, kid: &str) -> Result<DecodingKey, Problem> {
-        {
-            let cache = self.cache.read().await;
-            let fresh = cache.fetched.is_some_and(|at| at.elapsed() < self.max_age);
-            if fresh && let Some(key) = cache.keys.get(kid) {
-                return Ok(key.clone());
-            }
-        }
-        let mut cache = self.cache.write().await;
-        // Another task may have refreshed while we waited for the lock.
-        let recently = cache
-            .fetched
-            .is_some_and(|at| at.elapsed() < self.min_refresh);
-        if !recently {
-            let set = self.source.fetch().await?;
-            cache.keys = set
-                .keys
-                .iter()
-                .filter_map(|jwk| {
-                    let key = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).ok()?;
-                    Some((jwk.kid.clone(), key))
-                })
-                .collect();
-            cache.fetched = Some(Instant::now());
-        }
-        cache.keys.get(kid).cloned().ok_or_else(|| {
-            Problem::unauthorized("the token was not signed by a key this broker publishes")
-        })
     }
 }
 

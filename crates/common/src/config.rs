@@ -47,6 +47,8 @@ pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigErro
 pub struct CommonConfig {
     /// The gateway's listening address.
     pub http_addr: SocketAddr,
+    /// Where a service run on its own (`brokerd <service>`) serves gRPC.
+    pub grpc_addr: SocketAddr,
     /// Where embedded mode keeps its databases, files and generated admin token.
     pub data_dir: PathBuf,
     /// The external base URL clients use; issuers derive from it.
@@ -67,6 +69,7 @@ impl Default for CommonConfig {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
             data_dir: PathBuf::from("./data"),
             public_url: None,
             admin_token: None,
@@ -104,6 +107,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "BROKER_HTTP_ADDR",
         default: "127.0.0.1:8080",
         description: "Address the gateway listens on (the one public HTTP surface).",
+    },
+    Setting {
+        name: "BROKER_GRPC_ADDR",
+        default: "127.0.0.1:50051",
+        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; use `0.0.0.0:50051` in containers.",
     },
     Setting {
         name: "BROKER_DATA_DIR",

@@ -5,12 +5,14 @@
 //! - [`problem`]: the one error shape, rendered as RFC 7807 problem+json or a gRPC status;
 //! - [`shutdown`]: one cancellation signal threaded through every server and job;
 //! - [`identity`]: organisation numbers and party URNs, parsed once at the edge;
+//! - [`clock`]: the injectable source of "now";
 //! - [`auth`]: verifying Broker access tokens against the token service's published keys;
 //! - [`db`]: connecting to PostgreSQL (one schema per service) or SQLite;
 //! - [`grpc`]: serving a service on a listener with health and graceful shutdown.
 
 pub mod admin;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod grpc;

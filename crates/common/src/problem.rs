@@ -19,12 +19,12 @@ pub struct Problem {
     /// Human-readable explanation of this occurrence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    /// Altinn's error code, e.g. `BRO-00009`.
+    /// Altinn's numeric error code, rendered `BRO-00009`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code: Option<String>,
-    /// Field name → messages, for request validation failures.
+    pub code: Option<u16>,
+    /// Field name → messages, for request validation failures (boxed: errors stay small).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub errors: Option<BTreeMap<String, Vec<String>>>,
+    pub errors: Option<Box<BTreeMap<String, Vec<String>>>>,
     /// The request or trace id, filled in by the gateway.
     #[serde(default, rename = "traceId", skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
@@ -60,7 +60,7 @@ impl Problem {
     /// 400 listing every failing field, as ASP.NET's validation problem does.
     pub fn validation(errors: BTreeMap<String, Vec<String>>) -> Self {
         Self {
-            errors: Some(errors),
+            errors: Some(Box::new(errors)),
             ..Self::new(
                 StatusCode::BAD_REQUEST,
                 "One or more validation errors occurred.",
@@ -120,10 +120,15 @@ impl Problem {
         }
     }
 
-    /// Attaches Altinn's numeric error code, written `BRO-<5 digits>`.
+    /// Attaches Altinn's numeric error code.
     pub fn with_code(mut self, code: u16) -> Self {
-        self.code = Some(format!("BRO-{code:05}"));
+        self.code = Some(code);
         self
+    }
+
+    /// The code as Altinn writes it: `BRO-<5 digits>`.
+    pub fn code_text(&self) -> Option<String> {
+        self.code.map(|code| format!("BRO-{code:05}"))
     }
 
     /// The HTTP status, falling back to 500 for a value outside the valid range.
@@ -171,7 +176,7 @@ impl Problem {
         });
         let fields = [
             ("detail", self.detail.clone().map(serde_json::Value::from)),
-            ("code", self.code.clone().map(serde_json::Value::from)),
+            ("code", self.code_text().map(serde_json::Value::from)),
             (
                 "traceId",
                 self.trace_id.clone().map(serde_json::Value::from),
@@ -193,7 +198,7 @@ impl Problem {
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.status)?;
-        if let Some(code) = &self.code {
+        if let Some(code) = self.code_text() {
             write!(f, " {code}")?;
         }
         if let Some(detail) = &self.detail {

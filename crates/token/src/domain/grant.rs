@@ -1,0 +1,281 @@
+//! The JWT-bearer grant (RFC 7523) as Maskinporten checks it: what an assertion must say, in
+//! the order the checks run, each failure with its RFC 6749 error.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use broker_common::auth::RsaJwk;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::GrantError;
+use super::jwk;
+
+/// The only grant type the token endpoint serves.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// Longest assertion lifetime accepted (`exp - iat`), seconds.
+pub const MAX_ASSERTION_LIFETIME: i64 = 120;
+/// How far `iat` may be from the service's clock, seconds.
+pub const MAX_CLOCK_SKEW: i64 = 10;
+/// Longest `jti` accepted.
+pub const MAX_JTI_LEN: usize = 255;
+
+/// An assertion whose header and issuer were read, but whose signature is not yet checked.
+#[derive(Debug)]
+pub struct UnverifiedAssertion<'a> {
+    raw: &'a str,
+    alg: Algorithm,
+    /// The key id in the header.
+    pub kid: String,
+    /// The `iss` claim: the client id.
+    pub client_id: String,
+}
+
+/// A grant that passed every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedGrant {
+    /// The assertion's id, to be recorded against replay.
+    pub jti: String,
+    /// Requested scopes, all granted to the client.
+    pub scopes: Vec<String>,
+    /// The assertion's expiry; its `jti` must be remembered until then.
+    pub expires_at: i64,
+    /// RFC 8707 audience restriction requested with `resource`.
+    pub resource: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    aud: Option<Value>,
+    scope: Option<String>,
+    iat: Option<i64>,
+    exp: Option<i64>,
+    jti: Option<String>,
+    resource: Option<Value>,
+}
+
+/// Reads the grant type and the assertion's header and issuer.
+pub fn parse<'a>(
+    grant_type: &str,
+    assertion: &'a str,
+) -> Result<UnverifiedAssertion<'a>, GrantError> {
+    match grant_type {
+        "" => return Err(GrantError::InvalidRequest("grant_type is required".into())),
+        JWT_BEARER => {}
+        other => {
+            return Err(GrantError::UnsupportedGrantType(format!(
+                "grant_type {other:?} is not supported; use {JWT_BEARER}"
+            )));
+        }
+    }
+    if assertion.is_empty() {
+        return Err(GrantError::InvalidRequest("assertion is required".into()));
+    }
+    let not_jwt = || GrantError::InvalidRequest("assertion is not a JWT (MP-011)".into());
+    let mut parts = assertion.split('.');
+    let (Some(header), Some(payload), Some(_signature), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(not_jwt());
+    };
+    let header: Header = decode_segment(header).ok_or_else(not_jwt)?;
+    let alg = match header.alg.as_deref() {
+        Some("RS256") => Algorithm::RS256,
+        Some("RS384") => Algorithm::RS384,
+        Some("RS512") => Algorithm::RS512,
+        Some(other) => {
+            return Err(GrantError::InvalidGrant(format!(
+                "alg {other:?} is not accepted; sign with RS256, RS384 or RS512"
+            )));
+        }
+        None => return Err(not_jwt()),
+    };
+    let kid = header.kid.filter(|kid| !kid.is_empty()).ok_or_else(|| {
+        GrantError::InvalidGrant("the assertion header has no kid (MP-100)".into())
+    })?;
+    let payload: Value = decode_segment(payload).ok_or_else(not_jwt)?;
+    let client_id = payload["iss"]
+        .as_str()
+        .filter(|iss| !iss.is_empty())
+        .ok_or_else(|| GrantError::InvalidGrant("iss (the client id) is missing (MP-100)".into()))?
+        .to_owned();
+    Ok(UnverifiedAssertion {
+        raw: assertion,
+        alg,
+        kid,
+        client_id,
+    })
+}
+
+impl UnverifiedAssertion<'_> {
+    /// Verifies the signature with the client's key named by `kid`, then every claim.
+    pub fn verify(
+        self,
+        client_keys: &[RsaJwk],
+        granted_scopes: &[String],
+        issuer: &str,
+        now: i64,
+    ) -> Result<VerifiedGrant, GrantError> {
+        let key = client_keys
+            .iter()
+            .find(|key| key.kid == self.kid)
+            .and_then(jwk::decoding_key)
+            .ok_or_else(|| {
+                GrantError::InvalidGrant(format!(
+                    "kid {:?} is not registered on the client (MP-100)",
+                    self.kid
+                ))
+            })?;
+        let mut validation = Validation::new(self.alg);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        let claims = jsonwebtoken::decode::<Claims>(self.raw, &key, &validation)
+            .map_err(|error| match error.kind() {
+                jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    GrantError::InvalidGrant(format!(
+                        "the signature does not verify with key {:?} (MP-124)",
+                        self.kid
+                    ))
+                }
+                _ => GrantError::InvalidRequest(format!(
+                    "the assertion's claims are malformed: {error}"
+                )),
+            })?
+            .claims;
+        check_audience(claims.aud.as_ref(), issuer)?;
+        let iat = claims
+            .iat
+            .ok_or_else(|| GrantError::InvalidGrant("iat is required".into()))?;
+        if iat > now + MAX_CLOCK_SKEW {
+            return Err(GrantError::InvalidGrant(
+                "iat is in the future; check the clock (MP-130)".into(),
+            ));
+        }
+        if iat < now - MAX_CLOCK_SKEW {
+            return Err(GrantError::InvalidGrant(format!(
+                "iat is more than {MAX_CLOCK_SKEW} s old; make a fresh assertion (MP-130)"
+            )));
+        }
+        let exp = claims
+            .exp
+            .ok_or_else(|| GrantError::InvalidGrant("exp is required".into()))?;
+        if exp - iat > MAX_ASSERTION_LIFETIME {
+            return Err(GrantError::InvalidGrant(format!(
+                "exp - iat is {} s; at most {MAX_ASSERTION_LIFETIME} s is accepted",
+                exp - iat
+            )));
+        }
+        if exp <= now {
+            return Err(GrantError::InvalidGrant(
+                "the assertion has expired (MP-130)".into(),
+            ));
+        }
+        let jti = claims
+            .jti
+            .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI_LEN)
+            .ok_or_else(|| GrantError::InvalidGrant("jti (1-255 characters) is required".into()))?;
+        let scopes: Vec<String> = claims
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if scopes.is_empty() {
+            return Err(GrantError::InvalidScope("scope is required".into()));
+        }
+        if let Some(missing) = scopes.iter().find(|s| !granted_scopes.contains(s)) {
+            return Err(GrantError::InvalidScope(format!(
+                "scope {missing:?} is not granted to this client (MP-200)"
+            )));
+        }
+        Ok(VerifiedGrant {
+            jti,
+            scopes,
+            expires_at: exp,
+            resource: claims.resource,
+        })
+    }
+}
+
+fn check_audience(aud: Option<&Value>, issuer: &str) -> Result<(), GrantError> {
+    let matches = match aud {
+        Some(Value::String(aud)) => aud == issuer,
+        Some(Value::Array(auds)) => auds.len() == 1 && auds[0] == issuer,
+        _ => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(GrantError::InvalidGrant(format!(
+            "aud must be the issuer {issuer:?} (MP-110)"
+        )))
+    }
+}
+
+fn decode_segment<T: serde::de::DeserializeOwned>(segment: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(segment.trim_end_matches('=')).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn segment(value: Value) -> String {
+        URL_SAFE_NO_PAD.encode(value.to_string())
+    }
+
+    #[test]
+    fn checks_the_grant_type_first() {
+        assert!(matches!(
+            parse("", "a.b.c"),
+            Err(GrantError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse("password", "a.b.c"),
+            Err(GrantError::UnsupportedGrantType(_))
+        ));
+        assert!(matches!(
+            parse(JWT_BEARER, ""),
+            Err(GrantError::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse(JWT_BEARER, "not-a-jwt"),
+            Err(GrantError::InvalidRequest(_))
+        ));
+    }
+
+    #[test]
+    fn refuses_symmetric_and_unsigned_assertions() {
+        for alg in ["HS256", "none", "ES256"] {
+            let jwt = format!(
+                "{}.{}.",
+                segment(serde_json::json!({"alg": alg, "kid": "k"})),
+                segment(serde_json::json!({"iss": "c"}))
+            );
+            assert!(
+                matches!(parse(JWT_BEARER, &jwt), Err(GrantError::InvalidGrant(_))),
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn accepts_audience_as_string_or_single_element_array() {
+        assert!(check_audience(Some(&serde_json::json!("https://b/")), "https://b/").is_ok());
+        assert!(check_audience(Some(&serde_json::json!(["https://b/"])), "https://b/").is_ok());
+        assert!(
+            check_audience(Some(&serde_json::json!(["https://b/", "x"])), "https://b/").is_err()
+        );
+        assert!(check_audience(Some(&serde_json::json!("https://b/token")), "https://b/").is_err());
+        assert!(check_audience(None, "https://b/").is_err());
+    }
+}
