@@ -8,8 +8,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use std::collections::BTreeMap;
+
 use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
+use figment::providers::{Format, Serialized, Toml};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -35,10 +37,22 @@ pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigErro
     if let Ok(file) = std::env::var("BROKER_CONFIG") {
         figment = figment.merge(Toml::file_exact(file));
     }
+    // Variables stay strings here (figment's own Env provider would turn an admin token of
+    // digits into a number); the lossy extraction parses them only where a field wants a number.
+    let variables: BTreeMap<String, String> = std::env::vars()
+        .filter_map(|(key, value)| Some((key.strip_prefix("BROKER_")?.to_lowercase(), value)))
+        .filter(|(key, _)| key != "config")
+        .collect();
     figment
-        .merge(Env::prefixed("BROKER_").ignore(&["config"]))
-        .extract()
-        .map_err(|error| ConfigError(error.to_string()))
+        .merge(Serialized::defaults(variables))
+        .extract_lossy()
+        .map_err(|error| {
+            let setting = error.path.last().map(|key| format!("BROKER_{}", key.to_uppercase()));
+            ConfigError(match setting {
+                Some(setting) => format!("{setting}: {}", error.kind),
+                None => error.kind.to_string(),
+            })
+        })
 }
 
 /// Settings every service shares.

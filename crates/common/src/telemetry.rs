@@ -31,9 +31,16 @@ impl Drop for Telemetry {
 /// keeps the first subscriber.
 pub fn init(service: &str, config: &CommonConfig) -> anyhow::Result<Telemetry> {
     let filter = EnvFilter::try_new(&config.log)?;
+    // Logs go to stderr: stdout carries the `listening:` lines tooling waits for.
     let fmt = match config.log_format.as_str() {
-        "json" => tracing_subscriber::fmt::layer().json().boxed(),
-        "text" => tracing_subscriber::fmt::layer().boxed(),
+        "json" => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        "text" => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .boxed(),
         other => anyhow::bail!("BROKER_LOG_FORMAT must be text or json, not {other:?}"),
     };
     let provider = match &config.otlp_endpoint {

@@ -1,0 +1,174 @@
+//! Who is calling: extractors for the two credentials the gateway accepts, and the scope guard.
+//!
+//! - [`Authenticated`]: a Broker access token (Maskinporten-style or platform), verified here
+//!   against the token service's published keys before anything is forwarded;
+//! - [`Admin`]: the operator's admin credential, compared in constant time and forwarded so the
+//!   owning service checks it again.
+//!
+//! Tokens never reach logs: extractors keep them out of `Debug` output and spans.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use broker_common::Problem;
+use broker_common::admin::AdminToken;
+use broker_common::auth::{Caller, TokenVerifier};
+use http::request::Parts;
+use http::{HeaderMap, StatusCode, header};
+
+/// The bearer token of `Authorization: Bearer <token>`; 401 with a challenge when absent.
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| missing_credentials("the request has no Authorization header"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| Problem::unauthorized("the Authorization header is not readable"))?;
+    // The scheme is case-insensitive (RFC 9110 §11.1); the token itself must not be empty.
+    match text.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(Problem::unauthorized(
+            "the Authorization header is not `Bearer <token>`",
+        )),
+    }
+}
+
+/// 401 for a request without credentials: RFC 6750 §3.1 says the challenge then carries no error.
+fn missing_credentials(detail: &str) -> Problem {
+    Problem {
+        www_authenticate: Some("Bearer".to_owned()),
+        ..Problem::new(StatusCode::UNAUTHORIZED, detail)
+    }
+}
+
+/// A caller with a verified Broker access token.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+impl Authenticated {
+    /// The caller, if its token carries at least one of `scopes`; else 403 `insufficient_scope`.
+    pub fn require_any_scope(&self, scopes: &[&str]) -> Result<&Caller, Problem> {
+        if scopes.iter().any(|scope| self.0.has_scope(scope)) {
+            return Ok(&self.0);
+        }
+        // RFC 6750 §3: the challenge's `scope` is a space-separated list.
+        let wanted = scopes.join(" ");
+        Err(Problem {
+            detail: Some(format!("the token needs one of the scopes: {wanted}")),
+            ..Problem::insufficient_scope(&wanted)
+        })
+    }
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let token = bearer_token(&parts.headers)?;
+        let verifier = Arc::<TokenVerifier>::from_ref(state);
+        verifier.verify(token).await.map(Self)
+    }
+}
+
+/// A request carrying the admin credential; holds the presented token to forward it.
+pub struct Admin(String);
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admin(<redacted>)")
+    }
+}
+
+impl Admin {
+    /// A gRPC request for `message` with the admin credential in its metadata.
+    pub fn request<T>(&self, message: T) -> tonic::Request<T> {
+        broker_common::grpc::with_bearer(tonic::Request::new(message), &self.0)
+    }
+}
+
+impl<S> FromRequestParts<S> for Admin
+where
+    AdminToken: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let token = bearer_token(&parts.headers)?;
+        if AdminToken::from_ref(state).matches(token) {
+            Ok(Self(token.to_owned()))
+        } else {
+            Err(Problem::unauthorized("the admin credential is not valid"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use broker_common::auth::TokenKind;
+    use broker_common::identity::OrgNumber;
+
+    fn caller(scopes: &[&str]) -> Authenticated {
+        Authenticated(Caller {
+            org: OrgNumber::parse("991825827").unwrap(),
+            client_id: "client".to_owned(),
+            scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            org_code: None,
+            system_user_id: None,
+            kind: TokenKind::Maskinporten,
+            token: String::new(),
+        })
+    }
+
+    #[test]
+    fn any_listed_scope_is_enough() {
+        let caller = caller(&["altinn:broker.read"]);
+        assert!(
+            caller
+                .require_any_scope(&["altinn:broker.read", "altinn:broker.write"])
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_missing_scope_is_forbidden_with_a_challenge() {
+        let problem = caller(&["altinn:broker.read"])
+            .require_any_scope(&["altinn:broker.write", "altinn:serviceowner"])
+            .unwrap_err();
+        assert_eq!(problem.status, 403);
+        assert_eq!(
+            problem.www_authenticate.as_deref(),
+            Some(concat!(
+                "Bearer error=\"insufficient_scope\", ",
+                "scope=\"altinn:broker.write altinn:serviceowner\""
+            ))
+        );
+    }
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            bearer_token(&headers)
+                .unwrap_err()
+                .www_authenticate
+                .as_deref(),
+            Some("Bearer")
+        );
+        headers.insert(header::AUTHORIZATION, "bearer abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers).unwrap(), "abc");
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&headers).unwrap_err().status, 401);
+        headers.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert_eq!(bearer_token(&headers).unwrap_err().status, 401);
+    }
+}

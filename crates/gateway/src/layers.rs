@@ -1,0 +1,90 @@
+//! The middleware every request passes, outermost first:
+//!
+//! 1. a request id (`x-request-id`, a UUID v4 unless the client sent one), echoed on the answer;
+//! 2. one tracing span per request with method, path, status and request id; never headers,
+//!    query strings or bodies, which carry tokens and assertions;
+//! 3. problem finishing: the request id as every problem's `traceId`, no plain-text errors;
+//! 4. a panicking handler answered with a 500 problem instead of a dropped connection.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::response::Response;
+use http::HeaderName;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use tracing::Span;
+
+use crate::problem::{self, REQUEST_ID};
+
+/// Wraps `router` in the gateway's cross-cutting layers.
+pub fn apply(router: Router) -> Router {
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(request_span)
+                    .on_request(())
+                    .on_response(record_response),
+            )
+            .layer(PropagateRequestIdLayer::new(request_id))
+            .layer(axum::middleware::from_fn(problem::finish))
+            .layer(CatchPanicLayer::custom(problem::panic_response)),
+    )
+}
+
+fn request_span(request: &Request) -> Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = request.uri().path(),
+        request_id,
+        status = tracing::field::Empty,
+    )
+}
+
+fn record_response(response: &Response, latency: Duration, span: &Span) {
+    span.record("status", response.status().as_u16());
+    tracing::info!(latency_ms = latency.as_millis(), "answered");
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use http::StatusCode;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    async fn explode() -> &'static str {
+        panic!("a bug in a handler")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let app = apply(Router::new().route("/explode", get(explode)));
+        let request = Request::get("/explode").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers().clone();
+        assert_eq!(headers["content-type"], "application/problem+json");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(problem["status"], 500);
+        assert!(!problem["detail"].as_str().unwrap().contains("bug"));
+        assert_eq!(problem["traceId"], headers[REQUEST_ID].to_str().unwrap());
+    }
+}

@@ -1,0 +1,167 @@
+//! `GET /openapi.json`: the OpenAPI 3 document, generated from the handlers' annotations so it
+//! cannot drift from the routes. Also the schemas of the two error shapes, which are rendered by
+//! `broker_common::Problem` rather than serialised from a type.
+
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::state::AppState;
+
+/// The content type of an RFC 7807 problem.
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 7807 problem, as every error except the token endpoint's is answered.
+#[derive(ToSchema)]
+#[schema(as = Problem)]
+#[allow(dead_code)] // Only describes the shape `broker_common::Problem` renders; never built.
+pub struct ProblemDetails {
+    /// A URI naming the kind of problem (the RFC 9110 section of the status).
+    r#type: String,
+    /// The status's reason phrase.
+    title: String,
+    /// The HTTP status.
+    status: u16,
+    /// What went wrong this time.
+    detail: Option<String>,
+    /// Altinn's error code, `BRO-nnnnn`.
+    code: Option<String>,
+    /// The request id (`x-request-id`), for finding the request in logs.
+    #[schema(rename = "traceId")]
+    trace_id: Option<String>,
+    /// Field name → messages, for validation failures.
+    errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+/// An RFC 6749 §5.2 error, as the token endpoint answers.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the shape `broker_common::Problem` renders; never built.
+pub struct OAuthError {
+    /// `invalid_request`, `invalid_grant`, `invalid_scope`, `invalid_client` or
+    /// `unsupported_grant_type`.
+    error: String,
+    /// What went wrong.
+    error_description: String,
+}
+
+/// The OpenAPI document of the gateway.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Broker",
+        description = "Managed file transfer, compatible with the Altinn 3 Broker API."
+    ),
+    paths(
+        super::health::live,
+        super::health::ready,
+        super::token::issue_token,
+        super::token::metadata,
+        super::token::jwks,
+        super::token::exchange_maskinporten,
+        super::admin::create_client,
+        super::admin::list_clients,
+        super::admin::get_client,
+        super::admin::delete_client,
+        super::admin::add_key,
+        super::admin::remove_key,
+        super::whoami::whoami,
+        openapi_json,
+    ),
+    components(schemas(ProblemDetails, OAuthError)),
+    modifiers(&SecuritySchemes, &ProblemResponses),
+    tags(
+        (name = "token", description = "Maskinporten-style tokens and Altinn's token exchange"),
+        (name = "admin", description = "The client registry, for the operator"),
+        (name = "auth", description = "What the gateway concludes from a token"),
+        (name = "health", description = "Liveness and readiness probes"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// Adds the two bearer credentials: access tokens (JWT) and the operator's admin token.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("An access token from `POST /token` or the exchange"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The operator's admin token (`BROKER_ADMIN_TOKEN`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The problem conventions, applied once instead of in every annotation: `Problem` bodies are
+/// `application/problem+json`, and every forwarding route may answer 503 while its service is
+/// down.
+struct ProblemResponses;
+
+/// Routes the gateway answers itself; `/health/ready` documents its own 503.
+const LOCAL_PATHS: [&str; 3] = ["/health", "/health/ready", "/openapi.json"];
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let problem = Ref::from_schema_name("Problem");
+        let unavailable = ResponseBuilder::new()
+            .description("A service Broker depends on did not answer; try again shortly")
+            .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                for response in responses.values_mut() {
+                    if let RefOr::T(response) = response
+                        && response.content.get("application/json").is_some_and(
+                            |json| matches!(&json.schema, Some(RefOr::Ref(r)) if *r == problem),
+                        )
+                        && let Some(json) = response.content.shift_remove("application/json")
+                    {
+                        response.content.insert(PROBLEM_JSON.to_owned(), json);
+                    }
+                }
+                if !LOCAL_PATHS.contains(&path.as_str()) {
+                    responses
+                        .entry("503".to_owned())
+                        .or_insert_with(|| unavailable.clone().into());
+                }
+            }
+        }
+    }
+}
+
+/// The OpenAPI route.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi_json))
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object)))]
+pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,53 @@
+//! What every handler may use: the gRPC clients, the token verifier and the admin credential.
+//! The gateway keeps no other state, so any number of gateways can run side by side.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use broker_common::admin::AdminToken;
+use broker_common::auth::{GrpcJwks, TokenVerifier};
+use broker_common::config::CommonConfig;
+
+use crate::clients::Clients;
+use crate::config::GatewayConfig;
+
+/// The gateway's shared, cheaply cloned state.
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    /// Clients of the services requests are forwarded to.
+    pub clients: Clients,
+    /// Verifies Broker access tokens against the token service's published keys.
+    pub verifier: Arc<TokenVerifier>,
+    /// The operator's admin credential.
+    pub admin: AdminToken,
+}
+
+impl AppState {
+    /// State for the gateway `common` and `config` describe: lazy channels, and keys fetched
+    /// from the token service on first use.
+    pub fn new(
+        common: &CommonConfig,
+        config: &GatewayConfig,
+        admin: AdminToken,
+    ) -> Result<Self, tonic::transport::Error> {
+        let clients = Clients::connect(config)?;
+        let verifier = TokenVerifier::new(
+            common.issuer(),
+            common.platform_issuer(),
+            Arc::new(GrpcJwks(clients.token())),
+        );
+        Ok(Self {
+            clients,
+            verifier: Arc::new(verifier),
+            admin,
+        })
+    }
+
+    /// The same state verifying tokens with `verifier` instead (tests sign with their own keys).
+    pub fn with_verifier(self, verifier: TokenVerifier) -> Self {
+        Self {
+            verifier: Arc::new(verifier),
+            ..self
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! What every route shares: health, problem shapes for unknown routes and methods, request ids.
+
+use axum::body::Body;
+use http::StatusCode;
+use serde_json::json;
+
+use crate::support::{gateway, get, header, send};
+
+#[tokio::test]
+async fn liveness_needs_no_backend() {
+    let (response, body) = send(&gateway(), get("/health").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body, json!({"status": "Healthy"}));
+}
+
+#[tokio::test]
+async fn readiness_names_the_backend_that_is_down() {
+    let (response, body) = send(
+        &gateway(),
+        get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        json!({"status": "Unhealthy", "checks": {"token": "Unhealthy"}})
+    );
+}
+
+#[tokio::test]
+async fn unknown_route_is_a_404_problem_with_the_request_id() {
+    let (response, body) = send(&gateway(), get("/nowhere").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
+    assert_eq!(body["status"], 404);
+    assert_eq!(body["title"], "Not Found");
+    assert_eq!(
+        body["type"],
+        "https://tools.ietf.org/html/rfc9110#section-15.5.5"
+    );
+    let request_id = header(&response, "x-request-id");
+    assert_eq!(request_id.len(), 36, "a UUID: {request_id}");
+    assert_eq!(body["traceId"], request_id);
+}
+
+#[tokio::test]
+async fn wrong_method_is_a_405_problem_listing_allowed_methods() {
+    let request = http::Request::delete("/health")
+        .body(Body::empty())
+        .unwrap();
+    let (response, body) = send(&gateway(), request).await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
+    assert_eq!(body["status"], 405);
+    assert!(header(&response, "allow").contains("GET"));
+}
+
+#[tokio::test]
+async fn a_client_request_id_is_kept_and_becomes_the_trace_id() {
+    let request = get("/nowhere")
+        .header("x-request-id", "client-chosen-id")
+        .body(Body::empty())
+        .unwrap();
+    let (response, body) = send(&gateway(), request).await;
+    assert_eq!(header(&response, "x-request-id"), "client-chosen-id");
+    assert_eq!(body["traceId"], "client-chosen-id");
+}
+
+#[tokio::test]
+async fn a_bad_query_is_a_problem_not_plain_text() {
+    let request = get("/authentication/api/v1/exchange/maskinporten?test=maybe")
+        .header("authorization", "Bearer x")
+        .body(Body::empty())
+        .unwrap();
+    let (response, body) = send(&gateway(), request).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        header(&response, "content-type"),
+        "application/problem+json"
+    );
+    assert!(body["detail"].as_str().unwrap().contains("test"), "{body}");
+    assert!(body["traceId"].is_string());
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route_and_both_credentials() {
+    let (response, body) = send(
+        &gateway(),
+        get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(body["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/token",
+        "/.well-known/oauth-authorization-server",
+        "/jwk",
+        "/authentication/api/v1/exchange/maskinporten",
+        "/admin/v1/clients",
+        "/admin/v1/clients/{clientId}",
+        "/admin/v1/clients/{clientId}/keys",
+        "/admin/v1/clients/{clientId}/keys/{kid}",
+        "/api/v1/whoami",
+        "/health",
+        "/health/ready",
+        "/openapi.json",
+    ] {
+        assert!(body["paths"][path].is_object(), "{path} is not documented");
+    }
+    let components = &body["components"];
+    assert_eq!(
+        components["securitySchemes"]["bearer"]["bearerFormat"],
+        "JWT"
+    );
+    assert!(components["securitySchemes"]["admin"].is_object());
+    assert!(components["schemas"]["Problem"]["properties"]["traceId"].is_object());
+    // Forwarding routes document the answer while their service is down; liveness does not.
+    assert!(body["paths"]["/jwk"]["get"]["responses"]["503"].is_object());
+    assert!(body["paths"]["/health"]["get"]["responses"]["503"].is_null());
+    let unauthorized = &body["paths"]["/api/v1/whoami"]["get"]["responses"]["401"];
+    assert!(unauthorized["content"]["application/problem+json"].is_object());
+}

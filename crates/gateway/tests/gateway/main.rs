@@ -1,0 +1,8 @@
+//! Router tests of the gateway: every route through the real middleware stack, with the token
+//! service down (calls must fail as 503 problems) and tokens signed by a test key.
+
+mod admin;
+mod auth;
+mod cross_cutting;
+mod support;
+mod token;
