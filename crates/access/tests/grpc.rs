@@ -1,0 +1,445 @@
+//! The access registry over gRPC, as the gateway and other services use it: the real server on
+//! a loopback port, driven through the generated client with real signed tokens.
+
+use std::sync::Arc;
+
+use broker_access::service::{ACCESS_LIST_WRITE, RESOURCE_WRITE};
+use broker_common::Problem;
+use broker_common::Shutdown;
+use broker_common::admin::AdminToken;
+use broker_common::auth::{JwkSet, JwksSource, TokenVerifier};
+use broker_common::config::CommonConfig;
+use broker_common::grpc::with_bearer;
+use broker_proto::access as pb;
+use broker_proto::access::access_registry_client::AccessRegistryClient;
+use broker_proto::access::change_members_request::Mode;
+use broker_proto::common::{LocalizedText, Principal};
+use broker_tests::{BRREG, ClientKeys, DIGDIR};
+use serde_json::json;
+use tonic::Request;
+use tonic::transport::Channel;
+
+const ADMIN: &str = "test-admin-token";
+
+/// The token service's published keys, as a test key source: one RSA key this test signs with.
+struct TestKeys(ClientKeys);
+
+#[async_trait::async_trait]
+impl JwksSource for TestKeys {
+    async fn fetch(&self) -> Result<JwkSet, Problem> {
+        Ok(serde_json::from_value(self.0.jwks()).expect("a JWK set"))
+    }
+}
+
+struct Registry {
+    client: AccessRegistryClient<Channel>,
+    keys: ClientKeys,
+    issuer: String,
+    shutdown: Shutdown,
+    dir: std::path::PathBuf,
+}
+
+impl Registry {
+    /// Starts a registry on `database_url`, or on SQLite in a fresh data directory.
+    async fn start(database_url: Option<&str>) -> Self {
+        let dir = std::env::temp_dir().join(format!("broker-access-grpc-{}", uuid::Uuid::new_v4()));
+        let common = CommonConfig {
+            data_dir: dir.clone(),
+            database_url: database_url.map(str::to_owned),
+            ..CommonConfig::default()
+        };
+        let keys = ClientKeys::generate();
+        let verifier = Arc::new(TokenVerifier::new(
+            common.issuer(),
+            common.platform_issuer(),
+            Arc::new(TestKeys(keys.clone())),
+        ));
+        let server = broker_access::build(&common, AdminToken::new(ADMIN), verifier)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = Shutdown::new();
+        tokio::spawn(server.serve(listener, shutdown.clone()));
+        Self {
+            client: AccessRegistryClient::connect(url).await.unwrap(),
+            keys,
+            issuer: common.issuer(),
+            shutdown,
+            dir,
+        }
+    }
+
+    /// A request carrying a token of `org` with `scopes`.
+    fn as_org<T>(&self, org: &str, scopes: &[&str], message: T) -> Request<T> {
+        let now = chrono::Utc::now().timestamp();
+        let token = self.keys.sign(&json!({
+            "iss": self.issuer,
+            "consumer": {"authority": "iso6523-actorid-upis", "ID": format!("0192:{org}")},
+            "scope": scopes.join(" "),
+            "client_id": format!("client-{org}"),
+            "iat": now,
+            "exp": now + 120,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        }));
+        with_bearer(Request::new(message), &token)
+    }
+
+    fn as_admin<T>(message: T) -> Request<T> {
+        with_bearer(Request::new(message), ADMIN)
+    }
+
+    async fn authorize(&mut self, principal: &str, action: &str, party: &str) -> String {
+        let decision = self
+            .client
+            .authorize(question(principal, action, party))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(decision.permit, decision.reason == "permit");
+        decision.reason
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn urn(org: &str) -> String {
+    format!("urn:altinn:organization:identifier-no:{org}")
+}
+
+fn question(principal: &str, action: &str, party: &str) -> pb::AuthorizeRequest {
+    pb::AuthorizeRequest {
+        principal: Some(Principal {
+            org_number: principal.to_owned(),
+            ..Principal::default()
+        }),
+        action: action.to_owned(),
+        resource: "broker-resource".to_owned(),
+        party: urn(party),
+        instance: String::new(),
+    }
+}
+
+fn broker_resource(mode: &str) -> pb::Resource {
+    pb::Resource {
+        identifier: "broker-resource".into(),
+        title: Some(LocalizedText {
+            nb: "Formidling".into(),
+            nn: "Formidling".into(),
+            en: "Broker".into(),
+        }),
+        resource_type: "BrokerService".into(),
+        access_list_mode: mode.into(),
+        ..pb::Resource::default()
+    }
+}
+
+fn status_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> u16 {
+    Problem::from(result.expect_err("expected a problem")).status
+}
+
+fn list_request(identifier: &str) -> pb::UpsertAccessListRequest {
+    pb::UpsertAccessListRequest {
+        owner: "digdir".into(),
+        identifier: identifier.into(),
+        name: format!("list {identifier}"),
+        ..pb::UpsertAccessListRequest::default()
+    }
+}
+
+#[tokio::test]
+async fn on_sqlite() {
+    owners_resources_policies_lists_and_decisions(None).await;
+}
+
+#[tokio::test]
+async fn on_postgres() {
+    if let Some(db) = broker_tests::database::postgres().await {
+        owners_resources_policies_lists_and_decisions(Some(db.url())).await;
+    }
+}
+
+async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str>) {
+    let mut registry = Registry::start(database_url).await;
+    let owner_write = [RESOURCE_WRITE, ACCESS_LIST_WRITE];
+
+    // The admin registers Digdir as a service owner; nobody else may.
+    let owner = pb::CreateServiceOwnerRequest {
+        owner: Some(pb::ServiceOwner {
+            org_number: DIGDIR.into(),
+            org_code: "digdir".into(),
+            name: "Digitaliseringsdirektoratet".into(),
+        }),
+    };
+    assert_eq!(
+        status_of(registry.client.create_service_owner(owner.clone()).await),
+        401
+    );
+    registry
+        .client
+        .create_service_owner(Registry::as_admin(owner.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        status_of(
+            registry
+                .client
+                .create_service_owner(Registry::as_admin(owner))
+                .await
+        ),
+        409
+    );
+    let lookup = |org: &str| pb::LookupServiceOwnerRequest {
+        org_number: org.into(),
+    };
+    let found = registry.client.lookup_service_owner(lookup(DIGDIR)).await;
+    assert_eq!(found.unwrap().into_inner().org_code, "digdir");
+    let none = registry.client.lookup_service_owner(lookup(BRREG)).await;
+    assert_eq!(none.unwrap().into_inner().org_code, "");
+
+    // Only the owner, with the scope, creates resources.
+    let create = pb::UpsertResourceRequest {
+        resource: Some(broker_resource("Disabled")),
+        ..pb::UpsertResourceRequest::default()
+    };
+    assert_eq!(
+        status_of(registry.client.create_resource(create.clone()).await),
+        401
+    );
+    let unscoped = registry.as_org(DIGDIR, &[ACCESS_LIST_WRITE], create.clone());
+    assert_eq!(
+        status_of(registry.client.create_resource(unscoped).await),
+        403
+    );
+    let stranger = registry.as_org(BRREG, &owner_write, create.clone());
+    assert_eq!(
+        status_of(registry.client.create_resource(stranger).await),
+        403
+    );
+    let created = registry
+        .client
+        .create_resource(registry.as_org(DIGDIR, &owner_write, create))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.version, 1);
+    assert_eq!(created.status, "Active");
+    let authority = created.has_competent_authority.unwrap();
+    assert_eq!(
+        (authority.orgcode.as_str(), authority.organization.as_str()),
+        ("digdir", DIGDIR)
+    );
+    let public = registry
+        .client
+        .get_resource(pb::GetResourceRequest {
+            identifier: "broker-resource".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(public.resource_type, "BrokerService");
+
+    // Without a policy nothing is permitted.
+    assert_eq!(registry.authorize(BRREG, "read", BRREG).await, "policy");
+
+    // Anyone may read and subscribe; members of "writers" may write.
+    let policy = pb::PutPolicyRequest {
+        policy: Some(pb::Policy {
+            resource: "broker-resource".into(),
+            rules: vec![
+                pb::PolicyRule {
+                    subjects: vec!["any-organization".into()],
+                    actions: vec!["read".into(), "subscribe".into()],
+                },
+                pb::PolicyRule {
+                    subjects: vec!["urn:altinn:access-list:digdir:writers".into()],
+                    actions: vec!["write".into()],
+                },
+            ],
+            version: 0,
+        }),
+        ..pb::PutPolicyRequest::default()
+    };
+    let stranger = registry.as_org(BRREG, &owner_write, policy.clone());
+    assert_eq!(status_of(registry.client.put_policy(stranger).await), 403);
+    let written = registry
+        .client
+        .put_policy(registry.as_org(DIGDIR, &owner_write, policy))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(written.version, 1);
+
+    assert_eq!(registry.authorize(BRREG, "read", BRREG).await, "permit");
+    assert_eq!(registry.authorize(BRREG, "write", BRREG).await, "policy");
+    assert_eq!(
+        registry.authorize(DIGDIR, "read", BRREG).await,
+        "not-acting-for-party"
+    );
+
+    // Joining "writers" lets Brreg write: the cached deny is flushed by the write.
+    let list = registry
+        .client
+        .upsert_access_list(registry.as_org(DIGDIR, &owner_write, list_request("writers")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.version, 1);
+    let stranger = registry.as_org(BRREG, &owner_write, list_request("writers"));
+    assert_eq!(
+        status_of(registry.client.upsert_access_list(stranger).await),
+        403
+    );
+    let join = pb::ChangeMembersRequest {
+        owner: "digdir".into(),
+        identifier: "writers".into(),
+        mode: Mode::Add.into(),
+        parties: vec![urn(BRREG)],
+        if_match: 1,
+        ..pb::ChangeMembersRequest::default()
+    };
+    let members = registry
+        .client
+        .change_members(registry.as_org(DIGDIR, &owner_write, join.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(members.members[0].party, urn(BRREG));
+    assert_eq!(members.version, 2);
+    assert_eq!(
+        status_of(
+            registry
+                .client
+                .change_members(registry.as_org(DIGDIR, &owner_write, join))
+                .await
+        ),
+        412,
+        "version 1 is stale"
+    );
+    assert_eq!(registry.authorize(BRREG, "write", BRREG).await, "permit");
+
+    // Enabling access lists: only members of a connected list, for its filtered actions.
+    let update = pb::UpsertResourceRequest {
+        resource: Some(broker_resource("Enabled")),
+        if_match: 1,
+        ..pb::UpsertResourceRequest::default()
+    };
+    let updated = registry
+        .client
+        .update_resource(registry.as_org(DIGDIR, &owner_write, update.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.version, 2);
+    assert_eq!(
+        status_of(
+            registry
+                .client
+                .update_resource(registry.as_org(DIGDIR, &owner_write, update))
+                .await
+        ),
+        412
+    );
+    assert_eq!(
+        registry.authorize(BRREG, "read", BRREG).await,
+        "not-on-access-list"
+    );
+    let connect = pb::ConnectResourceRequest {
+        owner: "digdir".into(),
+        identifier: "writers".into(),
+        resource_identifier: "broker-resource".into(),
+        action_filters: vec!["read".into()],
+        ..pb::ConnectResourceRequest::default()
+    };
+    let connection = registry
+        .client
+        .connect_resource(registry.as_org(DIGDIR, &owner_write, connect))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(connection.list_version, 3);
+    assert_eq!(registry.authorize(BRREG, "read", BRREG).await, "permit");
+    assert_eq!(
+        registry.authorize(BRREG, "write", BRREG).await,
+        "not-on-access-list"
+    );
+    assert_eq!(
+        registry.authorize(DIGDIR, "read", DIGDIR).await,
+        "not-on-access-list"
+    );
+
+    // A batch answers in request order; a malformed question is a 400, not a deny.
+    let batch = registry
+        .client
+        .authorize_batch(pb::AuthorizeBatchRequest {
+            requests: vec![
+                question(BRREG, "write", BRREG),
+                question(BRREG, "read", BRREG),
+                question(DIGDIR, "read", BRREG),
+            ],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reasons: Vec<_> = batch.decisions.iter().map(|d| d.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["not-on-access-list", "permit", "not-acting-for-party"]
+    );
+    let mut malformed = question(BRREG, "read", BRREG);
+    malformed.party = "urn:altinn:organization:identifier-no:123".into();
+    assert_eq!(status_of(registry.client.authorize(malformed).await), 400);
+    assert_eq!(
+        status_of(
+            registry
+                .client
+                .authorize(question(BRREG, "Read", BRREG))
+                .await
+        ),
+        400
+    );
+
+    // Deleting the resource denies at once.
+    let delete = pb::DeleteResourceRequest {
+        identifier: "broker-resource".into(),
+        if_match: 2,
+        ..pb::DeleteResourceRequest::default()
+    };
+    let stranger = registry.as_org(BRREG, &owner_write, delete.clone());
+    assert_eq!(
+        status_of(registry.client.delete_resource(stranger).await),
+        403
+    );
+    registry
+        .client
+        .delete_resource(registry.as_org(DIGDIR, &owner_write, delete))
+        .await
+        .unwrap();
+    assert_eq!(
+        registry.authorize(BRREG, "read", BRREG).await,
+        "resource-not-found"
+    );
+    let list = registry
+        .client
+        .get_access_list(registry.as_org(
+            DIGDIR,
+            &[ACCESS_LIST_WRITE],
+            pb::GetAccessListRequest {
+                owner: "digdir".into(),
+                identifier: "writers".into(),
+                ..pb::GetAccessListRequest::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        list.resource_connections.is_empty(),
+        "connections go with the resource"
+    );
+}
