@@ -5,14 +5,21 @@
 //! needs. `brokerd <service>` runs one service alone, for production deployments where each
 //! service scales on its own against PostgreSQL.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use broker_common::Shutdown;
 use broker_common::admin::{AdminToken, AdminTokenSource};
-use broker_common::config::{self, CommonConfig};
+use broker_common::auth::{GrpcJwks, TokenVerifier};
+use broker_common::config::{self, CommonConfig, ServiceUrls};
+use broker_common::grpc;
 use broker_gateway::GatewayConfig;
+use broker_proto::access::access_registry_client::AccessRegistryClient;
+use broker_proto::token::token_service_client::TokenServiceClient;
 use broker_token::TokenConfig;
+use broker_token::exchange::GrpcServiceOwners;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -23,7 +30,8 @@ Runs Broker. Without SERVICE, every service runs in this process (embedded mode)
 
 Services:
   gateway   the public HTTP gateway (BROKER_HTTP_ADDR)
-  token     the token service (gRPC on BROKER_GRPC_ADDR)
+  token     the token service (gRPC on BROKER_GRPC_ADDR, default port 50051)
+  access    the access registry (gRPC on BROKER_GRPC_ADDR, default port 50052)
 
 Configuration comes from BROKER_* environment variables; see the README.";
 
@@ -32,6 +40,13 @@ enum Mode {
     Embedded,
     Gateway,
     Token,
+    Access,
+}
+
+impl Mode {
+    fn runs(self, service: Mode) -> bool {
+        self == Mode::Embedded || self == service
+    }
 }
 
 fn parse_args() -> Result<Option<Mode>, String> {
@@ -45,6 +60,7 @@ fn parse_args() -> Result<Option<Mode>, String> {
         [] => Ok(Some(Mode::Embedded)),
         ["gateway"] => Ok(Some(Mode::Gateway)),
         ["token"] => Ok(Some(Mode::Token)),
+        ["access"] => Ok(Some(Mode::Access)),
         ["-h" | "--help" | "help"] => Ok(None),
         ["-V" | "--version"] => {
             println!("brokerd {}", env!("CARGO_PKG_VERSION"));
@@ -82,51 +98,83 @@ fn main() -> ExitCode {
     }
 }
 
+/// Binds a service's gRPC listener: an ephemeral loopback port when embedded, else
+/// `BROKER_GRPC_ADDR` or the service's default port.
+async fn bind_grpc(mode: Mode, common: &CommonConfig, port: u16) -> anyhow::Result<TcpListener> {
+    let addr = match mode {
+        Mode::Embedded => SocketAddr::from(([127, 0, 0, 1], 0)),
+        _ => common.grpc_addr_or(port),
+    };
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding gRPC to {addr}"))
+}
+
 async fn run(mode: Mode) -> anyhow::Result<()> {
     let mut common: CommonConfig = config::load()?;
     let service_name = match mode {
         Mode::Embedded => "brokerd",
         Mode::Gateway => "broker-gateway",
         Mode::Token => "broker-token",
+        Mode::Access => "broker-access",
     };
     let _telemetry = broker_common::telemetry::init(service_name, &common)?;
     let (admin, source) = AdminToken::resolve(&common).context("resolving the admin token")?;
+    let mut urls: ServiceUrls = config::load()?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let mut services = JoinSet::new();
 
-    // The gateway binds first so that an ephemeral port (`:0`) is known before the token
-    // service derives its issuer from the public URL.
-    let gateway = match mode {
-        Mode::Embedded | Mode::Gateway => {
-            let listener = TcpListener::bind(common.http_addr)
-                .await
-                .with_context(|| format!("binding the gateway to {}", common.http_addr))?;
-            common.http_addr = listener.local_addr()?;
-            Some(listener)
-        }
-        Mode::Token => None,
-    };
-    let mut gateway_config: GatewayConfig = config::load()?;
-
-    if matches!(mode, Mode::Embedded | Mode::Token) {
-        let addr = match mode {
-            Mode::Embedded => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-            _ => common.grpc_addr,
-        };
-        let listener = TcpListener::bind(addr)
+    // Every listener is bound before any service is built: an ephemeral gateway port fixes the
+    // public URL (and so the issuer), and embedded services learn each other's addresses.
+    let gateway = if mode.runs(Mode::Gateway) {
+        let listener = TcpListener::bind(common.http_addr)
             .await
-            .with_context(|| format!("binding the token service to {addr}"))?;
+            .with_context(|| format!("binding the gateway to {}", common.http_addr))?;
+        common.http_addr = listener.local_addr()?;
+        Some(listener)
+    } else {
+        None
+    };
+    let token = if mode.runs(Mode::Token) {
+        let listener = bind_grpc(mode, &common, config::TOKEN_PORT).await?;
+        urls.token_url = broker_common::grpc::loopback_url(listener.local_addr()?);
+        Some(listener)
+    } else {
+        None
+    };
+    let access = if mode.runs(Mode::Access) {
+        let listener = bind_grpc(mode, &common, config::ACCESS_PORT).await?;
+        urls.access_url = broker_common::grpc::loopback_url(listener.local_addr()?);
+        Some(listener)
+    } else {
+        None
+    };
+
+    if let Some(listener) = token {
         let addr = listener.local_addr()?;
         let token_config: TokenConfig = config::load()?;
-        let token = broker_token::build(&common, &token_config, admin.clone()).await?;
+        let owners = GrpcServiceOwners(AccessRegistryClient::new(grpc::channel(&urls.access_url)?));
+        let token =
+            broker_token::build(&common, &token_config, admin.clone(), Arc::new(owners)).await?;
         services.spawn(token.serve(listener, shutdown.clone()));
-        gateway_config.token_url = broker_common::grpc::loopback_url(addr);
         announce("token", addr);
+    }
+
+    if let Some(listener) = access {
+        let addr = listener.local_addr()?;
+        let jwks = GrpcJwks(TokenServiceClient::new(grpc::channel(&urls.token_url)?));
+        let verifier =
+            TokenVerifier::new(common.issuer(), common.platform_issuer(), Arc::new(jwks));
+        let access = broker_access::build(&common, admin.clone(), Arc::new(verifier)).await?;
+        services.spawn(access.serve(listener, shutdown.clone()));
+        announce("access", addr);
     }
 
     if let Some(listener) = gateway {
         let addr = listener.local_addr()?;
+        let mut gateway_config: GatewayConfig = config::load()?;
+        gateway_config.token_url = urls.token_url.clone();
         let (common, admin, shutdown) = (common.clone(), admin.clone(), shutdown.clone());
         services.spawn(async move {
             broker_gateway::serve(&common, gateway_config, admin, listener, shutdown).await
@@ -153,6 +201,6 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
 }
 
 /// The line tooling and tests wait for: `listening: <service> http://<addr>`.
-fn announce(service: &str, addr: std::net::SocketAddr) {
+fn announce(service: &str, addr: SocketAddr) {
     println!("listening: {service} http://{addr}");
 }

@@ -16,6 +16,7 @@ fn documented() -> BTreeSet<String> {
 fn read_by_code() -> BTreeSet<String> {
     [
         broker_common::config::SETTINGS,
+        broker_common::config::SERVICE_URL_SETTINGS,
         broker_gateway::SETTINGS,
         broker_token::config::SETTINGS,
     ]

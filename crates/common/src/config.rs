@@ -47,7 +47,10 @@ pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigErro
         .merge(Serialized::defaults(variables))
         .extract_lossy()
         .map_err(|error| {
-            let setting = error.path.last().map(|key| format!("BROKER_{}", key.to_uppercase()));
+            let setting = error
+                .path
+                .last()
+                .map(|key| format!("BROKER_{}", key.to_uppercase()));
             ConfigError(match setting {
                 Some(setting) => format!("{setting}: {}", error.kind),
                 None => error.kind.to_string(),
@@ -61,8 +64,9 @@ pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigErro
 pub struct CommonConfig {
     /// The gateway's listening address.
     pub http_addr: SocketAddr,
-    /// Where a service run on its own (`brokerd <service>`) serves gRPC.
-    pub grpc_addr: SocketAddr,
+    /// Where a service run on its own (`brokerd <service>`) serves gRPC; each service has its
+    /// own default port (see [`ServiceUrls`]).
+    pub grpc_addr: Option<SocketAddr>,
     /// Where embedded mode keeps its databases, files and generated admin token.
     pub data_dir: PathBuf,
     /// The external base URL clients use; issuers derive from it.
@@ -83,7 +87,7 @@ impl Default for CommonConfig {
     fn default() -> Self {
         Self {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            grpc_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            grpc_addr: None,
             data_dir: PathBuf::from("./data"),
             public_url: None,
             admin_token: None,
@@ -115,6 +119,53 @@ impl CommonConfig {
     }
 }
 
+/// Where each service's gRPC server is, for the services that call it. Embedded mode fills
+/// these in itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServiceUrls {
+    /// The token service.
+    pub token_url: String,
+    /// The access registry.
+    pub access_url: String,
+}
+
+/// Default gRPC port of the token service.
+pub const TOKEN_PORT: u16 = 50051;
+/// Default gRPC port of the access registry.
+pub const ACCESS_PORT: u16 = 50052;
+
+impl Default for ServiceUrls {
+    fn default() -> Self {
+        Self {
+            token_url: format!("http://127.0.0.1:{TOKEN_PORT}"),
+            access_url: format!("http://127.0.0.1:{ACCESS_PORT}"),
+        }
+    }
+}
+
+impl CommonConfig {
+    /// The gRPC address of a service run alone: `BROKER_GRPC_ADDR`, else loopback on `port`.
+    pub fn grpc_addr_or(&self, port: u16) -> SocketAddr {
+        self.grpc_addr
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+}
+
+/// The settings of [`ServiceUrls`].
+pub const SERVICE_URL_SETTINGS: &[Setting] = &[
+    Setting {
+        name: "BROKER_TOKEN_URL",
+        default: "http://127.0.0.1:50051",
+        description: "gRPC URL of the token service, for the gateway and the services that verify tokens; embedded mode sets it itself.",
+    },
+    Setting {
+        name: "BROKER_ACCESS_URL",
+        default: "http://127.0.0.1:50052",
+        description: "gRPC URL of the access registry, for the gateway and the services that ask it for decisions; embedded mode sets it itself.",
+    },
+];
+
 /// The settings of [`CommonConfig`].
 pub const SETTINGS: &[Setting] = &[
     Setting {
@@ -124,8 +175,8 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         name: "BROKER_GRPC_ADDR",
-        default: "127.0.0.1:50051",
-        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; use `0.0.0.0:50051` in containers.",
+        default: "127.0.0.1:<service's port>",
+        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052; use `0.0.0.0:<port>` in containers.",
     },
     Setting {
         name: "BROKER_DATA_DIR",

@@ -11,9 +11,12 @@ use async_trait::async_trait;
 use broker_common::Problem;
 use broker_common::auth::{JwkSet, JwksSource, KeyCache};
 use broker_common::identity::OrgNumber;
+use broker_proto::access::LookupServiceOwnerRequest;
+use broker_proto::access::access_registry_client::AccessRegistryClient;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
+use tonic::transport::Channel;
 
 /// Answers whether an organisation is a registered service owner, and its org code.
 #[async_trait]
@@ -22,13 +25,22 @@ pub trait ServiceOwnerDirectory: Send + Sync {
     async fn org_code(&self, org: OrgNumber) -> Result<Option<String>, Problem>;
 }
 
-/// The directory before an access registry is connected: nobody is a service owner.
-pub struct NoServiceOwners;
+/// The access registry's service-owner register, over gRPC.
+pub struct GrpcServiceOwners(pub AccessRegistryClient<Channel>);
 
 #[async_trait]
-impl ServiceOwnerDirectory for NoServiceOwners {
-    async fn org_code(&self, _org: OrgNumber) -> Result<Option<String>, Problem> {
-        Ok(None)
+impl ServiceOwnerDirectory for GrpcServiceOwners {
+    async fn org_code(&self, org: OrgNumber) -> Result<Option<String>, Problem> {
+        let request = LookupServiceOwnerRequest {
+            org_number: org.to_string(),
+        };
+        let answer = self
+            .0
+            .clone()
+            .lookup_service_owner(request)
+            .await?
+            .into_inner();
+        Ok(Some(answer.org_code).filter(|code| !code.is_empty()))
     }
 }
 

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 pub use config::TokenConfig;
 
-use crate::exchange::{NoServiceOwners, TrustedIssuers};
+use crate::exchange::{ServiceOwnerDirectory, TrustedIssuers};
 use crate::keys::{KeyPolicy, KeyRing};
 use crate::service::{Endpoints, Lifetimes, TokenCore};
 use crate::store::{PostgresTokenStore, SqliteTokenStore, TokenStore};
@@ -56,11 +56,13 @@ pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn TokenSt
     )
 }
 
-/// Builds the service: opens the store, loads (or creates) the signing keys.
+/// Builds the service: opens the store, loads (or creates) the signing keys. `owners` tells the
+/// exchange which organisations are service owners.
 pub async fn build(
     common: &CommonConfig,
     config: &TokenConfig,
     admin: AdminToken,
+    owners: Arc<dyn ServiceOwnerDirectory>,
 ) -> anyhow::Result<TokenServer> {
     let store = open_store(common).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -97,7 +99,7 @@ pub async fn build(
         endpoints,
         lifetimes,
         trusted,
-        Arc::new(NoServiceOwners),
+        owners,
         clock.clone(),
     ));
     Ok(TokenServer {

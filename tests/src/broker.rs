@@ -1,0 +1,375 @@
+//! Starting `brokerd` for a test: a fresh data directory, a random admin token, random ports,
+//! and the process killed when the [`Broker`] is dropped.
+//!
+//! The binary is the one built next to the test executable (`target/<profile>/brokerd`); set
+//! `BROKERD_BIN` to use another. Start-up is over when every `listening: <service> <url>` line
+//! the mode prints has appeared on stdout.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use broker_proto::token::token_service_client::TokenServiceClient;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use tonic::transport::Channel;
+
+use crate::api::Api;
+use crate::database::{self, TestDatabase};
+
+/// How long start-up may take before the test fails.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which database a broker uses.
+#[derive(Debug)]
+pub enum Database {
+    /// SQLite files in the broker's data directory.
+    Sqlite,
+    /// A fresh PostgreSQL database, dropped after the broker.
+    Postgres(TestDatabase),
+}
+
+impl Database {
+    /// A fresh PostgreSQL database, or `None` when PostgreSQL tests skip (see [`database`]).
+    pub async fn postgres() -> Option<Self> {
+        database::postgres().await.map(Self::Postgres)
+    }
+}
+
+/// Which `brokerd` to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// `brokerd`: every service in one process, the gateway in front.
+    Embedded,
+    /// `brokerd token`: the token service's gRPC server alone.
+    Token,
+}
+
+/// How to start a broker.
+#[derive(Debug)]
+pub struct BrokerOptions {
+    mode: Mode,
+    database: Database,
+    database_url: Option<String>,
+    admin_token: String,
+    env: Vec<(String, String)>,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BrokerOptions {
+    /// Embedded mode on SQLite with a random admin token.
+    pub fn new() -> Self {
+        Self {
+            mode: Mode::Embedded,
+            database: Database::Sqlite,
+            database_url: None,
+            admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+            env: Vec::new(),
+        }
+    }
+
+    /// `brokerd token`: only the token service, on gRPC.
+    pub fn token_service() -> Self {
+        Self {
+            mode: Mode::Token,
+            ..Self::new()
+        }
+    }
+
+    /// The database the broker owns (a PostgreSQL one is dropped after the broker stops).
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = database;
+        self
+    }
+
+    /// A database shared with other brokers, which the caller keeps alive.
+    pub fn database_url(mut self, url: &str) -> Self {
+        self.database_url = Some(url.to_owned());
+        self
+    }
+
+    /// The admin credential (to share one between processes).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        token.clone_into(&mut self.admin_token);
+        self
+    }
+
+    /// An extra environment variable, e.g. `BROKER_TOKEN_LIFETIME_SECONDS`.
+    pub fn env(mut self, name: &str, value: impl ToString) -> Self {
+        self.env.push((name.to_owned(), value.to_string()));
+        self
+    }
+}
+
+/// Everything a process wrote to stdout and stderr. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct ProcessLog(Arc<Mutex<String>>);
+
+impl ProcessLog {
+    /// The output so far.
+    pub fn text(&self) -> String {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn push(&self, stream: &str, line: &str) {
+        if let Ok(mut log) = self.0.lock() {
+            log.push_str(stream);
+            log.push_str(line);
+            log.push('\n');
+        }
+    }
+}
+
+/// A running `brokerd`, killed on drop.
+pub struct Broker {
+    // Declared first so it is dropped (killed) before the database is.
+    child: Child,
+    api: Api,
+    listening: HashMap<String, String>,
+    data_dir: PathBuf,
+    log: ProcessLog,
+    _database: Database,
+}
+
+impl std::ops::Deref for Broker {
+    type Target = Api;
+
+    /// A broker is used through its HTTP API: `broker.get("/health")`.
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Broker {
+    /// Starts `brokerd` and waits until it listens; panics (with its output) when it does not.
+    pub async fn start(options: BrokerOptions) -> Self {
+        let binary = brokerd_binary();
+        let data_dir =
+            std::env::temp_dir().join(format!("broker-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&data_dir).expect("creating the data directory");
+
+        let mut command = Command::new(&binary);
+        if options.mode == Mode::Token {
+            command.arg("token");
+        }
+        // The test's own BROKER_* settings must not leak into the broker.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("BROKER_") {
+                command.env_remove(name);
+            }
+        }
+        let log_filter = std::env::var("BROKER_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        command
+            .env("BROKER_HTTP_ADDR", "127.0.0.1:0")
+            .env("BROKER_GRPC_ADDR", "127.0.0.1:0")
+            .env("BROKER_DATA_DIR", &data_dir)
+            .env("BROKER_ADMIN_TOKEN", &options.admin_token)
+            .env("BROKER_LOG", log_filter);
+        let database_url = match (&options.database_url, &options.database) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Database::Postgres(db)) => Some(db.url().to_owned()),
+            (None, Database::Sqlite) => None,
+        };
+        if let Some(url) = database_url {
+            command.env("BROKER_DATABASE_URL", url);
+        }
+        for (name, value) in &options.env {
+            command.env(name, value);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
+
+        let log = ProcessLog::default();
+        let (lines, mut listening_lines) = mpsc::unbounded_channel();
+        drain(
+            child.stdout.take().expect("stdout"),
+            "",
+            log.clone(),
+            Some(lines),
+        );
+        drain(
+            child.stderr.take().expect("stderr"),
+            "[stderr] ",
+            log.clone(),
+            None,
+        );
+
+        let needed: &[&str] = match options.mode {
+            Mode::Embedded => &["gateway", "token"],
+            Mode::Token => &["token"],
+        };
+        let mut listening = HashMap::new();
+        let waited = tokio::time::timeout(START_TIMEOUT, async {
+            while !needed
+                .iter()
+                .all(|service| listening.contains_key(*service))
+            {
+                let Some(line) = listening_lines.recv().await else {
+                    return false; // stdout closed: the process ended.
+                };
+                if let Some((service, url)) = parse_listening(&line) {
+                    listening.insert(service, url);
+                }
+            }
+            true
+        })
+        .await;
+        match waited {
+            Ok(true) => {}
+            Ok(false) => {
+                let status = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                // Let the stderr reader catch up with the last words.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                panic!(
+                    "brokerd exited during start-up ({status:?})\n--- output ---\n{}",
+                    log.text()
+                );
+            }
+            Err(_) => panic!(
+                "brokerd did not print `listening:` for {needed:?} within {START_TIMEOUT:?}\n--- output ---\n{}",
+                log.text()
+            ),
+        }
+
+        let base = listening
+            .get("gateway")
+            .cloned()
+            .unwrap_or_else(|| options.public_url_or_unknown());
+        Self {
+            child,
+            api: Api::new(base, options.admin_token.clone(), log.clone()),
+            listening,
+            data_dir,
+            log,
+            _database: options.database,
+        }
+    }
+
+    /// The HTTP API (also reachable through `Deref`).
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The URL a service announced, e.g. `listening("token")`.
+    pub fn listening(&self, service: &str) -> &str {
+        self.listening
+            .get(service)
+            .unwrap_or_else(|| panic!("brokerd did not announce {service}"))
+    }
+
+    /// A gRPC client of the token service.
+    pub async fn token_service(&self) -> TokenServiceClient<Channel> {
+        TokenServiceClient::connect(self.listening("token").to_owned())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot connect to the token service: {error}\n--- output ---\n{}",
+                    self.log.text()
+                )
+            })
+    }
+
+    /// What the process wrote so far.
+    pub fn output(&self) -> String {
+        self.log.text()
+    }
+}
+
+impl BrokerOptions {
+    fn public_url_or_unknown(&self) -> String {
+        self.env
+            .iter()
+            .find(|(name, _)| name == "BROKER_PUBLIC_URL")
+            .map(|(_, url)| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| "http://no-gateway.invalid".to_owned())
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// `listening: token http://127.0.0.1:4000` → `("token", "http://127.0.0.1:4000")`.
+fn parse_listening(line: &str) -> Option<(String, String)> {
+    let rest = line.trim().strip_prefix("listening:")?;
+    let mut words = rest.split_whitespace();
+    Some((words.next()?.to_owned(), words.next()?.to_owned()))
+}
+
+/// Copies a stream into `log` line by line, forwarding `listening:` lines to `lines`.
+fn drain(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    prefix: &'static str,
+    log: ProcessLog,
+    lines: Option<mpsc::UnboundedSender<String>>,
+) {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            log.push(prefix, &line);
+            if let Some(lines) = &lines
+                && line.starts_with("listening:")
+            {
+                let _ = lines.send(line);
+            }
+        }
+    });
+}
+
+/// The `brokerd` built with the running executable (`target/<profile>/deps/x` →
+/// `target/<profile>/brokerd`), else `BROKERD_BIN`; panics with the command to run when neither
+/// exists.
+pub fn brokerd_binary() -> PathBuf {
+    let name = format!("brokerd{}", std::env::consts::EXE_SUFFIX);
+    let exe = std::env::current_exe().ok();
+    let beside = exe.as_ref().and_then(|exe| {
+        // Test executables live in deps/, bench executables too; examples elsewhere.
+        let dir = exe.parent()?;
+        let profile_dir = if dir.ends_with("deps") {
+            dir.parent()?
+        } else {
+            dir
+        };
+        Some(profile_dir.join(&name))
+    });
+    if let Some(path) = beside.as_ref().filter(|p| p.is_file()) {
+        return path.clone();
+    }
+    if let Some(path) = std::env::var_os("BROKERD_BIN").map(PathBuf::from) {
+        assert!(
+            path.is_file(),
+            "BROKERD_BIN={} is not a file",
+            path.display()
+        );
+        return path;
+    }
+    let release = exe
+        .as_ref()
+        .is_some_and(|exe| exe.components().any(|c| c.as_os_str() == "release"));
+    let build = if release {
+        "cargo build --release -p brokerd"
+    } else {
+        "cargo build -p brokerd"
+    };
+    panic!(
+        "brokerd is not built: expected {} (or set BROKERD_BIN). Run `{build}` first.",
+        beside.map(|p| p.display().to_string()).unwrap_or_default()
+    );
+}
