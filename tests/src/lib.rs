@@ -9,12 +9,14 @@
 //! - [`client`]: a registered client that asks for tokens;
 //! - [`reply`]: an HTTP answer with assertions for RFC 6749 errors and RFC 7807 problems;
 //! - [`issuer`]: a fake external Maskinporten-style issuer on loopback;
-//! - [`database`]: a fresh PostgreSQL database per test (`BROKER_TEST_DATABASE_URL`).
+//! - [`database`]: a fresh PostgreSQL database per test (`BROKER_TEST_DATABASE_URL`);
+//! - [`amqp`]: the RabbitMQ server for bus tests (`BROKER_TEST_AMQP_URL`).
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
 //! --workspace` builds it on its own (brokerd has integration tests of its own).
 
+pub mod amqp;
 pub mod api;
 pub mod assertion;
 pub mod broker;
@@ -24,6 +26,7 @@ pub mod issuer;
 pub mod keys;
 pub mod reply;
 
+pub use amqp::amqp_url;
 pub use api::Api;
 pub use assertion::Assertion;
 pub use broker::{Broker, BrokerOptions, Database};

@@ -13,7 +13,10 @@ pub mod store;
 use std::sync::Arc;
 
 use anyhow::Context;
+use broker_bus::Bus;
 use broker_common::Shutdown;
+use broker_common::authz::CHANGE_BINDING;
+use broker_common::{changes, outbox};
 use broker_common::admin::AdminToken;
 use broker_common::auth::TokenVerifier;
 use broker_common::clock::SystemClock;
@@ -24,11 +27,13 @@ use tokio::net::TcpListener;
 
 use crate::cache::{DecisionCache, Invalidator};
 use crate::service::AccessCore;
-use crate::store::{AccessStore, PostgresAccessStore, SqliteAccessStore};
+use crate::store::{AccessStore, PostgresAccessStore, SqliteAccessStore, StoreOutbox};
 
 /// An access registry ready to serve.
 pub struct AccessServer {
     cache: Arc<DecisionCache>,
+    store: Arc<dyn AccessStore>,
+    bus: Arc<dyn Bus>,
     grpc: grpc::AccessGrpc,
 }
 
@@ -55,12 +60,15 @@ pub async fn build(
     common: &CommonConfig,
     admin: AdminToken,
     verifier: Arc<TokenVerifier>,
+    bus: Arc<dyn Bus>,
 ) -> anyhow::Result<AccessServer> {
     let store = open_store(common).await?;
     let cache = Arc::new(DecisionCache::default());
-    let core = Arc::new(AccessCore::new(store, cache.clone(), Arc::new(SystemClock)));
+    let core = Arc::new(AccessCore::new(store.clone(), cache.clone(), Arc::new(SystemClock)));
     Ok(AccessServer {
         cache,
+        store,
+        bus,
         grpc: grpc::AccessGrpc::new(core, admin, verifier),
     })
 }
@@ -72,8 +80,21 @@ impl AccessServer {
         Invalidator::new(self.cache.clone())
     }
 
-    /// Serves gRPC (with the standard health service) on `listener` until `shutdown`.
+    /// Serves gRPC (with the standard health service) on `listener` until `shutdown`, relays
+    /// this replica's change notices to the bus, and flushes its cache on other replicas' notices.
     pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+        let relay = tokio::spawn(outbox::relay(
+            Arc::new(StoreOutbox(self.store.clone())),
+            self.bus.clone(),
+            shutdown.clone(),
+        ));
+        let invalidator = self.invalidator();
+        let listener_task = tokio::spawn(changes::listen(
+            self.bus.clone(),
+            vec![CHANGE_BINDING.to_owned()],
+            Arc::new(move || invalidator.invalidate_all()),
+            shutdown.clone(),
+        ));
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<AccessRegistryServer<grpc::AccessGrpc>>()
@@ -82,6 +103,9 @@ impl AccessServer {
             .add_service(AccessRegistryServer::new(self.grpc));
         broker_common::grpc::serve(routes, listener, shutdown)
             .await
-            .context("serving the access registry")
+            .context("serving the access registry")?;
+        relay.await.context("access outbox relay")?;
+        listener_task.await.context("access change listener")?;
+        Ok(())
     }
 }

@@ -124,6 +124,10 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let mut services = JoinSet::new();
+    if mode != Mode::Embedded && common.amqp_url.is_none() && mode.runs(Mode::Access) {
+        tracing::warn!("BROKER_AMQP_URL is unset: other processes will not hear of access changes");
+    }
+    let bus = broker_common::bus::connect(&common).await?;
 
     // Every listener is bound before any service is built: an ephemeral gateway port fixes the
     // public URL (and so the issuer), and embedded services learn each other's addresses.
@@ -166,7 +170,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         let jwks = GrpcJwks(TokenServiceClient::new(grpc::channel(&urls.token_url)?));
         let verifier =
             TokenVerifier::new(common.issuer(), common.platform_issuer(), Arc::new(jwks));
-        let access = broker_access::build(&common, admin.clone(), Arc::new(verifier)).await?;
+        let access = broker_access::build(&common, admin.clone(), Arc::new(verifier), bus.clone()).await?;
         services.spawn(access.serve(listener, shutdown.clone()));
         announce("access", addr);
     }

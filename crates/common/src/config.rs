@@ -75,6 +75,10 @@ pub struct CommonConfig {
     pub admin_token: Option<String>,
     /// `postgres://…` or `sqlite://…`; SQLite files in the data directory when unset.
     pub database_url: Option<String>,
+    /// `amqp://…` to use RabbitMQ as the bus; the in-process bus when unset.
+    pub amqp_url: Option<String>,
+    /// The RabbitMQ topic exchange every service publishes to.
+    pub amqp_exchange: String,
     /// Log filter in `RUST_LOG` syntax.
     pub log: String,
     /// `text` or `json`.
@@ -92,6 +96,8 @@ impl Default for CommonConfig {
             public_url: None,
             admin_token: None,
             database_url: None,
+            amqp_url: None,
+            amqp_exchange: "broker".to_owned(),
             log: "info".to_owned(),
             log_format: "text".to_owned(),
             otlp_endpoint: None,
@@ -197,6 +203,16 @@ pub const SETTINGS: &[Setting] = &[
         name: "BROKER_DATABASE_URL",
         default: "SQLite files in the data directory",
         description: "`postgres://…` to use PostgreSQL; each service keeps its tables in its own schema.",
+    },
+    Setting {
+        name: "BROKER_AMQP_URL",
+        default: "unset (in-process bus)",
+        description: "`amqp://user:password@host:5672/%2f` to use RabbitMQ as the bus; required when services run as separate processes.",
+    },
+    Setting {
+        name: "BROKER_AMQP_EXCHANGE",
+        default: "broker",
+        description: "The durable topic exchange every service publishes to.",
     },
     Setting {
         name: "BROKER_LOG",

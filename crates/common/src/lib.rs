@@ -8,15 +8,23 @@
 //! - [`clock`]: the injectable source of "now";
 //! - [`auth`]: verifying Broker access tokens against the token service's published keys;
 //! - [`db`]: connecting to PostgreSQL (one schema per service) or SQLite;
-//! - [`grpc`]: serving a service on a listener with health and graceful shutdown.
+//! - [`grpc`]: serving a service on a listener with health and graceful shutdown;
+//! - [`bus`]: RabbitMQ or the in-process bus, as configured;
+//! - [`outbox`]: relaying committed outbox rows to the bus;
+//! - [`changes`]: hearing of changes elsewhere through the bus;
+//! - [`authz`]: asking the access registry for decisions, with a cache the bus keeps honest.
 
 pub mod admin;
 pub mod auth;
+pub mod authz;
+pub mod bus;
+pub mod changes;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod identity;
+pub mod outbox;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;

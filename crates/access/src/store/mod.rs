@@ -7,6 +7,7 @@
 //! writes are compare-and-swap on the version the service read ([`Written::Stale`] when another
 //! writer got there first).
 
+mod outbox;
 mod sql;
 
 pub mod postgres;
@@ -15,6 +16,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use broker_common::identity::OrgNumber;
 
+pub use outbox::StoreOutbox;
 pub use postgres::PostgresAccessStore;
 pub use sqlite::SqliteAccessStore;
 

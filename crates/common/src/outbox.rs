@@ -1,0 +1,93 @@
+//! The outbox relay: moves committed outbox rows to the bus.
+//!
+//! A service writes a state change and its outbox row in one transaction; this loop claims
+//! unpublished rows (leased, so replicas never publish the same row at once), publishes each
+//! with the bus's confirmation, and only then marks it published. A crash anywhere in between
+//! leaves the row to be claimed again: delivery is at least once, with the row's id as the
+//! message id so consumers can deduplicate.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use broker_bus::{Bus, Message};
+
+use crate::Shutdown;
+
+/// One row waiting to be published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    /// Stable id; becomes the message id.
+    pub id: String,
+    /// Bus routing key.
+    pub routing_key: String,
+    /// The payload, usually JSON.
+    pub payload: String,
+    /// Headers such as a W3C `traceparent`.
+    pub headers: Vec<(String, String)>,
+}
+
+/// A service's outbox table, as the relay sees it.
+#[async_trait]
+pub trait OutboxSource: Send + Sync + 'static {
+    /// Claims up to `limit` unpublished rows, oldest first.
+    async fn claim(&self, limit: u32) -> anyhow::Result<Vec<OutboxMessage>>;
+    /// Marks rows as published.
+    async fn mark_published(&self, ids: &[String]) -> anyhow::Result<()>;
+}
+
+/// How often the relay looks for new rows when the last look found none. Short, because
+/// decision caches elsewhere must hear of a change within a second.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Rows claimed per round.
+const BATCH: u32 = 100;
+/// Pause after a failure, so a broken bus or database is not hammered.
+const BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs the relay until shutdown.
+pub async fn relay(source: Arc<dyn OutboxSource>, bus: Arc<dyn Bus>, shutdown: Shutdown) {
+    loop {
+        let pause = match relay_once(source.as_ref(), bus.as_ref()).await {
+            Ok(0) => POLL_INTERVAL,
+            Ok(_) => Duration::ZERO,
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "outbox relay failed; retrying");
+                BACKOFF
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(pause) => {}
+        }
+    }
+}
+
+/// Publishes one batch; returns how many rows were published.
+pub async fn relay_once(source: &dyn OutboxSource, bus: &dyn Bus) -> anyhow::Result<usize> {
+    let rows = source.claim(BATCH).await?;
+    let mut published = Vec::with_capacity(rows.len());
+    let mut failure = None;
+    for row in rows {
+        let mut message = Message::new(row.routing_key, row.payload.into_bytes());
+        message.id = row.id.clone();
+        for (name, value) in row.headers {
+            message = message.with_header(name, value);
+        }
+        match bus.publish(message).await {
+            Ok(()) => published.push(row.id),
+            Err(error) => {
+                // Keep order: stop at the first failure; the rest stay claimed until their
+                // lease ends and are published on a later round.
+                failure = Some(error);
+                break;
+            }
+        }
+    }
+    if !published.is_empty() {
+        source.mark_published(&published).await?;
+    }
+    match failure {
+        Some(error) => Err(error.into()),
+        None => Ok(published.len()),
+    }
+}
