@@ -13,7 +13,9 @@ pub const SERVER_VAR: &str = "BROKER_TEST_AMQP_URL";
 pub fn amqp_url() -> Option<String> {
     match std::env::var(SERVER_VAR) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if in_ci() => panic!("{SERVER_VAR} is not set but CI is: RabbitMQ tests must run in CI, not skip"),
+        _ if in_ci() => {
+            panic!("{SERVER_VAR} is not set but CI is: RabbitMQ tests must run in CI, not skip")
+        }
         _ => {
             println!("skipping: {SERVER_VAR} not set");
             None

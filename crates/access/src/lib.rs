@@ -15,13 +15,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use broker_bus::Bus;
 use broker_common::Shutdown;
-use broker_common::authz::CHANGE_BINDING;
-use broker_common::{changes, outbox};
 use broker_common::admin::AdminToken;
 use broker_common::auth::TokenVerifier;
+use broker_common::authz::CHANGE_BINDING;
 use broker_common::clock::SystemClock;
 use broker_common::config::CommonConfig;
 use broker_common::db::DatabaseTarget;
+use broker_common::{changes, outbox};
 use broker_proto::access::access_registry_server::AccessRegistryServer;
 use tokio::net::TcpListener;
 
@@ -64,7 +64,11 @@ pub async fn build(
 ) -> anyhow::Result<AccessServer> {
     let store = open_store(common).await?;
     let cache = Arc::new(DecisionCache::default());
-    let core = Arc::new(AccessCore::new(store.clone(), cache.clone(), Arc::new(SystemClock)));
+    let core = Arc::new(AccessCore::new(
+        store.clone(),
+        cache.clone(),
+        Arc::new(SystemClock),
+    ));
     Ok(AccessServer {
         cache,
         store,

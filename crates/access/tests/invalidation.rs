@@ -30,7 +30,11 @@ async fn given_brreg_may_read(registry: &mut Registry) {
             name: "Digitaliseringsdirektoratet".into(),
         }),
     };
-    registry.client.create_service_owner(Registry::as_admin(owner)).await.unwrap();
+    registry
+        .client
+        .create_service_owner(Registry::as_admin(owner))
+        .await
+        .unwrap();
     let resource = pb::UpsertResourceRequest {
         resource: Some(broker_resource("Enabled")),
         ..pb::UpsertResourceRequest::default()
@@ -100,13 +104,20 @@ async fn removed_member_is_denied_within_a_second(
     given_brreg_may_read(&mut a).await;
 
     // A long time to live: only a notice can make the caller forget its permit in time.
-    let caller = Authorizer::new(AccessRegistryClient::connect(b.url.clone()).await.unwrap(), Duration::from_secs(600));
+    let caller = Authorizer::new(
+        AccessRegistryClient::connect(b.url.clone()).await.unwrap(),
+        Duration::from_secs(600),
+    );
     let shutdown = Shutdown::new();
     caller.listen(bus_caller, shutdown.clone());
     // Let the caller's subscription settle before caching; its first subscription flushes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(brreg_reads(&caller).await, "permit");
-    assert_eq!(brreg_reads(&caller).await, "permit", "now cached by the caller and by B");
+    assert_eq!(
+        brreg_reads(&caller).await,
+        "permit",
+        "now cached by the caller and by B"
+    );
 
     let removed = Instant::now();
     let request = a.as_org(DIGDIR, &OWNER_SCOPES, members_change(Mode::Remove));
@@ -117,7 +128,10 @@ async fn removed_member_is_denied_within_a_second(
             break;
         }
         assert_eq!(reason, "permit");
-        assert!(removed.elapsed() < Duration::from_secs(1), "the cached permit outlived the removal by a second");
+        assert!(
+            removed.elapsed() < Duration::from_secs(1),
+            "the cached permit outlived the removal by a second"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("removal reached the caller in {:?}", removed.elapsed());
@@ -142,7 +156,11 @@ async fn on_rabbitmq_and_postgres() {
     let exchange = format!("broker-test-{}", uuid::Uuid::new_v4().simple());
     let mut buses: Vec<Arc<dyn Bus>> = Vec::new();
     for _ in 0..3 {
-        buses.push(Arc::new(RabbitBus::connect(&amqp, &exchange).await.expect("RabbitMQ answers")));
+        buses.push(Arc::new(
+            RabbitBus::connect(&amqp, &exchange)
+                .await
+                .expect("RabbitMQ answers"),
+        ));
     }
     let buses: [Arc<dyn Bus>; 3] = buses.try_into().unwrap_or_else(|_| unreachable!());
     removed_member_is_denied_within_a_second(Some(db.url()), buses).await;

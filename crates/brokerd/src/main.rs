@@ -170,7 +170,8 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         let jwks = GrpcJwks(TokenServiceClient::new(grpc::channel(&urls.token_url)?));
         let verifier =
             TokenVerifier::new(common.issuer(), common.platform_issuer(), Arc::new(jwks));
-        let access = broker_access::build(&common, admin.clone(), Arc::new(verifier), bus.clone()).await?;
+        let access =
+            broker_access::build(&common, admin.clone(), Arc::new(verifier), bus.clone()).await?;
         services.spawn(access.serve(listener, shutdown.clone()));
         announce("access", addr);
     }

@@ -109,7 +109,11 @@ impl Authorizer {
     }
 
     /// Flushes the cache on every access change announced on `bus`, until shutdown.
-    pub fn listen(self: &Arc<Self>, bus: Arc<dyn Bus>, shutdown: Shutdown) -> tokio::task::JoinHandle<()> {
+    pub fn listen(
+        self: &Arc<Self>,
+        bus: Arc<dyn Bus>,
+        shutdown: Shutdown,
+    ) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(crate::changes::listen(
             bus,

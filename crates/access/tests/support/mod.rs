@@ -46,12 +46,23 @@ impl Registry {
     /// in-process bus.
     pub async fn start(database_url: Option<&str>) -> Self {
         let dir = std::env::temp_dir().join(format!("broker-access-grpc-{}", uuid::Uuid::new_v4()));
-        Self::start_with(database_url, dir, ClientKeys::generate(), Arc::new(broker_bus::InProcessBus::new())).await
+        Self::start_with(
+            database_url,
+            dir,
+            ClientKeys::generate(),
+            Arc::new(broker_bus::InProcessBus::new()),
+        )
+        .await
     }
 
     /// Starts a registry on `database_url` (or SQLite in `dir`), trusting tokens signed by
     /// `keys`, announcing changes on `bus`. Replicas share `dir` and `keys`.
-    pub async fn start_with(database_url: Option<&str>, dir: std::path::PathBuf, keys: ClientKeys, bus: Arc<dyn Bus>) -> Self {
+    pub async fn start_with(
+        database_url: Option<&str>,
+        dir: std::path::PathBuf,
+        keys: ClientKeys,
+        bus: Arc<dyn Bus>,
+    ) -> Self {
         let common = CommonConfig {
             data_dir: dir.clone(),
             database_url: database_url.map(str::to_owned),
@@ -160,4 +171,3 @@ pub fn list_request(identifier: &str) -> pb::UpsertAccessListRequest {
         ..pb::UpsertAccessListRequest::default()
     }
 }
-
