@@ -28,8 +28,9 @@ const MIN_RATIO: f64 = 0.4;
 const MAX_P99_MS: f64 = 20.0;
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing useful either way.
-    if std::env::args().any(|arg| arg == "--list") {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and should stay quick.
+    if !std::env::args().any(|arg| arg == "--bench") {
+        println!("tokens: skipped (run with `cargo bench -p broker-tests --bench tokens`)");
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -59,6 +60,14 @@ async fn run() {
     let keys = ClientKeys::generate();
 
     println!("B9 token issuance benchmark ({cores} cores)");
+    if let Some(load) = load_average()
+        && load > cores as f64 / 2.0
+    {
+        println!(
+            "warning: load average {load:.2} on {cores} cores: other work shares the CPUs, so the \
+             ceiling and the throughput are both understated and their ratio is noisy"
+        );
+    }
     println!("measuring the RS256 signing ceiling for {CEILING_TIME:?} on {cores} threads…");
     let ceiling = signing_ceiling(&keys, cores);
     println!("signing ceiling: {ceiling:.0} signatures/s");
@@ -148,6 +157,16 @@ async fn run() {
         ratio,
         ms(best.p99),
     );
+}
+
+/// The one-minute load average, where the system tells it.
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn ms(duration: Duration) -> f64 {
