@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
@@ -281,6 +282,23 @@ impl Broker {
                     self.log.text()
                 )
             })
+    }
+
+    /// A gRPC client of the access registry (embedded mode announces it as `access`).
+    pub async fn access_registry(&self) -> AccessRegistryClient<Channel> {
+        AccessRegistryClient::connect(self.listening("access").to_owned())
+            .await
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot connect to the access registry: {error}\n--- output ---\n{}",
+                    self.log.text()
+                )
+            })
+    }
+
+    /// The process id, e.g. to read its CPU time or memory from `/proc` (`None` once reaped).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// What the process wrote so far.
