@@ -15,7 +15,6 @@ use broker_common::admin::{AdminToken, AdminTokenSource};
 use broker_common::auth::{GrpcJwks, TokenVerifier};
 use broker_common::config::{self, CommonConfig, ServiceUrls};
 use broker_common::grpc;
-use broker_gateway::GatewayConfig;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use broker_token::TokenConfig;
@@ -178,11 +177,10 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
 
     if let Some(listener) = gateway {
         let addr = listener.local_addr()?;
-        let mut gateway_config: GatewayConfig = config::load()?;
-        gateway_config.token_url = urls.token_url.clone();
+        let gateway_urls = urls.clone();
         let (common, admin, shutdown) = (common.clone(), admin.clone(), shutdown.clone());
         services.spawn(async move {
-            broker_gateway::serve(&common, gateway_config, admin, listener, shutdown).await
+            broker_gateway::serve(&common, gateway_urls, admin, listener, shutdown).await
         });
         announce("gateway", addr);
         match &source {

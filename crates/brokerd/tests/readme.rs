@@ -17,7 +17,6 @@ fn read_by_code() -> BTreeSet<String> {
     [
         broker_common::config::SETTINGS,
         broker_common::config::SERVICE_URL_SETTINGS,
-        broker_gateway::SETTINGS,
         broker_token::config::SETTINGS,
     ]
     .into_iter()

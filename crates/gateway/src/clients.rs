@@ -1,5 +1,6 @@
-//! The gRPC clients the gateway forwards to, and the one way a call's answer becomes either its
-//! message or the [`Problem`] the service sent.
+//! The gRPC clients the gateway forwards to, the one way a call's answer becomes either its
+//! message or the [`Problem`] the service sent, and the one way an authenticated caller's
+//! request is sent on ([`forward`]).
 //!
 //! Channels connect lazily, so the gateway starts while a service is still down; calls then fail
 //! as 503 problems and `/health/ready` reports the backend as unhealthy.
@@ -8,6 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use broker_common::Problem;
+use broker_common::auth::Caller;
+use broker_proto::access::access_registry_client::AccessRegistryClient;
+use broker_proto::access::access_registry_server;
+use broker_proto::common::Principal;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use broker_proto::token::token_service_server;
 use serde::Serialize;
@@ -17,7 +22,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use utoipa::ToSchema;
 
-use crate::config::GatewayConfig;
+use crate::auth::Authenticated;
+use broker_common::config::ServiceUrls;
 
 /// How long a readiness probe waits for a backend's health answer.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -48,26 +54,41 @@ struct Backend {
 #[derive(Clone)]
 pub struct Clients {
     token: TokenServiceClient<Channel>,
+    access: AccessRegistryClient<Channel>,
     backends: Vec<Backend>,
 }
 
 impl Clients {
     /// Lazily connecting clients for the services `config` names.
-    pub fn connect(config: &GatewayConfig) -> Result<Self, tonic::transport::Error> {
+    pub fn connect(config: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
         let token = broker_common::grpc::channel(&config.token_url)?;
+        let access = broker_common::grpc::channel(&config.access_url)?;
         Ok(Self {
             token: TokenServiceClient::new(token.clone()),
-            backends: vec![Backend {
-                name: "token",
-                service: token_service_server::SERVICE_NAME,
-                health: HealthClient::new(token),
-            }],
+            access: AccessRegistryClient::new(access.clone()),
+            backends: vec![
+                Backend {
+                    name: "token",
+                    service: token_service_server::SERVICE_NAME,
+                    health: HealthClient::new(token),
+                },
+                Backend {
+                    name: "access",
+                    service: access_registry_server::SERVICE_NAME,
+                    health: HealthClient::new(access),
+                },
+            ],
         })
     }
 
     /// A client of the token service (tonic clients take `&mut self`, so each call gets a clone).
     pub fn token(&self) -> TokenServiceClient<Channel> {
         self.token.clone()
+    }
+
+    /// A client of the access registry.
+    pub fn access(&self) -> AccessRegistryClient<Channel> {
+        self.access.clone()
     }
 
     /// Asks every backend for its health, concurrently.
@@ -120,5 +141,39 @@ pub async fn call<T>(
         Err(_) => Err(Problem::from(tonic::Status::deadline_exceeded(
             "the service did not answer in time",
         ))),
+    }
+}
+
+/// Sends an authenticated caller's request: requires one of `scopes` (else 403), builds the
+/// message for the caller as principal, sends it through `rpc` with the caller's token in the
+/// `authorization` metadata (the service verifies it again and decides ownership), and awaits
+/// the answer as [`call`] does.
+pub async fn forward<M, R, F>(
+    caller: &Authenticated,
+    scopes: &[&str],
+    message: impl FnOnce(Principal) -> M,
+    rpc: impl FnOnce(tonic::Request<M>) -> F,
+) -> Result<R, Problem>
+where
+    F: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
+{
+    let caller = caller.require_any_scope(scopes)?;
+    let request = tonic::Request::new(message(principal(caller)));
+    call(rpc(broker_common::grpc::with_bearer(
+        request,
+        &caller.token,
+    )))
+    .await
+}
+
+/// The caller as the contracts' `principal` field describes it (informational: services trust
+/// only the forwarded token).
+fn principal(caller: &Caller) -> Principal {
+    Principal {
+        org_number: caller.org.to_string(),
+        client_id: caller.client_id.clone(),
+        scopes: caller.scopes.clone(),
+        org_code: caller.org_code.clone().unwrap_or_default(),
+        system_user_id: caller.system_user_id.clone().unwrap_or_default(),
     }
 }

@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, Request};
 use broker_common::Problem;
 use http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 /// The field name ASP.NET uses for an error about the body as a whole.
 const ROOT_FIELD: &str = "$";
@@ -36,6 +37,16 @@ where
             .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
         parse(&body).map(Self)
     }
+}
+
+/// Reads `null` as the type's default, as ASP.NET binds a null string or object: for body fields
+/// Altinn clients send either absent or `null` (`#[serde(default, deserialize_with = ...)]`).
+pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
 }
 
 /// Whether the content type is `application/json` or an `application/*+json` type.

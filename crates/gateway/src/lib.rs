@@ -2,12 +2,12 @@
 //! each request, checks scopes, and forwards to the owning service over gRPC, answering errors
 //! as RFC 7807 problems (RFC 6749 JSON at the token endpoint).
 //!
-//! This file only wires the parts: `config` → `clients` and the token verifier ([`AppState`]) →
+//! This file only wires the parts: service URLs → `clients` and the token verifier ([`AppState`]) →
 //! `routes` (one module per API area) → the cross-cutting `layers` → the listener.
 
 mod auth;
 mod clients;
-mod config;
+mod conditional;
 mod extract;
 mod layers;
 mod problem;
@@ -16,15 +16,15 @@ mod state;
 
 pub use auth::Authenticated;
 pub use clients::{Clients, Health};
-pub use config::{GatewayConfig, SETTINGS};
 pub use routes::ApiDoc;
 pub use state::AppState;
 
 use anyhow::Context;
 use axum::Router;
+use axum::serve::ListenerExt;
 use broker_common::Shutdown;
 use broker_common::admin::AdminToken;
-use broker_common::config::CommonConfig;
+use broker_common::config::{CommonConfig, ServiceUrls};
 use tokio::net::TcpListener;
 
 /// The gateway's router over `state`, with every route, fallback and layer.
@@ -39,15 +39,30 @@ pub fn router(state: AppState) -> Router {
 /// Serves the gateway on `listener` until `shutdown` fires, then lets in-flight requests finish.
 pub async fn serve(
     common: &CommonConfig,
-    config: GatewayConfig,
+    config: ServiceUrls,
     admin: AdminToken,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(common, &config, admin)
-        .with_context(|| format!("BROKER_TOKEN_URL {:?} is not a valid URL", config.token_url))?;
+    let state = AppState::new(common, &config, admin).with_context(|| {
+        format!(
+            "BROKER_TOKEN_URL {:?} or BROKER_ACCESS_URL {:?} is not a valid URL",
+            config.token_url, config.access_url
+        )
+    })?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, token_url = %config.token_url, "gateway serving");
+    tracing::info!(
+        %addr,
+        token_url = %config.token_url,
+        access_url = %config.access_url,
+        "gateway serving"
+    );
+    // Small answers (tokens, problems) must not wait on Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::warn!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await

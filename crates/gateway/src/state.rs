@@ -6,10 +6,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use broker_common::admin::AdminToken;
 use broker_common::auth::{GrpcJwks, TokenVerifier};
-use broker_common::config::CommonConfig;
+use broker_common::config::{CommonConfig, ServiceUrls};
 
 use crate::clients::Clients;
-use crate::config::GatewayConfig;
 
 /// The gateway's shared, cheaply cloned state.
 #[derive(Clone, FromRef)]
@@ -27,7 +26,7 @@ impl AppState {
     /// from the token service on first use.
     pub fn new(
         common: &CommonConfig,
-        config: &GatewayConfig,
+        config: &ServiceUrls,
         admin: AdminToken,
     ) -> Result<Self, tonic::transport::Error> {
         let clients = Clients::connect(config)?;

@@ -9,17 +9,17 @@ use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use broker_common::Problem;
-use broker_proto::common::PageRequest;
 use broker_proto::token as pb;
 use http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::auth::Admin;
 use crate::clients::call;
 use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
+use crate::routes::paging::{PageQuery, next_token};
 use crate::state::AppState;
 
 /// A JWK as sent: any JSON object; the token service decides which keys it accepts.
@@ -113,17 +113,6 @@ pub struct ClientPage {
     next_page_token: Option<String>,
 }
 
-/// Paging of the client list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-pub struct PageQuery {
-    /// `nextPageToken` of the previous page.
-    page_token: Option<String>,
-    /// Clients per page; the service caps it.
-    page_size: Option<u32>,
-}
-
 /// Awaits a call answering with a client and renders it.
 async fn client_answer(
     call_future: impl Future<Output = Result<tonic::Response<pb::Client>, tonic::Status>>,
@@ -185,10 +174,7 @@ pub async fn list_clients(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<ClientPage>, Problem> {
     let request = admin.request(pb::ListClientsRequest {
-        page: Some(PageRequest {
-            token: page.page_token.unwrap_or_default(),
-            size: page.page_size.unwrap_or_default(),
-        }),
+        page: page.request(),
     });
     let listed = call(state.clients.token().list_clients(request)).await?;
     let clients = listed
@@ -196,13 +182,9 @@ pub async fn list_clients(
         .into_iter()
         .map(ClientView::try_from)
         .collect::<Result<_, _>>()?;
-    let next_page_token = listed
-        .page
-        .map(|page| page.next_token)
-        .filter(|token| !token.is_empty());
     Ok(Json(ClientPage {
         clients,
-        next_page_token,
+        next_page_token: next_token(listed.page),
     }))
 }
 

@@ -3,23 +3,38 @@
 //! HTTP and the owning service's gRPC contract.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 
 use crate::state::AppState;
 
+mod access_lists;
 mod admin;
 mod health;
 mod openapi;
+mod paging;
+mod resources;
+mod service_owners;
 mod token;
 mod whoami;
 
 pub use openapi::ApiDoc;
 
+/// Access-registry bodies are small JSON documents; a larger one is refused (413) before it is
+/// buffered.
+const REGISTRY_BODY_LIMIT: usize = 1024 * 1024;
+
 /// Every public route of the gateway.
 pub fn api() -> Router<AppState> {
+    let registry = Router::new()
+        .merge(service_owners::routes())
+        .merge(resources::routes())
+        .merge(access_lists::routes())
+        .layer(DefaultBodyLimit::max(REGISTRY_BODY_LIMIT));
     Router::new()
         .merge(health::routes())
         .merge(token::routes())
         .merge(admin::routes())
+        .merge(registry)
         .merge(whoami::routes())
         .merge(openapi::routes())
 }

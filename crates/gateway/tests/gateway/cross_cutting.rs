@@ -14,7 +14,7 @@ async fn liveness_needs_no_backend() {
 }
 
 #[tokio::test]
-async fn readiness_names_the_backend_that_is_down() {
+async fn readiness_names_the_backends_that_are_down() {
     let (response, body) = send(
         &gateway(),
         get("/health/ready").body(Body::empty()).unwrap(),
@@ -23,7 +23,10 @@ async fn readiness_names_the_backend_that_is_down() {
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         body,
-        json!({"status": "Unhealthy", "checks": {"token": "Unhealthy"}})
+        json!({
+            "status": "Unhealthy",
+            "checks": {"token": "Unhealthy", "access": "Unhealthy"},
+        })
     );
 }
 
@@ -106,6 +109,17 @@ async fn openapi_documents_every_route_and_both_credentials() {
         "/admin/v1/clients/{clientId}",
         "/admin/v1/clients/{clientId}/keys",
         "/admin/v1/clients/{clientId}/keys/{kid}",
+        "/admin/v1/service-owners",
+        "/admin/v1/service-owners/{orgCode}",
+        "/resourceregistry/api/v1/resource",
+        "/resourceregistry/api/v1/resource/resourcelist",
+        "/resourceregistry/api/v1/resource/{id}",
+        "/resourceregistry/api/v1/resource/{id}/policy",
+        "/resourceregistry/api/v1/access-lists/{owner}",
+        "/resourceregistry/api/v1/access-lists/{owner}/{identifier}",
+        "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/members",
+        "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/resource-connections",
+        "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/resource-connections/{resourceIdentifier}",
         "/api/v1/whoami",
         "/health",
         "/health/ready",

@@ -1,6 +1,7 @@
-//! Router tests of the gateway: every route through the real middleware stack, with the token
-//! service down (calls must fail as 503 problems) and tokens signed by a test key.
+//! Router tests of the gateway: every route through the real middleware stack, with the
+//! services down (calls must fail as 503 problems) and tokens signed by a test key.
 
+mod access;
 mod admin;
 mod auth;
 mod cross_cutting;

@@ -1,5 +1,5 @@
-//! A gateway under test: the real router, its token service address pointing at a closed port,
-//! and tokens signed with a fixed test key the verifier trusts.
+//! A gateway under test: the real router, its service addresses pointing at closed ports, and
+//! tokens signed with a fixed test key the verifier trusts.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -10,7 +10,8 @@ use broker_common::Problem;
 use broker_common::admin::AdminToken;
 use broker_common::auth::{JwkSet, JwksSource, RsaJwk, TokenVerifier};
 use broker_common::config::CommonConfig;
-use broker_gateway::{AppState, GatewayConfig};
+use broker_common::config::ServiceUrls;
+use broker_gateway::AppState;
 use http::{Request, Response};
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -60,11 +61,12 @@ pub fn common() -> CommonConfig {
     CommonConfig::default()
 }
 
-/// State whose token service is down but whose verifier trusts the test key.
+/// State whose services are down but whose verifier trusts the test key.
 pub fn state() -> AppState {
     let common = common();
-    let config = GatewayConfig {
+    let config = ServiceUrls {
         token_url: closed_port_url(),
+        access_url: closed_port_url(),
     };
     let verifier = TokenVerifier::new(
         common.issuer(),
@@ -72,7 +74,7 @@ pub fn state() -> AppState {
         Arc::new(TestKeys),
     );
     AppState::new(&common, &config, AdminToken::new(ADMIN_TOKEN))
-        .expect("a valid token URL")
+        .expect("valid service URLs")
         .with_verifier(verifier)
 }
 
