@@ -154,6 +154,24 @@ on_each_database! {
         let lists = call(&broker, Some(&digdir), Method::GET, &format!("{LISTS}?include=resources"), None, None).await.expect_status(200).json();
         assert_eq!(lists["data"][0]["identifier"], "readers");
 
+        let one = call(&broker, Some(&digdir), Method::GET, &list_path, None, None).await.expect_status(200);
+        assert_eq!(one.json()["name"], "Readers");
+        assert!(one.header("etag").is_some());
+        let connections = call(&broker, Some(&digdir), Method::GET, &format!("{list_path}/resource-connections"), None, None).await.expect_status(200);
+        assert!(connections.body.contains("e2e-resource"), "{}", connections.body);
+
+        // Disconnecting the list denies at once; connecting again permits.
+        call(&broker, Some(&digdir), Method::DELETE, &connection, None, None).await.expect_status(200);
+        assert_eq!(decision(&broker, "read", BRREG).await, "not-on-access-list");
+        call(&broker, Some(&digdir), Method::PUT, &connection, Some(json!({})), None).await.expect_status(200);
+        assert_eq!(decision(&broker, "read", BRREG).await, "permit");
+
+        // Replacing the members with Digdir alone drops Brreg.
+        call(&broker, Some(&digdir), Method::PUT, &members, Some(json!({"data": [urn(DIGDIR)]})), None).await.expect_status(200);
+        assert_eq!(decision(&broker, "read", BRREG).await, "not-on-access-list");
+        assert_eq!(decision(&broker, "read", DIGDIR).await, "permit");
+        call(&broker, Some(&digdir), Method::POST, &members, Some(json!({"data": [urn(BRREG)]})), None).await.expect_status(200);
+
         // Removing the member is denied at once (the registry's cache is flushed by the write).
         let removed = Instant::now();
         call(&broker, Some(&digdir), Method::DELETE, &members, Some(json!({"data": [urn(BRREG)]})), None).await.expect_status(200);
@@ -172,5 +190,14 @@ on_each_database! {
         call(&broker, Some(&digdir), Method::DELETE, &path, None, Some("\"2\"")).await.expect_status(204);
         broker.get(&path).await.assert_problem(404);
         assert_eq!(decision(&broker, "read", BRREG).await, "resource-not-found");
+
+        // A service owner with lists cannot be removed; once they are gone it can.
+        broker.admin_delete("/admin/v1/service-owners/digdir").await.assert_problem(409);
+        call(&broker, Some(&brreg), Method::DELETE, &list_path, None, None).await.assert_problem(403);
+        call(&broker, Some(&digdir), Method::DELETE, &list_path, None, None).await.expect_status(200);
+        call(&broker, Some(&digdir), Method::GET, &list_path, None, None).await.assert_problem(404);
+        broker.admin_delete("/admin/v1/service-owners/digdir").await.expect_status(204);
+        let owners = broker.admin_get("/admin/v1/service-owners").await.expect_status(200).json();
+        assert_eq!(owners["serviceOwners"], json!([]));
     }
 }
