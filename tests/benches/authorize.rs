@@ -38,6 +38,7 @@ use broker_proto::access as pb;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::change_members_request::Mode;
 use broker_proto::common::{LocalizedText, Principal};
+use broker_tests::bench::ms;
 use broker_tests::{Broker, BrokerOptions, DIGDIR, Database};
 use tonic::Request;
 use tonic::transport::{Channel, Endpoint};
@@ -60,16 +61,7 @@ const MIN_RATE: f64 = 10_000.0;
 const TICKS_PER_SECOND: f64 = 100.0;
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and should stay quick.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("authorize: skipped (run with `cargo bench -p broker-tests --bench authorize`)");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    broker_tests::bench::run("authorize", run);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,14 +122,7 @@ async fn run() {
         .unwrap_or(DEFAULT_MEMBERS)
         .max(WARM_SET + LEVELS.len() * 100);
     println!("B10 Authorize benchmark ({cores} cores)");
-    if let Some(load) = load_average()
-        && load > cores as f64 / 2.0
-    {
-        println!(
-            "warning: load average {load:.2} on {cores} cores: other work shares the CPUs, so \
-             rates are understated and latencies inflated"
-        );
-    }
+    broker_tests::bench::warn_if_busy(cores);
 
     let database = match std::env::var(broker_tests::database::SERVER_VAR) {
         Ok(url) if !url.is_empty() => Database::postgres()
@@ -631,18 +616,4 @@ fn cpu_seconds(stat_path: &str) -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / TICKS_PER_SECOND
-}
-
-/// The one-minute load average, where the system tells it.
-fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use broker_tests::bench::ms;
 use broker_tests::{
     Assertion, Broker, BrokerOptions, ClientKeys, DIGDIR, Database, JWT_BEARER, WRITE,
 };
@@ -28,16 +29,7 @@ const MIN_RATIO: f64 = 0.4;
 const MAX_P99_MS: f64 = 20.0;
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` does not, and should stay quick.
-    if !std::env::args().any(|arg| arg == "--bench") {
-        println!("tokens: skipped (run with `cargo bench -p broker-tests --bench tokens`)");
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(run());
+    broker_tests::bench::run("tokens", run);
 }
 
 struct Level {
@@ -60,14 +52,7 @@ async fn run() {
     let keys = ClientKeys::generate();
 
     println!("B9 token issuance benchmark ({cores} cores)");
-    if let Some(load) = load_average()
-        && load > cores as f64 / 2.0
-    {
-        println!(
-            "warning: load average {load:.2} on {cores} cores: other work shares the CPUs, so the \
-             ceiling and the throughput are both understated and their ratio is noisy"
-        );
-    }
+    broker_tests::bench::warn_if_busy(cores);
     println!("measuring the RS256 signing ceiling for {CEILING_TIME:?} on {cores} threads…");
     let ceiling = signing_ceiling(&keys, cores);
     println!("signing ceiling: {ceiling:.0} signatures/s");
@@ -157,20 +142,6 @@ async fn run() {
         ratio,
         ms(best.p99),
     );
-}
-
-/// The one-minute load average, where the system tells it.
-fn load_average() -> Option<f64> {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }
 
 /// Signatures per second over all cores, for claims the size of an access token.

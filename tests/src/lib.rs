@@ -10,7 +10,8 @@
 //! - [`reply`]: an HTTP answer with assertions for RFC 6749 errors and RFC 7807 problems;
 //! - [`issuer`]: a fake external Maskinporten-style issuer on loopback;
 //! - [`database`]: a fresh PostgreSQL database per test (`BROKER_TEST_DATABASE_URL`);
-//! - [`amqp`]: the RabbitMQ server for bus tests (`BROKER_TEST_AMQP_URL`).
+//! - [`amqp`]: the RabbitMQ server for bus tests (`BROKER_TEST_AMQP_URL`);
+//! - [`bench`]: what the benchmarks in `benches/` share.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -19,6 +20,7 @@
 pub mod amqp;
 pub mod api;
 pub mod assertion;
+pub mod bench;
 pub mod broker;
 pub mod client;
 pub mod database;
