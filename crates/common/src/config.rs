@@ -134,18 +134,23 @@ pub struct ServiceUrls {
     pub token_url: String,
     /// The access registry.
     pub access_url: String,
+    /// The file-transfer service.
+    pub filetransfer_url: String,
 }
 
 /// Default gRPC port of the token service.
 pub const TOKEN_PORT: u16 = 50051;
 /// Default gRPC port of the access registry.
 pub const ACCESS_PORT: u16 = 50052;
+/// Default gRPC port of the file-transfer service.
+pub const FILETRANSFER_PORT: u16 = 50053;
 
 impl Default for ServiceUrls {
     fn default() -> Self {
         Self {
             token_url: format!("http://127.0.0.1:{TOKEN_PORT}"),
             access_url: format!("http://127.0.0.1:{ACCESS_PORT}"),
+            filetransfer_url: format!("http://127.0.0.1:{FILETRANSFER_PORT}"),
         }
     }
 }
@@ -170,6 +175,11 @@ pub const SERVICE_URL_SETTINGS: &[Setting] = &[
         default: "http://127.0.0.1:50052",
         description: "gRPC URL of the access registry, for the gateway and the services that ask it for decisions; embedded mode sets it itself.",
     },
+    Setting {
+        name: "BROKER_FILETRANSFER_URL",
+        default: "http://127.0.0.1:50053",
+        description: "gRPC URL of the file-transfer service, for the gateway; embedded mode sets it itself.",
+    },
 ];
 
 /// The settings of [`CommonConfig`].
@@ -182,7 +192,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "BROKER_GRPC_ADDR",
         default: "127.0.0.1:<service's port>",
-        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052; use `0.0.0.0:<port>` in containers.",
+        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052, filetransfer 50053; use `0.0.0.0:<port>` in containers.",
     },
     Setting {
         name: "BROKER_DATA_DIR",
