@@ -28,6 +28,7 @@ pub mod outbox;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+pub mod transfer_event;
 
 pub use problem::Problem;
 pub use shutdown::Shutdown;
