@@ -1,0 +1,1 @@
+//! The file-transfer domain: statuses, transfers, settings and validation.
