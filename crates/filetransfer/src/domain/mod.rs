@@ -1,1 +1,8 @@
 //! The file-transfer domain: statuses, transfers, settings and validation.
+
+pub mod error;
+pub mod event;
+pub mod settings;
+pub mod status;
+pub mod transfer;
+pub mod validation;

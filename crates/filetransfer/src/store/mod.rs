@@ -1,1 +1,259 @@
 //! Persistence of the file-transfer service: one trait, implemented for PostgreSQL and SQLite.
+//!
+//! Both implementations share their SQL (see [`sql`]): times are integers (Unix milliseconds,
+//! so status changes within one second keep their order), JSON is TEXT and parameters are
+//! written `$n`, which both drivers accept. The store knows nothing of access or validation; it
+//! stores what the service has already checked, with two exceptions that make races harmless:
+//! every status change is a compare-and-set on the current status (checked against the one
+//! transition table, [`TransferStatus::can_move_to`]), and every change commits its history row
+//! and outbox rows in the same transaction.
+
+mod outbox;
+mod sql;
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use broker_common::identity::OrgNumber;
+use broker_common::transfer_event::TransferEvent;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use outbox::StoreOutbox;
+pub use postgres::PostgresFileTransferStore;
+pub use sqlite::SqliteFileTransferStore;
+
+use crate::domain::settings::{ResourceSettings, ServiceOwner};
+use crate::domain::status::{RecipientStatus, TransferStatus};
+use crate::domain::transfer::{History, NewTransfer, Transfer};
+
+/// A store failure; never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back, or a value cannot be stored.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Outcome of inserting a row with a natural key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The row is new.
+    New,
+    /// A row with that key already existed; nothing was changed.
+    AlreadyExists,
+}
+
+/// What a transfer transition writes besides the status; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransitionUpdate {
+    /// The uploaded size in bytes.
+    pub size: Option<u64>,
+    /// The MD5 of the uploaded bytes (lowercase hex).
+    pub checksum: Option<String>,
+    /// Where the bytes are in object storage.
+    pub storage_key: Option<String>,
+    /// When the transfer was published.
+    pub published: Option<DateTime<Utc>>,
+    /// Text for the history row (a failure's cause); `None`: the status's own text.
+    pub detail: Option<String>,
+}
+
+/// Outcome of a transfer transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transitioned {
+    /// Applied with its history and outbox rows; the transfer as it is now.
+    Applied(Transfer),
+    /// The transfer was not in one of the expected statuses, or the move is illegal; nothing
+    /// was changed.
+    Refused {
+        /// Its status when refused.
+        current: TransferStatus,
+    },
+    /// There is no such transfer.
+    NotFound,
+}
+
+/// Outcome of a recipient's status change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientTransitioned {
+    /// Applied with its history and outbox rows.
+    Applied {
+        /// Whether every recipient of the transfer is now DownloadConfirmed; decided under the
+        /// transfer's row lock, so of concurrent confirmations exactly the last one sees it.
+        all_confirmed: bool,
+    },
+    /// Allowed but changes nothing (a second download start); nothing was written.
+    Unchanged,
+    /// The recipient was not in one of the expected statuses, or the move is illegal.
+    Refused {
+        /// Its status when refused.
+        current: RecipientStatus,
+    },
+    /// No such transfer, or the organisation is not one of its recipients.
+    NotFound,
+}
+
+/// Whose transfers a search returns, relative to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchRole {
+    /// Those the caller sent.
+    Sender,
+    /// Those the caller receives (published or not).
+    Recipient,
+    /// Either.
+    Both,
+}
+
+/// The most ids a search returns.
+pub const SEARCH_LIMIT: u32 = 100;
+
+/// A search for transfer ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// The caller's organisation; `role` is relative to it.
+    pub caller: OrgNumber,
+    /// Only this resource's transfers.
+    pub resource_id: String,
+    /// Only transfers currently in this status.
+    pub status: Option<TransferStatus>,
+    /// Only transfers where the caller, as recipient, is in this status (as sender: where any
+    /// recipient is).
+    pub recipient_status: Option<RecipientStatus>,
+    /// Inclusive lower bound on the time the transfer entered `status` (creation without it).
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound, on the same time.
+    pub to: Option<DateTime<Utc>>,
+    /// Oldest first when true, newest first otherwise (by creation).
+    pub ascending: bool,
+    /// Whose transfers.
+    pub role: SearchRole,
+    /// At most this many (capped at [`SEARCH_LIMIT`]).
+    pub limit: u32,
+}
+
+/// Transfers and bytes of one resource in one month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthlyStatistics {
+    /// The resource.
+    pub resource_id: String,
+    /// `YYYY-MM` (UTC) of creation.
+    pub month: String,
+    /// Transfers created.
+    pub transfers: u64,
+    /// Bytes uploaded to them.
+    pub bytes: u64,
+}
+
+/// A domain event waiting for the relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRecord {
+    /// The event id (UUIDv7), which becomes the bus message id.
+    pub id: String,
+    /// Bus routing key, `filetransfer.<kind>`.
+    pub routing_key: String,
+    /// The `TransferEvent` as JSON.
+    pub payload: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// What the file-transfer service persists.
+#[async_trait]
+pub trait FileTransferStore: Send + Sync + 'static {
+    /// Creates a transfer (Initialized), its recipients (Initialized), their first history rows
+    /// and the events' outbox rows in one transaction.
+    async fn create(
+        &self,
+        transfer: &NewTransfer,
+        events: &[TransferEvent],
+    ) -> Result<Transfer, StoreError>;
+    /// One transfer with its recipients' current statuses.
+    async fn get(&self, id: Uuid) -> Result<Option<Transfer>, StoreError>;
+    /// A transfer's history and its recipients', each in order (empty when there is none).
+    async fn history(&self, id: Uuid) -> Result<History, StoreError>;
+    /// Moves the transfer to `to` if it is in one of `from` and the move is legal: a
+    /// compare-and-set, with its history row, `update` and the events' outbox rows in the same
+    /// transaction. Entering UploadStarted records `at` as the upload's start.
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: &[TransferStatus],
+        to: TransferStatus,
+        at: DateTime<Utc>,
+        update: &TransitionUpdate,
+        events: &[TransferEvent],
+    ) -> Result<Transitioned, StoreError>;
+    /// Moves one recipient to `to` if it is in one of `from` and the move is legal, with its
+    /// history row and the events' outbox rows in the same transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn set_recipient_status(
+        &self,
+        id: Uuid,
+        recipient: OrgNumber,
+        from: &[RecipientStatus],
+        to: RecipientStatus,
+        at: DateTime<Utc>,
+        events: &[TransferEvent],
+    ) -> Result<RecipientTransitioned, StoreError>;
+    /// Ids matching the query, ordered by creation, at most `min(limit, 100)`.
+    async fn search(&self, query: &SearchQuery) -> Result<Vec<Uuid>, StoreError>;
+    /// Transfers that entered UploadStarted before `before` and are still there, oldest first.
+    async fn stuck_uploads(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Registers a service owner; [`Inserted::AlreadyExists`] when its org number or code is
+    /// taken.
+    async fn register_service_owner(&self, owner: &ServiceOwner) -> Result<Inserted, StoreError>;
+    /// The service owner that is this organisation.
+    async fn get_service_owner(
+        &self,
+        org_number: OrgNumber,
+    ) -> Result<Option<ServiceOwner>, StoreError>;
+    /// Creates or replaces a resource's settings.
+    async fn put_resource_settings(
+        &self,
+        settings: &ResourceSettings,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// A resource's settings.
+    async fn get_resource_settings(
+        &self,
+        resource_id: &str,
+    ) -> Result<Option<ResourceSettings>, StoreError>;
+
+    /// Transfers created and bytes uploaded per month of creation, for one resource, in month
+    /// order.
+    async fn monthly_statistics(
+        &self,
+        resource_id: &str,
+    ) -> Result<Vec<MonthlyStatistics>, StoreError>;
+
+    /// Claims up to `limit` unpublished outbox rows, oldest first, leasing them for
+    /// [`OUTBOX_LEASE_MILLIS`] so another relay skips them meanwhile (on PostgreSQL with
+    /// `FOR UPDATE SKIP LOCKED`). A relay that dies loses its lease: publishing is at least once.
+    async fn claim_unpublished_outbox(
+        &self,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
+    /// Marks rows as published; they are never claimed again. Returns how many were marked.
+    async fn mark_outbox_published(
+        &self,
+        ids: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// How long a claim on outbox rows lasts.
+pub const OUTBOX_LEASE_MILLIS: i64 = 30_000;

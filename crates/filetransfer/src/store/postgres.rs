@@ -1,0 +1,30 @@
+//! [`FileTransferStore`](super::FileTransferStore) on PostgreSQL, in the `filetransfer` schema.
+
+use sqlx::PgPool;
+
+use super::StoreError;
+use super::sql::file_transfer_store_impl;
+
+/// The file-transfer store on PostgreSQL.
+#[derive(Clone)]
+pub struct PostgresFileTransferStore {
+    pool: PgPool,
+}
+
+impl PostgresFileTransferStore {
+    /// Connects with `search_path=filetransfer` and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = broker_common::db::connect_postgres(url, "filetransfer", 16).await?;
+        sqlx::migrate!("../../migrations/filetransfer/postgres")
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+// Concurrent relays skip each other's rows instead of waiting for them.
+file_transfer_store_impl!(
+    PostgresFileTransferStore,
+    sqlx::Postgres,
+    super::sql::CLAIM_OUTBOX_POSTGRES
+);

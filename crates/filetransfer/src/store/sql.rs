@@ -1,0 +1,829 @@
+//! The SQL of [`FileTransferStore`](super::FileTransferStore), written once and instantiated for
+//! each database by [`file_transfer_store_impl!`]. Every statement is plain SQL valid on both
+//! PostgreSQL and SQLite, except the outbox claim, which each backend passes in (PostgreSQL
+//! locks the rows it claims; SQLite has a single writer and needs no lock). Each write starts
+//! with an UPDATE, so SQLite never upgrades a read lock to a write lock inside a transaction.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use broker_common::identity::OrgNumber;
+use broker_common::transfer_event::TransferEvent;
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+use super::{OutboxRecord, StoreError};
+use crate::domain::settings::{ResourceSettings, ServiceOwner};
+use crate::domain::status::{RecipientStatus, TransferStatus};
+use crate::domain::transfer::{
+    RecipientHistoryEntry, RecipientState, Transfer, TransferHistoryEntry,
+};
+
+pub(super) const INSERT_OUTBOX: &str =
+    "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)";
+/// Claims and leases in one statement; the lock clause goes inside the sub-select.
+macro_rules! claim_outbox {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE outbox SET claimed_until = $3 WHERE id IN (
+               SELECT id FROM outbox
+               WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
+               ORDER BY id LIMIT $2 ",
+            $lock,
+            ") RETURNING id, routing_key, payload, created_at"
+        )
+    };
+}
+pub(super) const CLAIM_OUTBOX_POSTGRES: &str = claim_outbox!("FOR UPDATE SKIP LOCKED");
+pub(super) const CLAIM_OUTBOX_SQLITE: &str = claim_outbox!("");
+pub(super) const MARK_PUBLISHED: &str =
+    "UPDATE outbox SET published_at = $2 WHERE id = $1 AND published_at IS NULL";
+
+pub(super) const INSERT_TRANSFER: &str = "INSERT INTO file_transfers (id, resource_id, file_name,
+       senders_reference, sender, property_list, checksum, use_virus_scan, status, status_changed,
+       created, created_month, expires, version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, 0)";
+pub(super) const INSERT_RECIPIENT: &str = "INSERT INTO transfer_recipients
+       (transfer_id, org_number, position, status, status_changed) VALUES ($1, $2, $3, $4, $5)";
+pub(super) const INSERT_TRANSFER_HISTORY: &str =
+    "INSERT INTO transfer_history (transfer_id, status, detail, at) VALUES ($1, $2, $3, $4)";
+pub(super) const INSERT_RECIPIENT_HISTORY: &str =
+    "INSERT INTO recipient_history (transfer_id, org_number, status, at) VALUES ($1, $2, $3, $4)";
+
+pub(super) const SELECT_TRANSFER: &str = "SELECT id, resource_id, file_name, senders_reference,
+       sender, property_list, checksum, use_virus_scan, size, status, status_changed, created,
+       expires, published, upload_started, storage_key
+     FROM file_transfers WHERE id = $1";
+pub(super) const SELECT_RECIPIENTS: &str = "SELECT org_number, status, status_changed
+     FROM transfer_recipients WHERE transfer_id = $1 ORDER BY position";
+pub(super) const SELECT_STATUS: &str = "SELECT status FROM file_transfers WHERE id = $1";
+pub(super) const SELECT_TRANSFER_HISTORY: &str =
+    "SELECT status, detail, at FROM transfer_history WHERE transfer_id = $1 ORDER BY seq";
+pub(super) const SELECT_RECIPIENT_HISTORY: &str =
+    "SELECT org_number, status, at FROM recipient_history WHERE transfer_id = $1 ORDER BY seq";
+
+/// How many statuses a compare-and-set may expect: every transfer status.
+pub(super) const FROM_SLOTS: usize = 8;
+/// The compare-and-set: the status check is in the WHERE, so of concurrent movers exactly one
+/// matches. `$8..$15` are the expected statuses, padded with '' (no status).
+pub(super) const TRANSITION: &str = "UPDATE file_transfers SET status = $2, status_changed = $3,
+       version = version + 1,
+       size = COALESCE($4, size), checksum = COALESCE($5, checksum),
+       storage_key = COALESCE($6, storage_key), published = COALESCE($7, published),
+       upload_started = CASE WHEN $2 = 'UploadStarted' THEN $3 ELSE upload_started END
+     WHERE id = $1 AND status IN ($8, $9, $10, $11, $12, $13, $14, $15)";
+/// Takes the transfer's row lock, so recipient changes of one transfer run one at a time and
+/// the all-confirmed answer is decided by exactly one of them.
+pub(super) const LOCK_TRANSFER: &str =
+    "UPDATE file_transfers SET version = version + 1 WHERE id = $1";
+pub(super) const SELECT_RECIPIENT_STATUS: &str =
+    "SELECT status FROM transfer_recipients WHERE transfer_id = $1 AND org_number = $2";
+pub(super) const SET_RECIPIENT_STATUS: &str = "UPDATE transfer_recipients
+     SET status = $3, status_changed = $4 WHERE transfer_id = $1 AND org_number = $2";
+pub(super) const COUNT_UNCONFIRMED: &str = "SELECT COUNT(*) FROM transfer_recipients
+     WHERE transfer_id = $1 AND status <> 'DownloadConfirmed'";
+
+/// The search, ordered by `$order`. With a status (`$2`), the time window applies to the time
+/// it was entered, else to creation; `$5`/`$6` admit the caller (`$7`) as sender/recipient.
+macro_rules! search {
+    ($order:literal) => {
+        concat!(
+            "SELECT t.id FROM file_transfers t
+             WHERE t.resource_id = $1
+               AND ($2 = '' OR t.status = $2)
+               AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) >= $3
+               AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) < $4
+               AND (($5 AND t.sender = $7)
+                    OR ($6 AND EXISTS (SELECT 1 FROM transfer_recipients r
+                                       WHERE r.transfer_id = t.id AND r.org_number = $7)))
+               AND ($8 = '' OR EXISTS (SELECT 1 FROM transfer_recipients s
+                                       WHERE s.transfer_id = t.id AND s.status = $8
+                                         AND (s.org_number = $7 OR t.sender = $7)))
+             ORDER BY t.created ",
+            $order,
+            ", t.id ",
+            $order,
+            " LIMIT $9"
+        )
+    };
+}
+pub(super) const SEARCH_ASCENDING: &str = search!("ASC");
+pub(super) const SEARCH_DESCENDING: &str = search!("DESC");
+pub(super) const STUCK_UPLOADS: &str = "SELECT id FROM file_transfers
+     WHERE status = 'UploadStarted' AND upload_started < $1 ORDER BY upload_started LIMIT $2";
+
+pub(super) const INSERT_OWNER: &str =
+    "INSERT INTO service_owners (org_number, org_code, name, created)
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+pub(super) const SELECT_OWNER: &str =
+    "SELECT org_number, org_code, name, created FROM service_owners WHERE org_number = $1";
+pub(super) const UPSERT_SETTINGS: &str = "INSERT INTO resource_settings (resource_id,
+       service_owner, max_file_transfer_size, time_to_live_ms, purge_after_all_confirmed,
+       grace_period_ms, use_manifest_file_shim, external_service_code_legacy,
+       external_service_edition_code_legacy, required_party, approved_for_disabled_virus_scan,
+       updated)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (resource_id) DO UPDATE SET service_owner = excluded.service_owner,
+       max_file_transfer_size = excluded.max_file_transfer_size,
+       time_to_live_ms = excluded.time_to_live_ms,
+       purge_after_all_confirmed = excluded.purge_after_all_confirmed,
+       grace_period_ms = excluded.grace_period_ms,
+       use_manifest_file_shim = excluded.use_manifest_file_shim,
+       external_service_code_legacy = excluded.external_service_code_legacy,
+       external_service_edition_code_legacy = excluded.external_service_edition_code_legacy,
+       required_party = excluded.required_party,
+       approved_for_disabled_virus_scan = excluded.approved_for_disabled_virus_scan,
+       updated = excluded.updated";
+pub(super) const SELECT_SETTINGS: &str = "SELECT resource_id, service_owner,
+       max_file_transfer_size, time_to_live_ms, purge_after_all_confirmed, grace_period_ms,
+       use_manifest_file_shim, external_service_code_legacy,
+       external_service_edition_code_legacy, required_party, approved_for_disabled_virus_scan
+     FROM resource_settings WHERE resource_id = $1";
+pub(super) const MONTHLY_STATISTICS: &str = "SELECT created_month, COUNT(*),
+       CAST(COALESCE(SUM(size), 0) AS BIGINT)
+     FROM file_transfers WHERE resource_id = $1 GROUP BY created_month ORDER BY created_month";
+
+/// A stored value that must parse, or the row is corrupt.
+fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|error| StoreError::Corrupt(format!("{what}: {error}")))
+}
+
+/// Unix milliseconds, as every time is stored.
+pub(super) fn millis(time: DateTime<Utc>) -> i64 {
+    time.timestamp_millis()
+}
+
+fn time(what: &str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| StoreError::Corrupt(format!("{what}: {millis} is out of range")))
+}
+
+fn optional_time(what: &str, millis: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    millis.map(|millis| time(what, millis)).transpose()
+}
+
+/// A byte count as the BIGINT columns hold it.
+pub(super) fn to_i64(what: &str, value: u64) -> Result<i64, StoreError> {
+    stored(what, i64::try_from(value))
+}
+
+fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
+    stored(what, u64::try_from(value))
+}
+
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    stored("encoding JSON", serde_json::to_string(value))
+}
+
+/// The expected statuses that may legally move to `to`, padded to [`FROM_SLOTS`] with ''.
+pub(super) fn legal_from(from: &[TransferStatus], to: TransferStatus) -> Vec<&'static str> {
+    let mut slots: Vec<&'static str> = from
+        .iter()
+        .filter(|status| status.can_move_to(to))
+        .map(|status| status.as_str())
+        .collect();
+    slots.dedup();
+    slots.resize(FROM_SLOTS, "");
+    slots
+}
+
+/// The outbox row of an event.
+pub(super) fn outbox_record(event: &TransferEvent) -> Result<OutboxRecord, StoreError> {
+    Ok(OutboxRecord {
+        id: event.id.to_string(),
+        routing_key: event.kind.routing_key(),
+        payload: json(event)?,
+        created_at: millis(event.time),
+    })
+}
+
+/// `YYYY-MM` of a time, for monthly statistics.
+pub(super) fn month(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m").to_string()
+}
+
+pub(super) type TransferRow = (
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    bool,
+    Option<i64>,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+);
+
+pub(super) type RecipientRow = (String, String, i64);
+
+pub(super) fn transfer_from_rows(
+    row: TransferRow,
+    recipients: Vec<RecipientRow>,
+) -> Result<Transfer, StoreError> {
+    let (
+        id,
+        resource_id,
+        file_name,
+        senders_reference,
+        sender,
+        property_list,
+        checksum,
+        use_virus_scan,
+        size,
+        status,
+        status_changed,
+        created,
+        expires,
+        published,
+        upload_started,
+        storage_key,
+    ) = row;
+    let property_list: BTreeMap<String, String> =
+        stored("property list", serde_json::from_str(&property_list))?;
+    Ok(Transfer {
+        id: stored("transfer id", Uuid::parse_str(&id))?,
+        resource_id,
+        file_name,
+        senders_reference,
+        sender: stored("sender", OrgNumber::parse(&sender))?,
+        recipients: recipients
+            .into_iter()
+            .map(recipient_from_row)
+            .collect::<Result<_, _>>()?,
+        property_list,
+        checksum,
+        use_virus_scan,
+        size: size.map(|size| to_u64("size", size)).transpose()?,
+        status: stored("status", status.parse())?,
+        status_changed: time("status changed", status_changed)?,
+        created: time("created", created)?,
+        expires: time("expires", expires)?,
+        published: optional_time("published", published)?,
+        upload_started: optional_time("upload started", upload_started)?,
+        storage_key,
+    })
+}
+
+fn recipient_from_row(
+    (org_number, status, changed): RecipientRow,
+) -> Result<RecipientState, StoreError> {
+    Ok(RecipientState {
+        org_number: stored("recipient", OrgNumber::parse(&org_number))?,
+        status: stored("recipient status", status.parse())?,
+        changed: time("recipient status changed", changed)?,
+    })
+}
+
+pub(super) fn parse_status(status: &str) -> Result<TransferStatus, StoreError> {
+    stored("status", status.parse())
+}
+
+pub(super) fn parse_recipient_status(status: &str) -> Result<RecipientStatus, StoreError> {
+    stored("recipient status", status.parse())
+}
+
+pub(super) fn transfer_history_from_row(
+    (status, detail, at): (String, Option<String>, i64),
+) -> Result<TransferHistoryEntry, StoreError> {
+    Ok(TransferHistoryEntry {
+        status: parse_status(&status)?,
+        detail,
+        at: time("history time", at)?,
+    })
+}
+
+pub(super) fn recipient_history_from_row(
+    (org_number, status, at): RecipientRow,
+) -> Result<RecipientHistoryEntry, StoreError> {
+    Ok(RecipientHistoryEntry {
+        recipient: stored("recipient", OrgNumber::parse(&org_number))?,
+        status: parse_recipient_status(&status)?,
+        at: time("recipient history time", at)?,
+    })
+}
+
+pub(super) fn uuid_from_row((id,): (String,)) -> Result<Uuid, StoreError> {
+    stored("transfer id", Uuid::parse_str(&id))
+}
+
+pub(super) type OwnerRow = (String, String, String, i64);
+
+pub(super) fn owner_from_row(
+    (org_number, org_code, name, created): OwnerRow,
+) -> Result<ServiceOwner, StoreError> {
+    Ok(ServiceOwner {
+        org_number: stored("service owner", OrgNumber::parse(&org_number))?,
+        org_code,
+        name,
+        created: time("service owner created", created)?,
+    })
+}
+
+pub(super) type SettingsRow = (
+    String,
+    String,
+    Option<i64>,
+    i64,
+    bool,
+    i64,
+    bool,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    bool,
+);
+
+pub(super) fn settings_from_row(row: SettingsRow) -> Result<ResourceSettings, StoreError> {
+    let (
+        resource_id,
+        service_owner,
+        max_size,
+        ttl,
+        purge,
+        grace,
+        shim,
+        service_code,
+        edition_code,
+        required_party,
+        approved,
+    ) = row;
+    Ok(ResourceSettings {
+        resource_id,
+        service_owner: stored("service owner", OrgNumber::parse(&service_owner))?,
+        max_file_transfer_size: max_size.map(|size| to_u64("max size", size)).transpose()?,
+        file_transfer_time_to_live: TimeDelta::milliseconds(ttl),
+        purge_after_all_confirmed: purge,
+        purge_grace_period: TimeDelta::milliseconds(grace),
+        use_manifest_file_shim: shim,
+        external_service_code_legacy: service_code,
+        external_service_edition_code_legacy: edition_code,
+        required_party,
+        approved_for_disabled_virus_scan: approved,
+    })
+}
+
+/// Implements `FileTransferStore` for `$store` (a struct with a `pool: sqlx::Pool<$db>`),
+/// claiming outbox rows with `$claim`.
+macro_rules! file_transfer_store_impl {
+    ($store:ty, $db:ty, $claim:expr) => {
+        impl $store {
+            /// Inserts the events' outbox rows in `tx`.
+            async fn insert_outbox(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                events: &[broker_common::transfer_event::TransferEvent],
+            ) -> Result<(), $crate::store::StoreError> {
+                for event in events {
+                    let row = $crate::store::sql::outbox_record(event)?;
+                    sqlx::query($crate::store::sql::INSERT_OUTBOX)
+                        .bind(&row.id)
+                        .bind(&row.routing_key)
+                        .bind(&row.payload)
+                        .bind(row.created_at)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// The transfer as `connection` sees it.
+            async fn read_transfer(
+                connection: &mut <$db as sqlx::Database>::Connection,
+                id: &str,
+            ) -> Result<Option<$crate::domain::transfer::Transfer>, $crate::store::StoreError>
+            {
+                let row: Option<$crate::store::sql::TransferRow> =
+                    sqlx::query_as($crate::store::sql::SELECT_TRANSFER)
+                        .bind(id)
+                        .fetch_optional(&mut *connection)
+                        .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let recipients: Vec<$crate::store::sql::RecipientRow> =
+                    sqlx::query_as($crate::store::sql::SELECT_RECIPIENTS)
+                        .bind(id)
+                        .fetch_all(&mut *connection)
+                        .await?;
+                $crate::store::sql::transfer_from_rows(row, recipients).map(Some)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::FileTransferStore for $store {
+            async fn create(
+                &self,
+                transfer: &$crate::domain::transfer::NewTransfer,
+                events: &[broker_common::transfer_event::TransferEvent],
+            ) -> Result<$crate::domain::transfer::Transfer, $crate::store::StoreError> {
+                use $crate::domain::status::{RecipientStatus, TransferStatus};
+                use $crate::store::sql;
+                let id = transfer.id.to_string();
+                let created = sql::millis(transfer.created);
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::INSERT_TRANSFER)
+                    .bind(&id)
+                    .bind(&transfer.resource_id)
+                    .bind(&transfer.file_name)
+                    .bind(&transfer.senders_reference)
+                    .bind(transfer.sender.to_string())
+                    .bind(sql::json(&transfer.property_list)?)
+                    .bind(&transfer.checksum)
+                    .bind(transfer.use_virus_scan)
+                    .bind(TransferStatus::Initialized.as_str())
+                    .bind(created)
+                    .bind(sql::month(transfer.created))
+                    .bind(sql::millis(transfer.expires))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::INSERT_TRANSFER_HISTORY)
+                    .bind(&id)
+                    .bind(TransferStatus::Initialized.as_str())
+                    .bind(None::<String>)
+                    .bind(created)
+                    .execute(&mut *tx)
+                    .await?;
+                for (position, recipient) in transfer.recipients.iter().enumerate() {
+                    let org = recipient.to_string();
+                    sqlx::query(sql::INSERT_RECIPIENT)
+                        .bind(&id)
+                        .bind(&org)
+                        .bind(sql::to_i64("position", position as u64)?)
+                        .bind(RecipientStatus::Initialized.as_str())
+                        .bind(created)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(sql::INSERT_RECIPIENT_HISTORY)
+                        .bind(&id)
+                        .bind(&org)
+                        .bind(RecipientStatus::Initialized.as_str())
+                        .bind(created)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::insert_outbox(&mut tx, events).await?;
+                tx.commit().await?;
+                Ok(transfer.initialized())
+            }
+
+            async fn get(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<Option<$crate::domain::transfer::Transfer>, $crate::store::StoreError>
+            {
+                let mut connection = self.pool.acquire().await?;
+                Self::read_transfer(&mut connection, &id.to_string()).await
+            }
+
+            async fn history(
+                &self,
+                id: uuid::Uuid,
+            ) -> Result<$crate::domain::transfer::History, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let id = id.to_string();
+                let transfer: Vec<(String, Option<String>, i64)> =
+                    sqlx::query_as(sql::SELECT_TRANSFER_HISTORY)
+                        .bind(&id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                let recipients: Vec<sql::RecipientRow> =
+                    sqlx::query_as(sql::SELECT_RECIPIENT_HISTORY)
+                        .bind(&id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                Ok($crate::domain::transfer::History {
+                    transfer: transfer
+                        .into_iter()
+                        .map(sql::transfer_history_from_row)
+                        .collect::<Result<_, _>>()?,
+                    recipients: recipients
+                        .into_iter()
+                        .map(sql::recipient_history_from_row)
+                        .collect::<Result<_, _>>()?,
+                })
+            }
+
+            async fn transition(
+                &self,
+                id: uuid::Uuid,
+                from: &[$crate::domain::status::TransferStatus],
+                to: $crate::domain::status::TransferStatus,
+                at: chrono::DateTime<chrono::Utc>,
+                update: &$crate::store::TransitionUpdate,
+                events: &[broker_common::transfer_event::TransferEvent],
+            ) -> Result<$crate::store::Transitioned, $crate::store::StoreError> {
+                use $crate::store::{Transitioned, sql};
+                let id = id.to_string();
+                let at_millis = sql::millis(at);
+                let size = update
+                    .size
+                    .map(|size| sql::to_i64("size", size))
+                    .transpose()?;
+                let mut tx = self.pool.begin().await?;
+                let mut query = sqlx::query(sql::TRANSITION)
+                    .bind(&id)
+                    .bind(to.as_str())
+                    .bind(at_millis)
+                    .bind(size)
+                    .bind(&update.checksum)
+                    .bind(&update.storage_key)
+                    .bind(update.published.map(sql::millis));
+                for status in sql::legal_from(from, to) {
+                    query = query.bind(status);
+                }
+                if query.execute(&mut *tx).await?.rows_affected() == 0 {
+                    let current: Option<(String,)> = sqlx::query_as(sql::SELECT_STATUS)
+                        .bind(&id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    tx.rollback().await?;
+                    return Ok(match current {
+                        None => Transitioned::NotFound,
+                        Some((status,)) => Transitioned::Refused {
+                            current: sql::parse_status(&status)?,
+                        },
+                    });
+                }
+                sqlx::query(sql::INSERT_TRANSFER_HISTORY)
+                    .bind(&id)
+                    .bind(to.as_str())
+                    .bind(&update.detail)
+                    .bind(at_millis)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::insert_outbox(&mut tx, events).await?;
+                let transfer = Self::read_transfer(&mut *tx, &id).await?;
+                tx.commit().await?;
+                transfer.map(Transitioned::Applied).ok_or_else(|| {
+                    $crate::store::StoreError::Corrupt(format!("transfer {id} vanished"))
+                })
+            }
+
+            async fn set_recipient_status(
+                &self,
+                id: uuid::Uuid,
+                recipient: broker_common::identity::OrgNumber,
+                from: &[$crate::domain::status::RecipientStatus],
+                to: $crate::domain::status::RecipientStatus,
+                at: chrono::DateTime<chrono::Utc>,
+                events: &[broker_common::transfer_event::TransferEvent],
+            ) -> Result<$crate::store::RecipientTransitioned, $crate::store::StoreError> {
+                use $crate::store::{RecipientTransitioned, sql};
+                let id = id.to_string();
+                let org = recipient.to_string();
+                let mut tx = self.pool.begin().await?;
+                let locked = sqlx::query(sql::LOCK_TRANSFER)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let current: Option<(String,)> = if locked == 0 {
+                    None
+                } else {
+                    sqlx::query_as(sql::SELECT_RECIPIENT_STATUS)
+                        .bind(&id)
+                        .bind(&org)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                };
+                let Some((current,)) = current else {
+                    tx.rollback().await?;
+                    return Ok(RecipientTransitioned::NotFound);
+                };
+                let current = sql::parse_recipient_status(&current)?;
+                if !from.contains(&current) || !current.can_move_to(to) {
+                    tx.rollback().await?;
+                    return Ok(RecipientTransitioned::Refused { current });
+                }
+                if current.is_no_op(to) {
+                    tx.rollback().await?;
+                    return Ok(RecipientTransitioned::Unchanged);
+                }
+                let at = sql::millis(at);
+                sqlx::query(sql::SET_RECIPIENT_STATUS)
+                    .bind(&id)
+                    .bind(&org)
+                    .bind(to.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(sql::INSERT_RECIPIENT_HISTORY)
+                    .bind(&id)
+                    .bind(&org)
+                    .bind(to.as_str())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::insert_outbox(&mut tx, events).await?;
+                let (unconfirmed,): (i64,) = sqlx::query_as(sql::COUNT_UNCONFIRMED)
+                    .bind(&id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(RecipientTransitioned::Applied {
+                    all_confirmed: unconfirmed == 0,
+                })
+            }
+
+            async fn search(
+                &self,
+                query: &$crate::store::SearchQuery,
+            ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
+                use $crate::store::{SEARCH_LIMIT, SearchRole, sql};
+                let statement = if query.ascending {
+                    sql::SEARCH_ASCENDING
+                } else {
+                    sql::SEARCH_DESCENDING
+                };
+                let (as_sender, as_recipient) = match query.role {
+                    SearchRole::Sender => (true, false),
+                    SearchRole::Recipient => (false, true),
+                    SearchRole::Both => (true, true),
+                };
+                let rows: Vec<(String,)> = sqlx::query_as(statement)
+                    .bind(&query.resource_id)
+                    .bind(query.status.map_or("", |status| status.as_str()))
+                    .bind(query.from.map_or(i64::MIN, sql::millis))
+                    .bind(query.to.map_or(i64::MAX, sql::millis))
+                    .bind(as_sender)
+                    .bind(as_recipient)
+                    .bind(query.caller.to_string())
+                    .bind(query.recipient_status.map_or("", |status| status.as_str()))
+                    .bind(i64::from(query.limit.min(SEARCH_LIMIT)))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(sql::uuid_from_row).collect()
+            }
+
+            async fn stuck_uploads(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let rows: Vec<(String,)> = sqlx::query_as(sql::STUCK_UPLOADS)
+                    .bind(sql::millis(before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(sql::uuid_from_row).collect()
+            }
+
+            async fn register_service_owner(
+                &self,
+                owner: &$crate::domain::settings::ServiceOwner,
+            ) -> Result<$crate::store::Inserted, $crate::store::StoreError> {
+                use $crate::store::{Inserted, sql};
+                let inserted = sqlx::query(sql::INSERT_OWNER)
+                    .bind(owner.org_number.to_string())
+                    .bind(&owner.org_code)
+                    .bind(&owner.name)
+                    .bind(sql::millis(owner.created))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(if inserted == 0 {
+                    Inserted::AlreadyExists
+                } else {
+                    Inserted::New
+                })
+            }
+
+            async fn get_service_owner(
+                &self,
+                org_number: broker_common::identity::OrgNumber,
+            ) -> Result<Option<$crate::domain::settings::ServiceOwner>, $crate::store::StoreError>
+            {
+                use $crate::store::sql;
+                let row: Option<sql::OwnerRow> = sqlx::query_as(sql::SELECT_OWNER)
+                    .bind(org_number.to_string())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(sql::owner_from_row).transpose()
+            }
+
+            async fn put_resource_settings(
+                &self,
+                settings: &$crate::domain::settings::ResourceSettings,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<(), $crate::store::StoreError> {
+                use $crate::store::sql;
+                let max_size = settings
+                    .max_file_transfer_size
+                    .map(|size| sql::to_i64("max size", size))
+                    .transpose()?;
+                sqlx::query(sql::UPSERT_SETTINGS)
+                    .bind(&settings.resource_id)
+                    .bind(settings.service_owner.to_string())
+                    .bind(max_size)
+                    .bind(settings.file_transfer_time_to_live.num_milliseconds())
+                    .bind(settings.purge_after_all_confirmed)
+                    .bind(settings.purge_grace_period.num_milliseconds())
+                    .bind(settings.use_manifest_file_shim)
+                    .bind(&settings.external_service_code_legacy)
+                    .bind(settings.external_service_edition_code_legacy)
+                    .bind(&settings.required_party)
+                    .bind(settings.approved_for_disabled_virus_scan)
+                    .bind(sql::millis(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn get_resource_settings(
+                &self,
+                resource_id: &str,
+            ) -> Result<
+                Option<$crate::domain::settings::ResourceSettings>,
+                $crate::store::StoreError,
+            > {
+                use $crate::store::sql;
+                let row: Option<sql::SettingsRow> = sqlx::query_as(sql::SELECT_SETTINGS)
+                    .bind(resource_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(sql::settings_from_row).transpose()
+            }
+
+            async fn monthly_statistics(
+                &self,
+                resource_id: &str,
+            ) -> Result<Vec<$crate::store::MonthlyStatistics>, $crate::store::StoreError> {
+                use $crate::store::{MonthlyStatistics, StoreError};
+                let rows: Vec<(String, i64, i64)> =
+                    sqlx::query_as($crate::store::sql::MONTHLY_STATISTICS)
+                        .bind(resource_id)
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(month, transfers, bytes)| {
+                        let count = |what: &str, n: i64| {
+                            u64::try_from(n)
+                                .map_err(|_| StoreError::Corrupt(format!("{what}: {n}")))
+                        };
+                        Ok(MonthlyStatistics {
+                            resource_id: resource_id.to_owned(),
+                            month,
+                            transfers: count("transfers", transfers)?,
+                            bytes: count("bytes", bytes)?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn claim_unpublished_outbox(
+                &self,
+                limit: u32,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<$crate::store::OutboxRecord>, $crate::store::StoreError> {
+                use $crate::store::{OUTBOX_LEASE_MILLIS, OutboxRecord};
+                let now = $crate::store::sql::millis(now);
+                let mut rows: Vec<(String, String, String, i64)> = sqlx::query_as($claim)
+                    .bind(now)
+                    .bind(i64::from(limit))
+                    .bind(now + OUTBOX_LEASE_MILLIS)
+                    .fetch_all(&self.pool)
+                    .await?;
+                // RETURNING gives no order; the relay publishes oldest first.
+                rows.sort();
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, routing_key, payload, created_at)| OutboxRecord {
+                        id,
+                        routing_key,
+                        payload,
+                        created_at,
+                    })
+                    .collect())
+            }
+
+            async fn mark_outbox_published(
+                &self,
+                ids: &[String],
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let now = $crate::store::sql::millis(now);
+                let mut tx = self.pool.begin().await?;
+                let mut marked = 0;
+                for id in ids {
+                    marked += sqlx::query($crate::store::sql::MARK_PUBLISHED)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                }
+                tx.commit().await?;
+                Ok(marked)
+            }
+        }
+    };
+}
+
+pub(super) use file_transfer_store_impl;

@@ -1,0 +1,32 @@
+//! [`FileTransferStore`](super::FileTransferStore) on a SQLite file, for embedded mode.
+
+use std::path::Path;
+
+use sqlx::SqlitePool;
+
+use super::StoreError;
+use super::sql::file_transfer_store_impl;
+
+/// The file-transfer store on SQLite.
+#[derive(Clone)]
+pub struct SqliteFileTransferStore {
+    pool: SqlitePool,
+}
+
+impl SqliteFileTransferStore {
+    /// Opens (creating) the file and applies the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let pool = broker_common::db::connect_sqlite(path).await?;
+        sqlx::migrate!("../../migrations/filetransfer/sqlite")
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+}
+
+// SQLite has one writer at a time, so the claim needs no row lock.
+file_transfer_store_impl!(
+    SqliteFileTransferStore,
+    sqlx::Sqlite,
+    super::sql::CLAIM_OUTBOX_SQLITE
+);
