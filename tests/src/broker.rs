@@ -305,6 +305,11 @@ impl Broker {
     pub fn output(&self) -> String {
         self.log.text()
     }
+
+    /// The data directory (`BROKER_DATA_DIR`): SQLite files and, under `files/`, stored bytes.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.data_dir
+    }
 }
 
 impl BrokerOptions {

@@ -7,10 +7,13 @@
 //! - [`keys`] and [`assertion`]: client key pairs and JWT-bearer grants, valid by default with
 //!   one method per rule to break;
 //! - [`client`]: a registered client that asks for tokens;
+//! - [`checklist`]: table-driven cases that report every failing rule at once;
 //! - [`reply`]: an HTTP answer with assertions for RFC 6749 errors and RFC 7807 problems;
 //! - [`issuer`]: a fake external Maskinporten-style issuer on loopback;
 //! - [`database`]: a fresh PostgreSQL database per test (`BROKER_TEST_DATABASE_URL`);
 //! - [`amqp`]: the RabbitMQ server for bus tests (`BROKER_TEST_AMQP_URL`);
+//! - [`scenario`]: a broker with a configured broker resource, a sender, recipients and a
+//!   stranger, and the file-transfer calls they make;
 //! - [`bench`]: what the benchmarks in `benches/` share.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
@@ -22,21 +25,25 @@ pub mod api;
 pub mod assertion;
 pub mod bench;
 pub mod broker;
+pub mod checklist;
 pub mod client;
 pub mod database;
 pub mod issuer;
 pub mod keys;
 pub mod reply;
+pub mod scenario;
 
 pub use amqp::amqp_url;
 pub use api::Api;
 pub use assertion::Assertion;
 pub use broker::{Broker, BrokerOptions, Database};
+pub use checklist::{Checklist, Expected};
 pub use client::TestClient;
 pub use database::TestDatabase;
 pub use issuer::FakeIssuer;
 pub use keys::ClientKeys;
 pub use reply::Reply;
+pub use scenario::{AccessList, Party, Scenario};
 
 /// Digdir's organisation number: a valid one to register clients with.
 pub const DIGDIR: &str = "991825827";

@@ -4,7 +4,9 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
-/// A response: status, headers and the body as text.
+use crate::checklist::Expected;
+
+/// A response: status, headers and the body, as bytes and as (lossy) text.
 #[derive(Debug, Clone)]
 pub struct Reply {
     /// `METHOD path`, for messages.
@@ -13,8 +15,10 @@ pub struct Reply {
     pub status: StatusCode,
     /// The headers.
     pub headers: HeaderMap,
-    /// The body.
+    /// The body as text (invalid UTF-8 replaced), for JSON and messages.
     pub body: String,
+    /// The body exactly as received, for downloads.
+    pub bytes: Vec<u8>,
 }
 
 impl Reply {
@@ -122,5 +126,20 @@ impl Reply {
             self.request
         );
         body
+    }
+
+    /// Panics unless the reply meets `expected` (see [`Expected`]); returns the body as JSON.
+    #[track_caller]
+    pub fn assert_expected(&self, expected: Expected<'_>) -> Value {
+        if let Some(why) = expected.mismatch(self) {
+            panic!("{}: {why}", self.request);
+        }
+        self.json()
+    }
+
+    /// Asserts a problem with this status carrying the broker error `code` (`BRO-00009`).
+    #[track_caller]
+    pub fn assert_code(&self, status: u16, code: u16) -> Value {
+        self.assert_expected(Expected::Code(status, code))
     }
 }

@@ -1,0 +1,140 @@
+//! Uploads that race, break off or lie about their checksum, and the multipart
+//! initialize-and-upload: one winner, nothing published from a broken upload, no bytes left
+//! behind, and the reference's failure for a wrong checksum.
+
+use std::time::Duration;
+
+use broker_tests::scenario::{md5_hex, pattern};
+use broker_tests::{Database, Scenario, on_each_database};
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+/// How long the broker may take to clean up after a failed upload.
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A body of `chunks` × 64 KiB of `fill`, sent slowly so two uploads surely overlap.
+fn slow_body(fill: u8, chunks: usize) -> reqwest::Body {
+    let stream = futures::stream::unfold(0, move |sent| async move {
+        if sent == chunks {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        Some((Ok::<_, std::io::Error>(vec![fill; 64 * 1024]), sent + 1))
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// Waits until no stored file is left under the data directory's `files/`.
+async fn assert_no_stored_files(s: &Scenario, why: &str) {
+    let deadline = tokio::time::Instant::now() + CLEANUP_TIMEOUT;
+    loop {
+        let left = s.stored_files();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{why}: files left after {CLEANUP_TIMEOUT:?}: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+on_each_database! {
+    /// Two uploads to one transfer at the same time: exactly one 200, the other 409 (code 4),
+    /// and the published bytes are the winner's.
+    async fn of_two_concurrent_uploads_exactly_one_wins(db: Database) {
+        let s = Scenario::start(db).await;
+        let id = s.initialized(s.initialize_body()).await;
+        let (a, b) = tokio::join!(
+            s.upload(&s.sender.write, &id, slow_body(b'a', 16)),
+            s.upload(&s.sender.write, &id, slow_body(b'b', 16)),
+        );
+        let statuses = [a.status.as_u16(), b.status.as_u16()];
+        let winner = match statuses {
+            [200, 409] => {
+                b.assert_code(409, 4);
+                b'a'
+            }
+            [409, 200] => {
+                a.assert_code(409, 4);
+                b'b'
+            }
+            _ => panic!("expected one 200 and one 409, got {statuses:?}: {} / {}", a.body, b.body),
+        };
+        s.wait_for_status(&s.sender.write, &id, "Published").await;
+        let bytes = s.download(&s.recipient.read, &id, None).await.expect_status(200).bytes;
+        assert_eq!(bytes.len(), 16 * 64 * 1024);
+        assert!(bytes.iter().all(|&byte| byte == winner), "the published bytes mix both uploads");
+    }
+}
+
+on_each_database! {
+    /// A client that sends the headers and half the body, then closes the connection: the
+    /// transfer is not published and its bytes are removed.
+    async fn an_upload_cut_off_midway_publishes_nothing_and_leaves_no_bytes(db: Database) {
+        let s = Scenario::start(db).await;
+        let id = s.initialized(s.initialize_body()).await;
+        let address = s.base_url().trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connecting to the gateway");
+        let length = 8 << 20;
+        let head = format!(
+            "POST /broker/api/v1/filetransfer/{id}/upload HTTP/1.1\r\nHost: {address}\r\n\
+             Authorization: Bearer {}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Length: {length}\r\n\r\n",
+            s.sender.write
+        );
+        stream.write_all(head.as_bytes()).await.expect("sending the headers");
+        stream.write_all(&pattern(length / 2)).await.expect("sending half the body");
+        stream.flush().await.expect("flushing");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        drop(stream);
+
+        assert_no_stored_files(&s, "after a cut-off upload").await;
+        let overview = s.overview(&s.sender.write, &id).await.ok_json();
+        assert_ne!(overview["fileTransferStatus"], "Published", "{overview}");
+        assert!(overview["published"].as_str().unwrap_or_default().is_empty(), "never published: {overview}");
+        s.download(&s.recipient.read, &id, None).await.assert_code(403, 7);
+        let searched = s.search(&s.recipient.read, &format!("resourceId={}&status=Published", broker_tests::scenario::RESOURCE)).await.ok_json();
+        assert!(!searched.to_string().contains(&id), "a cut-off upload is found as Published: {searched}");
+    }
+}
+
+on_each_database! {
+    /// A checksum that does not match the bytes: 400 code 9, the transfer Failed, no bytes kept.
+    async fn a_wrong_checksum_fails_the_transfer_and_keeps_no_bytes(db: Database) {
+        let s = Scenario::start(db).await;
+        let mut body = s.initialize_body();
+        body["checksum"] = json!(md5_hex(b"what the sender meant"));
+        let id = s.initialized(body).await;
+        s.upload(&s.sender.write, &id, pattern(100_000)).await.assert_code(400, 9);
+        s.wait_for_status(&s.sender.write, &id, "Failed").await;
+        assert_no_stored_files(&s, "after a checksum mismatch").await;
+        let details = s.details(&s.sender.write, &id).await.ok_json();
+        let history = details["fileTransferStatusHistory"].to_string();
+        assert!(!history.contains("Published"), "a failed upload was published: {history}");
+    }
+}
+
+on_each_database! {
+    /// Initialize-and-upload as multipart/form-data: one call, then Published and downloadable;
+    /// invalid metadata is refused with its field.
+    async fn multipart_initialize_and_upload_publishes_in_one_call(db: Database) {
+        let s = Scenario::start(db).await;
+        let bytes = pattern(200_000);
+        let mut metadata = s.initialize_body();
+        metadata["checksum"] = json!(md5_hex(&bytes));
+        let created = s.initialize_and_upload(&s.sender.write, &metadata, &bytes).await.ok_json();
+        let id = created["fileTransferId"].as_str().unwrap_or_else(|| panic!("no fileTransferId in {created}")).to_owned();
+        let overview = s.wait_for_status(&s.sender.write, &id, "Published").await;
+        assert_eq!(overview["fileTransferSize"], bytes.len());
+        assert_eq!(overview["fileName"], "report.pdf");
+        let downloaded = s.download(&s.recipient.read, &id, None).await.expect_status(200);
+        assert!(downloaded.bytes == bytes, "the multipart upload came back different");
+
+        let mut invalid = s.initialize_body();
+        invalid.as_object_mut().expect("an object").remove("fileName");
+        s.initialize_and_upload(&s.sender.write, &invalid, &bytes).await.assert_expected(broker_tests::Expected::Field("fileName"));
+        s.initialize_and_upload(&s.recipient.read, &metadata, &bytes).await.expect_status(403);
+    }
+}
