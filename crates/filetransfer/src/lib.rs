@@ -1,5 +1,142 @@
 //! The file-transfer service: the Altinn Broker v1 file transfer API behind gRPC, with statuses
 //! and their history, service-owner and resource settings, and bytes streamed to object storage.
+//!
+//! This file only wires: configuration → store and storage → service → gRPC server, with the
+//! outbox relay and the access-decision cache's change listener beside it.
 
+pub mod config;
 pub mod domain;
+pub mod grpc;
+pub mod range;
+pub mod service;
+pub mod storage;
 pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use broker_bus::Bus;
+use broker_common::Shutdown;
+use broker_common::auth::TokenVerifier;
+use broker_common::authz::Authorizer;
+use broker_common::clock::SystemClock;
+use broker_common::config::CommonConfig;
+use broker_common::db::DatabaseTarget;
+use broker_common::outbox;
+use broker_proto::access::access_registry_client::AccessRegistryClient;
+use broker_proto::filetransfer::file_transfer_service_server::FileTransferServiceServer;
+use tokio::net::TcpListener;
+use tonic::transport::Channel;
+
+pub use config::{FileTransferConfig, SETTINGS};
+
+use crate::domain::settings::SizeLimits;
+use crate::service::FileTransferCore;
+use crate::storage::Storage;
+use crate::store::{
+    FileTransferStore, PostgresFileTransferStore, SqliteFileTransferStore, StoreOutbox,
+};
+
+/// How long a cached access decision may be used should change notices stop arriving.
+const DECISION_TTL: Duration = Duration::from_secs(60);
+/// Largest gRPC message accepted: upload chunks are at most a few hundred KiB, with headroom.
+const MAX_MESSAGE_BYTES: usize = 8 * 1024 * 1024;
+
+/// A file-transfer service ready to serve.
+pub struct FileTransferServer {
+    store: Arc<dyn FileTransferStore>,
+    authorizer: Arc<Authorizer>,
+    bus: Arc<dyn Bus>,
+    grpc: grpc::FileTransferGrpc,
+}
+
+/// Opens the store named by the configuration (PostgreSQL, or SQLite in the data directory).
+pub async fn open_store(common: &CommonConfig) -> anyhow::Result<Arc<dyn FileTransferStore>> {
+    Ok(
+        match DatabaseTarget::resolve(
+            common.database_url.as_deref(),
+            &common.data_dir,
+            "filetransfer",
+        ) {
+            DatabaseTarget::Postgres(url) => Arc::new(
+                PostgresFileTransferStore::connect(&url)
+                    .await
+                    .context("connecting the file-transfer store to PostgreSQL")?,
+            ),
+            DatabaseTarget::Sqlite(path) => Arc::new(
+                SqliteFileTransferStore::open(&path)
+                    .await
+                    .with_context(|| {
+                        format!("opening the file-transfer store {}", path.display())
+                    })?,
+            ),
+        },
+    )
+}
+
+/// Builds the service: opens the store and the file storage; `verifier` checks the tokens
+/// callers forward, `access` is the access registry asked for decisions and resources.
+pub async fn build(
+    common: &CommonConfig,
+    config: &FileTransferConfig,
+    verifier: Arc<TokenVerifier>,
+    bus: Arc<dyn Bus>,
+    access: AccessRegistryClient<Channel>,
+) -> anyhow::Result<FileTransferServer> {
+    let store = open_store(common).await?;
+    let storage = Storage::open(
+        config.storage_url.as_deref(),
+        &common.data_dir.join("files"),
+        config.upload_part_bytes,
+    )
+    .context("opening the file storage")?;
+    let authorizer = Authorizer::new(access.clone(), DECISION_TTL);
+    let limits = SizeLimits {
+        virus_scan: config.max_virus_scan_size,
+        global: config.max_file_transfer_size,
+    };
+    let core = Arc::new(FileTransferCore::new(
+        store.clone(),
+        storage,
+        authorizer.clone(),
+        access,
+        Arc::new(SystemClock),
+        limits,
+    ));
+    Ok(FileTransferServer {
+        store,
+        authorizer,
+        bus,
+        grpc: grpc::FileTransferGrpc::new(core, verifier),
+    })
+}
+
+impl FileTransferServer {
+    /// Serves gRPC (with the standard health service) on `listener` until `shutdown`, relays
+    /// the outbox to the bus, and flushes cached access decisions on every access change.
+    pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
+        let relay = tokio::spawn(outbox::relay(
+            Arc::new(StoreOutbox(self.store.clone())),
+            self.bus.clone(),
+            shutdown.clone(),
+        ));
+        let listener_task = self.authorizer.listen(self.bus.clone(), shutdown.clone());
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<FileTransferServiceServer<grpc::FileTransferGrpc>>()
+            .await;
+        let service = FileTransferServiceServer::new(self.grpc)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let routes = tonic::service::Routes::new(health_service).add_service(service);
+        broker_common::grpc::serve(routes, listener, shutdown)
+            .await
+            .context("serving the file-transfer service")?;
+        relay.await.context("file-transfer outbox relay")?;
+        listener_task
+            .await
+            .context("file-transfer access change listener")?;
+        Ok(())
+    }
+}

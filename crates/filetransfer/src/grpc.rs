@@ -1,0 +1,449 @@
+//! The tonic service: translates gRPC messages to [`FileTransferCore`] calls and back.
+//!
+//! Every call verifies the bearer token the gateway forwards and acts for the caller it names;
+//! the request's `principal` field is ignored, so a forged principal changes nothing.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use broker_common::Problem;
+use broker_common::auth::{Caller, TokenVerifier};
+use broker_proto::filetransfer as pb;
+use broker_proto::filetransfer::file_transfer_service_server::FileTransferService;
+use broker_proto::filetransfer::{download_message, upload_message};
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+use uuid::Uuid;
+
+use crate::domain::error::FileTransferError;
+use crate::domain::settings::{
+    ResourceSettings, ResourceSettingsChange, ServiceOwner, format_duration,
+};
+use crate::domain::transfer::{History, Transfer};
+use crate::domain::validation::InitializeRequest;
+use crate::service::{FileTransferCore, SearchInput};
+
+/// Storage provider type reported to service owners.
+const STORAGE_PROVIDER: &str = "Altinn3Azure";
+
+/// The gRPC face of the file-transfer service.
+pub struct FileTransferGrpc {
+    core: Arc<FileTransferCore>,
+    verifier: Arc<TokenVerifier>,
+}
+
+impl FileTransferGrpc {
+    /// Serves `core`, acting for callers whose tokens `verifier` accepts.
+    pub fn new(core: Arc<FileTransferCore>, verifier: Arc<TokenVerifier>) -> Self {
+        Self { core, verifier }
+    }
+
+    /// The caller named by the forwarded token.
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
+        let token = broker_common::grpc::bearer(request)
+            .ok_or_else(|| Problem::unauthorized("a bearer token is required"))?;
+        Ok(self.verifier.verify(token).await?)
+    }
+}
+
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// A transfer id from the request; malformed ids cannot name a transfer.
+fn transfer_id(text: &str) -> Result<Uuid, FileTransferError> {
+    Uuid::parse_str(text)
+        .map_err(|_| FileTransferError::invalid("fileTransferId", "must be a UUID"))
+}
+
+fn non_empty(text: String) -> Option<String> {
+    Some(text).filter(|text| !text.is_empty())
+}
+
+fn initialize_from_pb(request: pb::InitializeRequest) -> InitializeRequest {
+    InitializeRequest {
+        resource_id: request.resource_id,
+        file_name: request.file_name,
+        senders_file_transfer_reference: non_empty(request.senders_file_transfer_reference),
+        sender: request.sender,
+        recipients: request.recipients,
+        property_list: request.property_list.into_iter().collect(),
+        checksum: non_empty(request.checksum),
+        disable_virus_scan: request.disable_virus_scan,
+    }
+}
+
+fn overview_to_pb(transfer: Transfer) -> pb::FileTransferOverview {
+    pb::FileTransferOverview {
+        file_transfer_id: transfer.id.to_string(),
+        resource_id: transfer.resource_id,
+        file_name: transfer.file_name,
+        senders_file_transfer_reference: transfer.senders_reference.unwrap_or_default(),
+        checksum: transfer.checksum.unwrap_or_default(),
+        use_virus_scan: transfer.use_virus_scan,
+        file_transfer_size: transfer.size.unwrap_or(0),
+        file_transfer_status: transfer.status.as_str().to_owned(),
+        file_transfer_status_text: transfer.status.text().to_owned(),
+        file_transfer_status_changed: rfc3339(transfer.status_changed),
+        created: rfc3339(transfer.created),
+        expiration_time: rfc3339(transfer.expires),
+        sender: transfer.sender.iso6523(),
+        recipients: transfer
+            .recipients
+            .into_iter()
+            .map(|recipient| pb::RecipientStatus {
+                recipient: recipient.org_number.iso6523(),
+                current_recipient_file_transfer_status_code: recipient.status.as_str().to_owned(),
+                current_recipient_file_transfer_status_text: recipient.status.text().to_owned(),
+                current_recipient_file_transfer_status_changed: rfc3339(recipient.changed),
+            })
+            .collect(),
+        property_list: transfer.property_list.into_iter().collect(),
+        published: transfer.published.is_some(),
+    }
+}
+
+fn details_to_pb(transfer: Transfer, history: History) -> pb::FileTransferStatusDetails {
+    pb::FileTransferStatusDetails {
+        overview: Some(overview_to_pb(transfer)),
+        file_transfer_status_history: history
+            .transfer
+            .iter()
+            .map(|entry| pb::StatusHistoryEntry {
+                file_transfer_status: entry.status.as_str().to_owned(),
+                file_transfer_status_text: entry.text().to_owned(),
+                file_transfer_status_changed: rfc3339(entry.at),
+            })
+            .collect(),
+        recipient_file_transfer_status_history: history
+            .recipients
+            .iter()
+            .map(|entry| pb::RecipientHistoryEntry {
+                recipient: entry.recipient.iso6523(),
+                recipient_file_transfer_status_code: entry.status.as_str().to_owned(),
+                recipient_file_transfer_status_text: entry.status.text().to_owned(),
+                recipient_file_transfer_status_changed: rfc3339(entry.at),
+            })
+            .collect(),
+    }
+}
+
+fn owner_to_pb(owner: ServiceOwner) -> pb::ServiceOwnerSettings {
+    pb::ServiceOwnerSettings {
+        name: owner.name,
+        storage_providers: vec![pb::StorageProvider {
+            r#type: STORAGE_PROVIDER.to_owned(),
+            deployment_status: "Ready".to_owned(),
+            deployment_environment: "Standard".to_owned(),
+        }],
+    }
+}
+
+fn settings_to_pb(settings: ResourceSettings) -> pb::ResourceSettings {
+    pb::ResourceSettings {
+        resource_id: settings.resource_id,
+        max_file_transfer_size: settings.max_file_transfer_size,
+        file_transfer_time_to_live: format_duration(settings.file_transfer_time_to_live),
+        purge_file_transfer_after_all_recipients_confirmed: settings.purge_after_all_confirmed,
+        purge_file_transfer_grace_period: format_duration(settings.purge_grace_period),
+        use_manifest_file_shim: settings.use_manifest_file_shim,
+        external_service_code_legacy: settings.external_service_code_legacy.unwrap_or_default(),
+        external_service_edition_code_legacy: settings
+            .external_service_edition_code_legacy
+            .map(|code| code.to_string())
+            .unwrap_or_default(),
+        required_party: settings.required_party.unwrap_or_default(),
+        approved_for_disabled_virus_scan: settings.approved_for_disabled_virus_scan,
+    }
+}
+
+/// The fields the client sent, as a change; `approvedForDisabledVirusScan` is the operator's
+/// to set, so it is not taken from the owner.
+fn settings_change(
+    settings: pb::ResourceSettings,
+    present: &[String],
+) -> Result<ResourceSettingsChange, FileTransferError> {
+    let sent = |field: &str| present.iter().any(|name| name == field);
+    let edition = if sent("externalServiceEditionCodeLegacy") {
+        Some(
+            settings
+                .external_service_edition_code_legacy
+                .parse::<i64>()
+                .map_err(|_| {
+                    FileTransferError::invalid(
+                        "externalServiceEditionCodeLegacy",
+                        "must be a number",
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    let max_size = match settings.max_file_transfer_size {
+        Some(size) if sent("maxFileTransferSize") => Some(i64::try_from(size).unwrap_or(i64::MAX)),
+        _ => None,
+    };
+    Ok(ResourceSettingsChange {
+        max_file_transfer_size: max_size,
+        file_transfer_time_to_live: sent("fileTransferTimeToLive")
+            .then_some(settings.file_transfer_time_to_live),
+        purge_after_all_confirmed: sent("purgeFileTransferAfterAllRecipientsConfirmed")
+            .then_some(settings.purge_file_transfer_after_all_recipients_confirmed),
+        purge_grace_period: sent("purgeFileTransferGracePeriod")
+            .then_some(settings.purge_file_transfer_grace_period),
+        use_manifest_file_shim: sent("useManifestFileShim")
+            .then_some(settings.use_manifest_file_shim),
+        external_service_code_legacy: sent("externalServiceCodeLegacy")
+            .then_some(settings.external_service_code_legacy),
+        external_service_edition_code_legacy: edition,
+        required_party: sent("requiredParty").then_some(settings.required_party),
+    })
+}
+
+/// The chunks after an upload's `start`; a second `start` breaks the stream.
+fn chunks(
+    messages: Streaming<pb::UploadMessage>,
+) -> impl Stream<Item = Result<Bytes, Status>> + Send + Unpin + 'static {
+    messages.map(|message| match message?.message {
+        Some(upload_message::Message::Chunk(chunk)) => Ok(chunk),
+        _ => Err(Status::invalid_argument(
+            "every message after the first must be a chunk",
+        )),
+    })
+}
+
+/// The download's message stream: the header, then the bytes.
+type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FileTransferService for FileTransferGrpc {
+    async fn initialize(
+        &self,
+        request: Request<pb::InitializeRequest>,
+    ) -> Result<Response<pb::FileTransferId>, Status> {
+        let caller = self.caller(&request).await?;
+        let transfer = self
+            .core
+            .initialize(&caller, initialize_from_pb(request.into_inner()))
+            .await?;
+        Ok(Response::new(pb::FileTransferId {
+            file_transfer_id: transfer.id.to_string(),
+        }))
+    }
+
+    async fn upload(
+        &self,
+        request: Request<Streaming<pb::UploadMessage>>,
+    ) -> Result<Response<pb::FileTransferId>, Status> {
+        let caller = self.caller(&request).await?;
+        let mut messages = request.into_inner();
+        let start = match messages.message().await? {
+            Some(pb::UploadMessage {
+                message: Some(upload_message::Message::Start(start)),
+            }) => *start,
+            _ => {
+                return Err(
+                    Problem::invalid_field("start", "the first message must be a start").into(),
+                );
+            }
+        };
+        let id = match start.initialize {
+            Some(initialize) if start.file_transfer_id.is_empty() => {
+                self.core
+                    .initialize_and_upload(
+                        &caller,
+                        initialize_from_pb(initialize),
+                        start.declared_length,
+                        chunks(messages),
+                    )
+                    .await?
+            }
+            _ => {
+                let id = transfer_id(&start.file_transfer_id)?;
+                self.core
+                    .upload(&caller, id, start.declared_length, chunks(messages))
+                    .await?
+            }
+        };
+        Ok(Response::new(pb::FileTransferId {
+            file_transfer_id: id.to_string(),
+        }))
+    }
+
+    type DownloadStream = DownloadStream;
+
+    async fn download(
+        &self,
+        request: Request<pb::DownloadRequest>,
+    ) -> Result<Response<Self::DownloadStream>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let id = transfer_id(&request.file_transfer_id)?;
+        let download = self.core.download(&caller, id, &request.range).await?;
+        let (first_byte, last_byte) = match download.range {
+            Some(range) => (range.first, range.last),
+            None => (0, download.total_size.saturating_sub(1)),
+        };
+        let header = pb::DownloadMessage {
+            message: Some(download_message::Message::Header(Box::new(
+                pb::DownloadHeader {
+                    total_size: download.total_size,
+                    first_byte,
+                    last_byte,
+                    partial: download.range.is_some(),
+                    file_name: download.file_name,
+                },
+            ))),
+        };
+        let chunks = download.bytes.map(|chunk| match chunk {
+            Ok(chunk) => Ok(pb::DownloadMessage {
+                message: Some(download_message::Message::Chunk(chunk)),
+            }),
+            Err(error) => {
+                tracing::error!(%error, "reading a file for download");
+                Err(Problem::unavailable("the file storage is unavailable").into())
+            }
+        });
+        let stream = futures::stream::once(async { Ok(header) }).chain(chunks);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_overview(
+        &self,
+        request: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::FileTransferOverview>, Status> {
+        let caller = self.caller(&request).await?;
+        let id = transfer_id(&request.get_ref().file_transfer_id)?;
+        let transfer = self.core.overview(&caller, id).await?;
+        Ok(Response::new(overview_to_pb(transfer)))
+    }
+
+    async fn get_details(
+        &self,
+        request: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::FileTransferStatusDetails>, Status> {
+        let caller = self.caller(&request).await?;
+        let id = transfer_id(&request.get_ref().file_transfer_id)?;
+        let (transfer, history) = self.core.details(&caller, id).await?;
+        Ok(Response::new(details_to_pb(transfer, history)))
+    }
+
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let ids = self
+            .core
+            .search(
+                &caller,
+                SearchInput {
+                    resource_id: request.resource_id,
+                    status: request.status,
+                    recipient_status: request.recipient_status,
+                    from: request.from,
+                    to: request.to,
+                    ascending: request.order_ascending,
+                    role: request.role,
+                },
+            )
+            .await?;
+        Ok(Response::new(pb::SearchResponse {
+            file_transfer_ids: ids.iter().map(Uuid::to_string).collect(),
+        }))
+    }
+
+    async fn confirm_download(
+        &self,
+        request: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::ConfirmDownloadResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let id = transfer_id(&request.get_ref().file_transfer_id)?;
+        self.core.confirm_download(&caller, id).await?;
+        Ok(Response::new(pb::ConfirmDownloadResponse {}))
+    }
+
+    async fn register_service_owner(
+        &self,
+        request: Request<pb::RegisterServiceOwnerRequest>,
+    ) -> Result<Response<pb::ServiceOwnerSettings>, Status> {
+        let caller = self.caller(&request).await?;
+        let owner = self
+            .core
+            .register_service_owner(&caller, &request.get_ref().name)
+            .await?;
+        Ok(Response::new(owner_to_pb(owner)))
+    }
+
+    async fn get_service_owner(
+        &self,
+        request: Request<pb::GetServiceOwnerRequest>,
+    ) -> Result<Response<pb::ServiceOwnerSettings>, Status> {
+        let caller = self.caller(&request).await?;
+        let owner = self.core.service_owner(&caller).await?;
+        Ok(Response::new(owner_to_pb(owner)))
+    }
+
+    async fn put_resource_settings(
+        &self,
+        request: Request<pb::PutResourceSettingsRequest>,
+    ) -> Result<Response<pb::ResourceSettings>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let settings = request.settings.unwrap_or_default();
+        let resource_id = settings.resource_id.clone();
+        let change = settings_change(settings, &request.present_fields)?;
+        let stored = self
+            .core
+            .put_resource_settings(&caller, &resource_id, change)
+            .await?;
+        Ok(Response::new(settings_to_pb(stored)))
+    }
+
+    async fn get_resource_settings(
+        &self,
+        request: Request<pb::GetResourceSettingsRequest>,
+    ) -> Result<Response<pb::ResourceSettings>, Status> {
+        let caller = self.caller(&request).await?;
+        let settings = self
+            .core
+            .resource_settings(&caller, &request.get_ref().resource_id)
+            .await?;
+        Ok(Response::new(settings_to_pb(settings)))
+    }
+
+    async fn report_malware_scan(
+        &self,
+        _request: Request<pb::MalwareScanResult>,
+    ) -> Result<Response<pb::MalwareScanAck>, Status> {
+        // Only the built-in "no scan" scanner exists so far: no transfer ever waits for a verdict.
+        Err(Status::unimplemented(
+            "no external malware scanner is configured",
+        ))
+    }
+
+    async fn monthly_statistics(
+        &self,
+        request: Request<pb::MonthlyStatisticsRequest>,
+    ) -> Result<Response<pb::MonthlyStatisticsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let statistics = self
+            .core
+            .monthly_statistics(&caller, &request.get_ref().resource_id)
+            .await?;
+        Ok(Response::new(pb::MonthlyStatisticsResponse {
+            statistics: statistics
+                .into_iter()
+                .map(|month| pb::MonthlyStatistic {
+                    resource_id: month.resource_id,
+                    month: month.month,
+                    file_transfers: month.transfers,
+                    bytes: month.bytes,
+                })
+                .collect(),
+        }))
+    }
+}
