@@ -13,6 +13,8 @@ use broker_common::auth::Caller;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::access_registry_server;
 use broker_proto::common::Principal;
+use broker_proto::filetransfer::file_transfer_service_client::FileTransferServiceClient;
+use broker_proto::filetransfer::file_transfer_service_server;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use broker_proto::token::token_service_server;
 use serde::Serialize;
@@ -55,6 +57,7 @@ struct Backend {
 pub struct Clients {
     token: TokenServiceClient<Channel>,
     access: AccessRegistryClient<Channel>,
+    filetransfer: FileTransferServiceClient<Channel>,
     backends: Vec<Backend>,
 }
 
@@ -63,9 +66,11 @@ impl Clients {
     pub fn connect(config: &ServiceUrls) -> Result<Self, tonic::transport::Error> {
         let token = broker_common::grpc::channel(&config.token_url)?;
         let access = broker_common::grpc::channel(&config.access_url)?;
+        let filetransfer = broker_common::grpc::channel(&config.filetransfer_url)?;
         Ok(Self {
             token: TokenServiceClient::new(token.clone()),
             access: AccessRegistryClient::new(access.clone()),
+            filetransfer: FileTransferServiceClient::new(filetransfer.clone()),
             backends: vec![
                 Backend {
                     name: "token",
@@ -76,6 +81,11 @@ impl Clients {
                     name: "access",
                     service: access_registry_server::SERVICE_NAME,
                     health: HealthClient::new(access),
+                },
+                Backend {
+                    name: "filetransfer",
+                    service: file_transfer_service_server::SERVICE_NAME,
+                    health: HealthClient::new(filetransfer),
                 },
             ],
         })
@@ -89,6 +99,11 @@ impl Clients {
     /// A client of the access registry.
     pub fn access(&self) -> AccessRegistryClient<Channel> {
         self.access.clone()
+    }
+
+    /// A client of the file-transfer service.
+    pub fn filetransfer(&self) -> FileTransferServiceClient<Channel> {
+        self.filetransfer.clone()
     }
 
     /// Asks every backend for its health, concurrently.
@@ -157,13 +172,21 @@ pub async fn forward<M, R, F>(
 where
     F: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
+    let request = authorized_request(caller, scopes, message)?;
+    call(rpc(request)).await
+}
+
+/// The gRPC request [`forward`] sends, for calls it cannot await itself (byte streams, which
+/// must not time out as a whole): requires one of `scopes`, builds the message for the caller
+/// as principal and puts the caller's token in the `authorization` metadata.
+pub fn authorized_request<M>(
+    caller: &Authenticated,
+    scopes: &[&str],
+    message: impl FnOnce(Principal) -> M,
+) -> Result<tonic::Request<M>, Problem> {
     let caller = caller.require_any_scope(scopes)?;
     let request = tonic::Request::new(message(principal(caller)));
-    call(rpc(broker_common::grpc::with_bearer(
-        request,
-        &caller.token,
-    )))
-    .await
+    Ok(broker_common::grpc::with_bearer(request, &caller.token))
 }
 
 /// The caller as the contracts' `principal` field describes it (informational: services trust

@@ -35,7 +35,7 @@ where
         let body = Bytes::from_request(request, state)
             .await
             .map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
-        parse(&body).map(Self)
+        parse_json(&body).map(Self)
     }
 }
 
@@ -69,8 +69,8 @@ fn is_json(headers: &HeaderMap) -> bool {
             .is_some_and(|subtype| subtype.ends_with("+json"))
 }
 
-/// Deserialises the whole body, or names the field that failed.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+/// Deserialises a whole JSON document, or names the field that failed (400).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let path = error.path().to_string();
@@ -123,7 +123,7 @@ mod tests {
     }
 
     fn failing_field(body: &str) -> String {
-        let problem = parse::<Body>(body.as_bytes()).unwrap_err();
+        let problem = parse_json::<Body>(body.as_bytes()).unwrap_err();
         assert_eq!(problem.status, 400);
         problem.errors.unwrap().keys().next().unwrap().clone()
     }

@@ -46,8 +46,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(common, &config, admin).with_context(|| {
         format!(
-            "BROKER_TOKEN_URL {:?} or BROKER_ACCESS_URL {:?} is not a valid URL",
-            config.token_url, config.access_url
+            "BROKER_TOKEN_URL {:?}, BROKER_ACCESS_URL {:?} or BROKER_FILETRANSFER_URL {:?} \
+             is not a valid URL",
+            config.token_url, config.access_url, config.filetransfer_url
         )
     })?;
     let addr = listener.local_addr()?;
@@ -55,6 +56,7 @@ pub async fn serve(
         %addr,
         token_url = %config.token_url,
         access_url = %config.access_url,
+        filetransfer_url = %config.filetransfer_url,
         "gateway serving"
     );
     // Small answers (tokens, problems) must not wait on Nagle's algorithm.

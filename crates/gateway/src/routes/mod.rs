@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 mod access_lists;
 mod admin;
+mod filetransfer;
 mod health;
 mod openapi;
 mod paging;
@@ -35,6 +36,7 @@ pub fn api() -> Router<AppState> {
         .merge(token::routes())
         .merge(admin::routes())
         .merge(registry)
+        .merge(filetransfer::routes())
         .merge(whoami::routes())
         .merge(openapi::routes())
 }

@@ -25,7 +25,11 @@ async fn readiness_names_the_backends_that_are_down() {
         body,
         json!({
             "status": "Unhealthy",
-            "checks": {"token": "Unhealthy", "access": "Unhealthy"},
+            "checks": {
+                "token": "Unhealthy",
+                "access": "Unhealthy",
+                "filetransfer": "Unhealthy",
+            },
         })
     );
 }

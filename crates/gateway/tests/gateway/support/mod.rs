@@ -67,6 +67,7 @@ pub fn state() -> AppState {
     let config = ServiceUrls {
         token_url: closed_port_url(),
         access_url: closed_port_url(),
+        filetransfer_url: closed_port_url(),
     };
     let verifier = TokenVerifier::new(
         common.issuer(),

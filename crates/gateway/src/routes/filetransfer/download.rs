@@ -1,0 +1,167 @@
+//! `GET /broker/api/v1/filetransfer/{id}/download`: the service's `Download` server stream as the
+//! response body, chunk by chunk. The `Range` header is forwarded as sent; the service decides
+//! what it means (one satisfiable range → 206, several or malformed → the whole file, a start
+//! past the end → a 416 problem) and says so in the stream's first message.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::Response;
+use broker_common::Problem;
+use broker_proto::filetransfer as pb;
+use broker_proto::filetransfer::download_message::Message;
+use futures::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::{READ, TransferId};
+use crate::auth::Authenticated;
+use crate::clients::{authorized_request, call};
+use crate::routes::openapi::ProblemDetails;
+use crate::state::AppState;
+
+/// Downloads the file of a published transfer, whole or one byte range of it.
+#[utoipa::path(get, path = "/broker/api/v1/filetransfer/{fileTransferId}/download",
+    tag = "filetransfer",
+    security(("bearer" = ["altinn:broker.read"])),
+    params(
+        ("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)"),
+        ("Range" = Option<String>, Header, description = "One range: `bytes=a-b`, `bytes=a-` \
+            or `bytes=-n`"),
+    ),
+    responses(
+        (status = 200, description = "The whole file", body = Vec<u8>,
+            content_type = "application/octet-stream",
+            headers(
+                ("Content-Disposition" = String, description = "`attachment` with the file name"),
+                ("Accept-Ranges" = String, description = "`bytes`"),
+            )),
+        (status = 206, description = "The requested range", body = Vec<u8>,
+            content_type = "application/octet-stream",
+            headers(("Content-Range" = String, description = "`bytes a-b/total`"))),
+        (status = 400, description = "The id is not a UUID", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing, or the file is not published",
+            body = ProblemDetails),
+        (status = 404, description = "No such transfer, or the caller is not a recipient",
+            body = ProblemDetails),
+        (status = 416, description = "The range starts past the end of the file",
+            body = ProblemDetails),
+    ))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    TransferId(file_transfer_id): TransferId,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let range = headers
+        .get(header::RANGE)
+        .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let request = authorized_request(&caller, &[READ], |principal| pb::DownloadRequest {
+        principal: Some(principal),
+        file_transfer_id,
+        range,
+    })?;
+    let mut client = state.clients.filetransfer();
+    let mut stream = call(client.download(request)).await?;
+    let head = match stream.message().await.map_err(Problem::from)? {
+        Some(pb::DownloadMessage {
+            message: Some(Message::Header(head)),
+        }) => *head,
+        _ => return Err(protocol_violation()),
+    };
+    let chunks = stream.map(|message| match message?.message {
+        Some(Message::Chunk(chunk)) => Ok(chunk),
+        _ => Err(tonic::Status::internal(
+            "a download message after the first was no chunk",
+        )),
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    describe(&mut response, &head);
+    Ok(response)
+}
+
+/// 502 for a service that broke the stream's contract.
+fn protocol_violation() -> Problem {
+    Problem::new(
+        StatusCode::BAD_GATEWAY,
+        "the file-transfer service did not start the download with its header",
+    )
+}
+
+/// The status and headers of a download described by `head`.
+fn describe(response: &mut Response, head: &pb::DownloadHeader) {
+    let length = if head.total_size == 0 {
+        0
+    } else {
+        (head.last_byte + 1).saturating_sub(head.first_byte)
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&head.file_name),
+    );
+    if head.partial {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        let range = format!(
+            "bytes {}-{}/{}",
+            head.first_byte, head.last_byte, head.total_size
+        );
+        if let Ok(value) = HeaderValue::try_from(range) {
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+        }
+    }
+}
+
+/// `attachment` naming `file_name` twice (RFC 6266): `filename*` exactly, as RFC 5987 UTF-8,
+/// and `filename` as an ASCII stand-in for old clients.
+fn content_disposition(file_name: &str) -> HeaderValue {
+    if file_name.is_empty() {
+        return HeaderValue::from_static("attachment");
+    }
+    let fallback: String = file_name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::with_capacity(file_name.len() * 3);
+    for byte in file_name.bytes() {
+        // RFC 5987 §3.2.1 attr-char: letters, digits and `!#$&+-.^_`|~` stay as they are.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::try_from(format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_encoded_per_rfc_5987() {
+        assert_eq!(
+            content_disposition("rapport 2026 æøå.pdf"),
+            "attachment; filename=\"rapport 2026 ___.pdf\"; \
+             filename*=UTF-8''rapport%202026%20%C3%A6%C3%B8%C3%A5.pdf"
+        );
+        assert_eq!(
+            content_disposition("a\"b;c.txt"),
+            "attachment; filename=\"a_b;c.txt\"; filename*=UTF-8''a%22b%3Bc.txt"
+        );
+        assert_eq!(content_disposition(""), "attachment");
+    }
+}

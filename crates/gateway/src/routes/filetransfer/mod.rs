@@ -1,0 +1,226 @@
+//! The Altinn Broker v1 API: `/broker/api/v1/filetransfer…`, the service-owner and resource
+//! settings and the monthly statistics, forwarded to the file-transfer service.
+//!
+//! The gateway checks the token and its scope (write for senders, read for recipients, either for
+//! overview, details and search, `altinn:serviceowner` for settings) and the shape of the
+//! request; the service verifies the forwarded token again and decides everything else
+//! (ownership, statuses, limits). Byte streams pass through without being buffered
+//! (`upload`, `multipart`, `download`); the wire format lives in `wire`.
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::routing::{get, post};
+use axum::{Json, extract::rejection::PathRejection};
+use broker_common::Problem;
+use broker_proto::filetransfer as pb;
+use http::StatusCode;
+use http::request::Parts;
+
+use crate::auth::Authenticated;
+use crate::clients::forward;
+use crate::extract::ApiJson;
+use crate::routes::openapi::ProblemDetails;
+use crate::state::AppState;
+
+pub mod download;
+pub mod multipart;
+pub mod search;
+pub mod settings;
+pub mod upload;
+pub mod wire;
+
+use wire::{
+    FileTransferIdBody, FileTransferInitialize, FileTransferOverview, FileTransferStatusDetails,
+};
+
+/// Scope of sender operations.
+const WRITE: &str = "altinn:broker.write";
+/// Scope of recipient operations.
+const READ: &str = "altinn:broker.read";
+/// Scope of service-owner and resource settings.
+const SERVICE_OWNER: &str = "altinn:serviceowner";
+
+/// Where file transfers live.
+const BASE: &str = "/broker/api/v1/filetransfer";
+
+/// JSON bodies here are small; a larger one is refused (413) before it is buffered.
+const JSON_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The file transfer, settings and statistics routes.
+pub fn routes() -> Router<AppState> {
+    let json = Router::new()
+        .route(BASE, post(initialize).get(search::search))
+        .route(&format!("{BASE}/{{fileTransferId}}"), get(overview))
+        .route(&format!("{BASE}/{{fileTransferId}}/details"), get(details))
+        .route(
+            &format!("{BASE}/{{fileTransferId}}/download"),
+            get(download::download),
+        )
+        .route(
+            &format!("{BASE}/{{fileTransferId}}/confirmdownload"),
+            post(confirm_download),
+        )
+        .merge(settings::routes())
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    // The service enforces each resource's size limit while the bytes stream through.
+    let bytes = Router::new()
+        .route(
+            &format!("{BASE}/{{fileTransferId}}/upload"),
+            post(upload::upload),
+        )
+        .route(
+            &format!("{BASE}/upload"),
+            post(multipart::initialize_and_upload),
+        )
+        .layer(DefaultBodyLimit::disable());
+    json.merge(bytes)
+}
+
+/// A file transfer id from the path, validated as a UUID and written in its hyphenated form.
+#[derive(Debug)]
+pub struct TransferId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TransferId {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection: PathRejection| {
+                Problem::new(rejection.status(), rejection.body_text())
+            })?;
+        uuid::Uuid::parse_str(&id)
+            .map(|uuid| Self(uuid.hyphenated().to_string()))
+            .map_err(|_| Problem::invalid_field("fileTransferId", format!("{id:?} is not a UUID")))
+    }
+}
+
+/// Declares a file transfer; the file is uploaded next.
+#[utoipa::path(post, path = "/broker/api/v1/filetransfer", tag = "filetransfer",
+    security(("bearer" = ["altinn:broker.write"])),
+    request_body = FileTransferInitialize,
+    responses(
+        (status = 200, description = "The new file transfer", body = FileTransferIdBody),
+        (status = 400, description = "A field is missing or invalid", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing, or the caller may not send on the \
+            resource", body = ProblemDetails),
+        (status = 413, description = "The body exceeds 1 MiB", body = ProblemDetails),
+        (status = 415, description = "The body is not JSON", body = ProblemDetails),
+    ))]
+pub async fn initialize(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<FileTransferInitialize>,
+) -> Result<Json<FileTransferIdBody>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let id = forward(
+        &caller,
+        &[WRITE],
+        |principal| body.into_request(Some(principal)),
+        |request| client.initialize(request),
+    )
+    .await?;
+    Ok(Json(id.into()))
+}
+
+/// A file transfer and its recipients' current statuses.
+#[utoipa::path(get, path = "/broker/api/v1/filetransfer/{fileTransferId}", tag = "filetransfer",
+    security(("bearer" = ["altinn:broker.read", "altinn:broker.write"])),
+    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    responses(
+        (status = 200, description = "The file transfer", body = FileTransferOverview),
+        (status = 400, description = "The id is not a UUID", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 404, description = "No such transfer, or the caller is not a party to it",
+            body = ProblemDetails),
+    ))]
+pub async fn overview(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    TransferId(file_transfer_id): TransferId,
+) -> Result<Json<FileTransferOverview>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let overview = forward(
+        &caller,
+        &[READ, WRITE],
+        |principal| pb::GetFileTransferRequest {
+            principal: Some(principal),
+            file_transfer_id,
+        },
+        |request| client.get_overview(request),
+    )
+    .await?;
+    Ok(Json(overview.into()))
+}
+
+/// A file transfer with its status history and each recipient's.
+#[utoipa::path(get, path = "/broker/api/v1/filetransfer/{fileTransferId}/details",
+    tag = "filetransfer",
+    security(("bearer" = ["altinn:broker.read", "altinn:broker.write"])),
+    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    responses(
+        (status = 200, description = "The file transfer and its histories",
+            body = FileTransferStatusDetails),
+        (status = 400, description = "The id is not a UUID", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 404, description = "No such transfer, or the caller is not a party to it",
+            body = ProblemDetails),
+    ))]
+pub async fn details(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    TransferId(file_transfer_id): TransferId,
+) -> Result<Json<FileTransferStatusDetails>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let details = forward(
+        &caller,
+        &[READ, WRITE],
+        |principal| pb::GetFileTransferRequest {
+            principal: Some(principal),
+            file_transfer_id,
+        },
+        |request| client.get_details(request),
+    )
+    .await?;
+    Ok(Json(details.into()))
+}
+
+/// Confirms the caller, a recipient, has downloaded the file (again 204 when confirmed already).
+#[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/confirmdownload",
+    tag = "filetransfer",
+    security(("bearer" = ["altinn:broker.read"])),
+    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    responses(
+        (status = 204, description = "Confirmed"),
+        (status = 400, description = "The id is not a UUID, the transfer is not Published, or \
+            the caller has not started a download", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 404, description = "No such transfer, or the caller is not a recipient",
+            body = ProblemDetails),
+    ))]
+pub async fn confirm_download(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    TransferId(file_transfer_id): TransferId,
+) -> Result<StatusCode, Problem> {
+    let mut client = state.clients.filetransfer();
+    forward(
+        &caller,
+        &[READ],
+        |principal| pb::GetFileTransferRequest {
+            principal: Some(principal),
+            file_transfer_id,
+        },
+        |request| client.confirm_download(request),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,194 @@
+//! Service-owner and resource settings (`/broker/api/v1/serviceowner`,
+//! `/broker/api/v1/resource/{resourceId}`) and the monthly statistics, all for service owners
+//! (`altinn:serviceowner`). The service checks ownership against the access registry.
+
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use broker_common::Problem;
+use broker_proto::filetransfer as pb;
+use http::StatusCode;
+
+use super::SERVICE_OWNER;
+use super::wire::{
+    MonthlyStatistic, ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize,
+    ServiceOwnerOverview, StatisticsQuery,
+};
+use crate::auth::Authenticated;
+use crate::clients::forward;
+use crate::extract::ApiJson;
+use crate::routes::openapi::ProblemDetails;
+use crate::state::AppState;
+
+/// The settings and statistics routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/broker/api/v1/serviceowner",
+            post(register_service_owner).get(get_service_owner),
+        )
+        .route(
+            "/broker/api/v1/resource/{resourceId}",
+            get(get_resource_settings).put(put_resource_settings),
+        )
+        .route("/broker/api/v1/statistics/monthly", get(monthly_statistics))
+}
+
+/// Registers the caller's organisation as a service owner and provisions its storage.
+#[utoipa::path(post, path = "/broker/api/v1/serviceowner", tag = "broker-settings",
+    security(("bearer" = ["altinn:serviceowner"])),
+    request_body = ServiceOwnerInitialize,
+    responses(
+        (status = 200, description = "The service owner", body = ServiceOwnerOverview),
+        (status = 400, description = "A field is missing or invalid", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 409, description = "The caller is a service owner already",
+            body = ProblemDetails),
+    ))]
+pub async fn register_service_owner(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    ApiJson(body): ApiJson<ServiceOwnerInitialize>,
+) -> Result<Json<ServiceOwnerOverview>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let owner = forward(
+        &caller,
+        &[SERVICE_OWNER],
+        |principal| pb::RegisterServiceOwnerRequest {
+            principal: Some(principal),
+            name: body.name,
+        },
+        |request| client.register_service_owner(request),
+    )
+    .await?;
+    Ok(Json(owner.into()))
+}
+
+/// The caller's service-owner settings and storage.
+#[utoipa::path(get, path = "/broker/api/v1/serviceowner", tag = "broker-settings",
+    security(("bearer" = ["altinn:serviceowner"])),
+    responses(
+        (status = 200, description = "The service owner", body = ServiceOwnerOverview),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 404, description = "The caller is not a service owner", body = ProblemDetails),
+    ))]
+pub async fn get_service_owner(
+    State(state): State<AppState>,
+    caller: Authenticated,
+) -> Result<Json<ServiceOwnerOverview>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let owner = forward(
+        &caller,
+        &[SERVICE_OWNER],
+        |principal| pb::GetServiceOwnerRequest {
+            principal: Some(principal),
+        },
+        |request| client.get_service_owner(request),
+    )
+    .await?;
+    Ok(Json(owner.into()))
+}
+
+/// Configures a resource the caller owns for file transfers; absent fields keep their values.
+#[utoipa::path(put, path = "/broker/api/v1/resource/{resourceId}", tag = "broker-settings",
+    security(("bearer" = ["altinn:serviceowner"])),
+    params(("resourceId" = String, Path, description = "The resource")),
+    request_body = ResourceSettingsUpdate,
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, description = "A setting is invalid", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing or the caller does not own it",
+            body = ProblemDetails),
+        (status = 404, description = "No such resource", body = ProblemDetails),
+    ))]
+pub async fn put_resource_settings(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(resource_id): Path<String>,
+    ApiJson(body): ApiJson<ResourceSettingsUpdate>,
+) -> Result<StatusCode, Problem> {
+    let (settings, present_fields) = body.into_settings(resource_id);
+    let mut client = state.clients.filetransfer();
+    forward(
+        &caller,
+        &[SERVICE_OWNER],
+        |principal| pb::PutResourceSettingsRequest {
+            principal: Some(principal),
+            settings: Some(settings),
+            present_fields,
+        },
+        |request| client.put_resource_settings(request),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A resource's file-transfer settings.
+#[utoipa::path(get, path = "/broker/api/v1/resource/{resourceId}", tag = "broker-settings",
+    security(("bearer" = ["altinn:serviceowner"])),
+    params(("resourceId" = String, Path, description = "The resource")),
+    responses(
+        (status = 200, description = "The settings", body = ResourceSettingsOverview),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing or the caller does not own it",
+            body = ProblemDetails),
+        (status = 404, description = "No such resource", body = ProblemDetails),
+    ))]
+pub async fn get_resource_settings(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Path(resource_id): Path<String>,
+) -> Result<Json<ResourceSettingsOverview>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let settings = forward(
+        &caller,
+        &[SERVICE_OWNER],
+        |principal| pb::GetResourceSettingsRequest {
+            principal: Some(principal),
+            resource_id,
+        },
+        |request| client.get_resource_settings(request),
+    )
+    .await?;
+    Ok(Json(settings.into()))
+}
+
+/// File transfers and bytes per month for the caller's resources.
+#[utoipa::path(get, path = "/broker/api/v1/statistics/monthly", tag = "broker-settings",
+    security(("bearer" = ["altinn:serviceowner"])),
+    params(StatisticsQuery),
+    responses(
+        (status = 200, description = "One entry per resource and month",
+            body = Vec<MonthlyStatistic>),
+        (status = 401, description = "No, an expired, or an untrusted token",
+            body = ProblemDetails),
+        (status = 403, description = "The scope is missing or the caller does not own it",
+            body = ProblemDetails),
+    ))]
+pub async fn monthly_statistics(
+    State(state): State<AppState>,
+    caller: Authenticated,
+    Query(query): Query<StatisticsQuery>,
+) -> Result<Json<Vec<MonthlyStatistic>>, Problem> {
+    let mut client = state.clients.filetransfer();
+    let statistics = forward(
+        &caller,
+        &[SERVICE_OWNER],
+        |principal| pb::MonthlyStatisticsRequest {
+            principal: Some(principal),
+            resource_id: query.resource_id.unwrap_or_default(),
+        },
+        |request| client.monthly_statistics(request),
+    )
+    .await?;
+    Ok(Json(
+        statistics.statistics.into_iter().map(Into::into).collect(),
+    ))
+}
