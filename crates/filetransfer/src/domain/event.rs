@@ -138,7 +138,10 @@ mod tests {
             Happening::AllConfirmedDownloaded,
             Happening::FilePurged,
         ] {
-            assert_eq!(roles(&only_sender.event(&transfer, now)), [sender.clone()]);
+            assert_eq!(
+                roles(&only_sender.event(&transfer, now)),
+                std::slice::from_ref(&sender)
+            );
         }
         assert_eq!(
             roles(&Happening::Published.event(&transfer, now)),

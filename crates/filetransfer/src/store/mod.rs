@@ -67,6 +67,8 @@ pub struct TransitionUpdate {
 }
 
 /// Outcome of a transfer transition.
+// Returned once per call and matched at once, never stored: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transitioned {
     /// Applied with its history and outbox rows; the transfer as it is now.

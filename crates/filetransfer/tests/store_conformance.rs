@@ -1,0 +1,1053 @@
+//! One conformance suite for every `FileTransferStore` implementation: the same scenarios run
+//! on SQLite and on PostgreSQL (a fresh database per run; see `broker_tests::database`).
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use broker_common::identity::OrgNumber;
+use broker_common::transfer_event::{TransferEvent, TransferEventKind};
+use broker_filetransfer::domain::event::Happening;
+use broker_filetransfer::domain::settings::{ResourceSettings, ServiceOwner};
+use broker_filetransfer::domain::status::{RecipientStatus, TransferStatus};
+use broker_filetransfer::domain::transfer::{NewTransfer, Transfer};
+use broker_filetransfer::store::{
+    FileTransferStore, Inserted, OUTBOX_LEASE_MILLIS, PostgresFileTransferStore,
+    RecipientTransitioned, SearchQuery, SearchRole, SqliteFileTransferStore, TransitionUpdate,
+    Transitioned,
+};
+use broker_tests::database::{self, TestDatabase};
+use chrono::{DateTime, TimeDelta, Utc};
+use uuid::Uuid;
+
+const DIGDIR: &str = "991825827";
+const BRREG: &str = "974760673";
+const SKATT: &str = "910753614";
+
+fn org(text: &str) -> OrgNumber {
+    OrgNumber::parse(text).unwrap()
+}
+
+/// A fixed time with milliseconds, so what is stored must come back exactly.
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_700_000_000_123).unwrap()
+}
+
+fn secs(n: i64) -> DateTime<Utc> {
+    t0() + TimeDelta::seconds(n)
+}
+
+fn new_transfer(
+    resource: &str,
+    sender: &str,
+    recipients: &[&str],
+    created: DateTime<Utc>,
+) -> NewTransfer {
+    NewTransfer {
+        id: Uuid::now_v7(),
+        resource_id: resource.to_owned(),
+        file_name: "report.pdf".to_owned(),
+        senders_reference: Some("ref".to_owned()),
+        sender: org(sender),
+        recipients: recipients.iter().map(|r| org(r)).collect(),
+        property_list: BTreeMap::from([("key".to_owned(), "value".to_owned())]),
+        checksum: None,
+        use_virus_scan: true,
+        created,
+        expires: created + TimeDelta::days(30),
+    }
+}
+
+/// Creates a transfer with its Initialized event.
+async fn create(store: &dyn FileTransferStore, new: &NewTransfer) -> Transfer {
+    let event = Happening::Initialized.event(&new.initialized(), new.created);
+    store.create(new, &[event]).await.unwrap()
+}
+
+async fn move_to(
+    store: &dyn FileTransferStore,
+    id: Uuid,
+    from: TransferStatus,
+    to: TransferStatus,
+    at: DateTime<Utc>,
+) -> Transitioned {
+    store
+        .transition(id, &[from], to, at, &TransitionUpdate::default(), &[])
+        .await
+        .unwrap()
+}
+
+/// The legal path from Initialized to `status`.
+fn path_to(status: TransferStatus) -> &'static [TransferStatus] {
+    use TransferStatus::*;
+    match status {
+        Initialized | Cancelled => &[],
+        UploadStarted => &[UploadStarted],
+        UploadProcessing => &[UploadStarted, UploadProcessing],
+        Published => &[UploadStarted, UploadProcessing, Published],
+        AllConfirmedDownloaded => &[
+            UploadStarted,
+            UploadProcessing,
+            Published,
+            AllConfirmedDownloaded,
+        ],
+        Purged => &[UploadStarted, UploadProcessing, Published, Purged],
+        Failed => &[Failed],
+    }
+}
+
+/// A new transfer moved along the legal path to `status`, one second per step.
+async fn transfer_in(
+    store: &dyn FileTransferStore,
+    resource: &str,
+    sender: &str,
+    recipients: &[&str],
+    created: DateTime<Utc>,
+    status: TransferStatus,
+) -> Uuid {
+    let new = new_transfer(resource, sender, recipients, created);
+    create(store, &new).await;
+    let mut current = TransferStatus::Initialized;
+    for (step, &next) in path_to(status).iter().enumerate() {
+        let at = created + TimeDelta::seconds(step as i64 + 1);
+        assert!(matches!(
+            move_to(store, new.id, current, next, at).await,
+            Transitioned::Applied(_)
+        ));
+        current = next;
+    }
+    new.id
+}
+
+/// Claims everything unpublished and marks it published, answering the events.
+async fn drain_outbox(store: &dyn FileTransferStore) -> Vec<TransferEvent> {
+    let claimed = store.claim_unpublished_outbox(10_000, t0()).await.unwrap();
+    let ids: Vec<String> = claimed.iter().map(|r| r.id.clone()).collect();
+    store.mark_outbox_published(&ids, t0()).await.unwrap();
+    claimed
+        .into_iter()
+        .map(|row| {
+            let event: TransferEvent = serde_json::from_str(&row.payload).unwrap();
+            assert_eq!(row.id, event.id.to_string(), "the row id is the event id");
+            assert_eq!(row.routing_key, event.kind.routing_key());
+            event
+        })
+        .collect()
+}
+
+async fn create_get_history(store: &dyn FileTransferStore) {
+    drain_outbox(store).await;
+    let new = new_transfer("basic", DIGDIR, &[BRREG, SKATT], t0());
+    let created = create(store, &new).await;
+    assert_eq!(created, new.initialized());
+    let stored = store.get(new.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        new.initialized(),
+        "what was created comes back exactly"
+    );
+    assert_eq!(
+        stored
+            .recipients
+            .iter()
+            .map(|r| r.org_number.to_string())
+            .collect::<Vec<_>>(),
+        [BRREG, SKATT],
+        "recipients in request order"
+    );
+    assert_eq!(store.get(Uuid::now_v7()).await.unwrap(), None);
+
+    let history = store.history(new.id).await.unwrap();
+    assert_eq!(history.transfer.len(), 1);
+    assert_eq!(history.transfer[0].status, TransferStatus::Initialized);
+    assert_eq!(history.transfer[0].at, t0());
+    assert_eq!(history.transfer[0].text(), "Ready for upload");
+    let recipients: Vec<(String, RecipientStatus)> = history
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.to_string(), r.status))
+        .collect();
+    assert_eq!(
+        recipients,
+        [
+            (BRREG.to_owned(), RecipientStatus::Initialized),
+            (SKATT.to_owned(), RecipientStatus::Initialized)
+        ]
+    );
+    assert!(
+        store
+            .history(Uuid::now_v7())
+            .await
+            .unwrap()
+            .transfer
+            .is_empty()
+    );
+
+    let events = drain_outbox(store).await;
+    assert_eq!(
+        events.len(),
+        1,
+        "the creation's event, in the same transaction"
+    );
+    assert_eq!(events[0].kind, TransferEventKind::FileTransferInitialized);
+    assert_eq!(events[0].file_transfer_id, new.id);
+}
+
+async fn every_transition_is_applied_or_refused(store: &dyn FileTransferStore) {
+    let reachable = TransferStatus::ALL
+        .into_iter()
+        .filter(|s| *s != TransferStatus::Cancelled);
+    for from in reachable {
+        for to in TransferStatus::ALL {
+            let id = transfer_in(store, "transitions", DIGDIR, &[BRREG], t0(), from).await;
+            let before = store.history(id).await.unwrap().transfer.len();
+            let event =
+                Happening::UploadFailed.event(&store.get(id).await.unwrap().unwrap(), secs(50));
+            drain_outbox(store).await;
+            let outcome = store
+                .transition(
+                    id,
+                    &[from],
+                    to,
+                    secs(50),
+                    &TransitionUpdate::default(),
+                    &[event],
+                )
+                .await
+                .unwrap();
+            let after = store.get(id).await.unwrap().unwrap();
+            let history = store.history(id).await.unwrap().transfer;
+            let events = drain_outbox(store).await;
+            if from.can_move_to(to) {
+                assert_eq!(
+                    outcome,
+                    Transitioned::Applied(after.clone()),
+                    "{from} → {to}"
+                );
+                assert_eq!((after.status, after.status_changed), (to, secs(50)));
+                assert_eq!(history.len(), before + 1);
+                assert_eq!(
+                    history.last().map(|h| (h.status, h.at)),
+                    Some((to, secs(50)))
+                );
+                assert_eq!(events.len(), 1, "{from} → {to}: its event");
+            } else {
+                assert_eq!(
+                    outcome,
+                    Transitioned::Refused { current: from },
+                    "{from} → {to}"
+                );
+                assert_eq!(after.status, from, "{from} → {to} changed nothing");
+                assert_eq!(history.len(), before);
+                assert!(events.is_empty(), "{from} → {to}: no event");
+            }
+        }
+    }
+
+    // Expecting the wrong status is refused, even when the move itself would be legal.
+    let id = transfer_in(
+        store,
+        "transitions",
+        DIGDIR,
+        &[BRREG],
+        t0(),
+        TransferStatus::Initialized,
+    )
+    .await;
+    assert_eq!(
+        move_to(
+            store,
+            id,
+            TransferStatus::UploadStarted,
+            TransferStatus::UploadProcessing,
+            secs(1)
+        )
+        .await,
+        Transitioned::Refused {
+            current: TransferStatus::Initialized
+        }
+    );
+    // Of several expected statuses, the current one counts; illegal ones never apply.
+    let outcome = store
+        .transition(
+            id,
+            &[TransferStatus::Published, TransferStatus::Initialized],
+            TransferStatus::UploadStarted,
+            secs(2),
+            &TransitionUpdate::default(),
+            &[],
+        )
+        .await
+        .unwrap();
+    let Transitioned::Applied(started) = outcome else {
+        panic!("expected Applied, got {outcome:?}");
+    };
+    assert_eq!(
+        started.upload_started,
+        Some(secs(2)),
+        "the upload's start is kept"
+    );
+    assert_eq!(
+        move_to(
+            store,
+            Uuid::now_v7(),
+            TransferStatus::Initialized,
+            TransferStatus::UploadStarted,
+            secs(1)
+        )
+        .await,
+        Transitioned::NotFound
+    );
+
+    // An update is written with its transition and kept by later ones.
+    let update = TransitionUpdate {
+        size: Some(1234),
+        checksum: Some("d41d8cd98f00b204e9800998ecf8427e".into()),
+        storage_key: Some("files/x".into()),
+        published: None,
+        detail: None,
+    };
+    store
+        .transition(
+            id,
+            &[TransferStatus::UploadStarted],
+            TransferStatus::UploadProcessing,
+            secs(3),
+            &update,
+            &[],
+        )
+        .await
+        .unwrap();
+    let published = TransitionUpdate {
+        published: Some(secs(4)),
+        ..Default::default()
+    };
+    let Transitioned::Applied(done) = store
+        .transition(
+            id,
+            &[TransferStatus::UploadProcessing],
+            TransferStatus::Published,
+            secs(4),
+            &published,
+            &[],
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected Published");
+    };
+    assert_eq!(done.size, Some(1234));
+    assert_eq!(
+        done.checksum.as_deref(),
+        Some("d41d8cd98f00b204e9800998ecf8427e")
+    );
+    assert_eq!(done.storage_key.as_deref(), Some("files/x"));
+    assert_eq!(done.published, Some(secs(4)));
+    assert_eq!(done.upload_started, Some(secs(2)));
+
+    // A failure's cause is its history text.
+    let id = transfer_in(
+        store,
+        "transitions",
+        DIGDIR,
+        &[BRREG],
+        t0(),
+        TransferStatus::UploadStarted,
+    )
+    .await;
+    let failed = TransitionUpdate {
+        detail: Some("Checksum mismatch".into()),
+        ..Default::default()
+    };
+    store
+        .transition(
+            id,
+            &[TransferStatus::UploadStarted],
+            TransferStatus::Failed,
+            secs(9),
+            &failed,
+            &[],
+        )
+        .await
+        .unwrap();
+    let history = store.history(id).await.unwrap().transfer;
+    let texts: Vec<&str> = history.iter().map(|h| h.text()).collect();
+    assert_eq!(
+        texts,
+        ["Ready for upload", "Upload started", "Checksum mismatch"]
+    );
+}
+
+async fn one_of_concurrent_uploads_wins(store: Arc<dyn FileTransferStore>) {
+    let id = transfer_in(
+        store.as_ref(),
+        "race",
+        DIGDIR,
+        &[BRREG],
+        t0(),
+        TransferStatus::Initialized,
+    )
+    .await;
+    let racers = (0..8).map(|n| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .transition(
+                    id,
+                    &[TransferStatus::Initialized],
+                    TransferStatus::UploadStarted,
+                    secs(n),
+                    &TransitionUpdate::default(),
+                    &[],
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<Transitioned> = futures::future::join_all(racers)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o, Transitioned::Applied(_)))
+        .count();
+    assert_eq!(applied, 1, "exactly one upload wins: {outcomes:?}");
+    let refused = Transitioned::Refused {
+        current: TransferStatus::UploadStarted,
+    };
+    assert_eq!(outcomes.iter().filter(|o| **o == refused).count(), 7);
+    let history = store.history(id).await.unwrap().transfer;
+    assert_eq!(history.len(), 2, "one history row for the one winner");
+}
+
+async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTransferStore>) {
+    use RecipientStatus::*;
+    let s = store.as_ref();
+    let id = transfer_in(
+        s,
+        "recipients",
+        DIGDIR,
+        &[BRREG, SKATT],
+        t0(),
+        TransferStatus::Published,
+    )
+    .await;
+    let set = |who: &'static str, from: &'static [RecipientStatus], to, at| {
+        let store = store.clone();
+        async move {
+            store
+                .set_recipient_status(id, org(who), from, to, at, &[])
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        set(BRREG, &[DownloadStarted], DownloadConfirmed, secs(10)).await,
+        RecipientTransitioned::Refused {
+            current: Initialized
+        },
+        "no confirmation before a download"
+    );
+    assert_eq!(
+        set(BRREG, &[Initialized], DownloadConfirmed, secs(10)).await,
+        RecipientTransitioned::Refused {
+            current: Initialized
+        },
+        "an illegal move is refused even when expected"
+    );
+    assert_eq!(
+        set(
+            BRREG,
+            &[Initialized, DownloadStarted],
+            DownloadStarted,
+            secs(10)
+        )
+        .await,
+        RecipientTransitioned::Applied {
+            all_confirmed: false
+        }
+    );
+    assert_eq!(
+        set(
+            BRREG,
+            &[Initialized, DownloadStarted],
+            DownloadStarted,
+            secs(11)
+        )
+        .await,
+        RecipientTransitioned::Unchanged,
+        "a second download changes nothing"
+    );
+    assert_eq!(
+        set(BRREG, &[DownloadStarted], DownloadConfirmed, secs(12)).await,
+        RecipientTransitioned::Applied {
+            all_confirmed: false
+        }
+    );
+    assert_eq!(
+        set(BRREG, &[DownloadStarted], DownloadConfirmed, secs(13)).await,
+        RecipientTransitioned::Refused {
+            current: DownloadConfirmed
+        }
+    );
+    assert_eq!(
+        set(BRREG, &[DownloadConfirmed], DownloadStarted, secs(13)).await,
+        RecipientTransitioned::Refused {
+            current: DownloadConfirmed
+        },
+        "never back"
+    );
+    assert_eq!(
+        set(DIGDIR, &[Initialized], DownloadStarted, secs(13)).await,
+        RecipientTransitioned::NotFound,
+        "the sender is no recipient"
+    );
+    assert_eq!(
+        store
+            .set_recipient_status(
+                Uuid::now_v7(),
+                org(BRREG),
+                &[Initialized],
+                DownloadStarted,
+                secs(1),
+                &[]
+            )
+            .await
+            .unwrap(),
+        RecipientTransitioned::NotFound
+    );
+    set(SKATT, &[Initialized], DownloadStarted, secs(14)).await;
+    let confirmed = Happening::DownloadConfirmed(org(SKATT))
+        .event(&s.get(id).await.unwrap().unwrap(), secs(15));
+    drain_outbox(s).await;
+    assert_eq!(
+        store
+            .set_recipient_status(
+                id,
+                org(SKATT),
+                &[DownloadStarted],
+                DownloadConfirmed,
+                secs(15),
+                std::slice::from_ref(&confirmed)
+            )
+            .await
+            .unwrap(),
+        RecipientTransitioned::Applied {
+            all_confirmed: true
+        }
+    );
+    assert_eq!(drain_outbox(s).await, [confirmed]);
+
+    let transfer = s.get(id).await.unwrap().unwrap();
+    assert!(transfer.all_confirmed());
+    assert_eq!(
+        transfer.recipient(org(SKATT)).map(|r| r.changed),
+        Some(secs(15))
+    );
+    let history: Vec<(String, RecipientStatus)> = s
+        .history(id)
+        .await
+        .unwrap()
+        .recipients
+        .iter()
+        .map(|r| (r.recipient.to_string(), r.status))
+        .collect();
+    let expected = [
+        (BRREG, Initialized),
+        (SKATT, Initialized),
+        (BRREG, DownloadStarted),
+        (BRREG, DownloadConfirmed),
+        (SKATT, DownloadStarted),
+        (SKATT, DownloadConfirmed),
+    ]
+    .map(|(who, status)| (who.to_owned(), status));
+    assert_eq!(history, expected, "in order, the no-op not recorded");
+
+    // Recipients confirming at once: exactly one of them learns that all have confirmed.
+    let many = [
+        "974760673",
+        "910753614",
+        "991825827",
+        "889640782",
+        "921627009",
+    ];
+    let id = transfer_in(
+        s,
+        "recipients",
+        "983544622",
+        &many,
+        t0(),
+        TransferStatus::Published,
+    )
+    .await;
+    for who in many {
+        store
+            .set_recipient_status(id, org(who), &[Initialized], DownloadStarted, secs(5), &[])
+            .await
+            .unwrap();
+    }
+    let confirmations = many.map(|who| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .set_recipient_status(
+                    id,
+                    org(who),
+                    &[DownloadStarted],
+                    DownloadConfirmed,
+                    secs(6),
+                    &[],
+                )
+                .await
+                .unwrap()
+        })
+    });
+    let outcomes: Vec<RecipientTransitioned> = futures::future::join_all(confirmations)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let last = RecipientTransitioned::Applied {
+        all_confirmed: true,
+    };
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == last).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| **o
+                == RecipientTransitioned::Applied {
+                    all_confirmed: false
+                })
+            .count(),
+        many.len() - 1
+    );
+}
+
+fn query(caller: &str, resource: &str, role: SearchRole) -> SearchQuery {
+    SearchQuery {
+        caller: org(caller),
+        resource_id: resource.to_owned(),
+        status: None,
+        recipient_status: None,
+        from: None,
+        to: None,
+        ascending: true,
+        role,
+        limit: 100,
+    }
+}
+
+async fn search_filters(store: &dyn FileTransferStore) {
+    use TransferStatus::*;
+    const OTHER: &str = "889640782";
+    let r = "search";
+    // DIGDIR sends t1 and t2, receives t3; t4 is another resource; t5 is between others.
+    let t1 = transfer_in(store, r, DIGDIR, &[BRREG], secs(0), Initialized).await;
+    let t2 = transfer_in(store, r, DIGDIR, &[BRREG, SKATT], secs(1), Published).await; // Published at secs(4)
+    let t3 = transfer_in(store, r, BRREG, &[DIGDIR], secs(2), UploadStarted).await;
+    transfer_in(
+        store,
+        "search-other",
+        DIGDIR,
+        &[BRREG],
+        secs(3),
+        Initialized,
+    )
+    .await;
+    let t5 = transfer_in(store, r, OTHER, &[BRREG], secs(3), Initialized).await;
+
+    let ids = |query: SearchQuery| async move { store.search(&query).await.unwrap() };
+    assert_eq!(ids(query(DIGDIR, r, SearchRole::Sender)).await, [t1, t2]);
+    assert_eq!(
+        ids(query(DIGDIR, r, SearchRole::Recipient)).await,
+        [t3],
+        "recipients see unpublished transfers"
+    );
+    assert_eq!(ids(query(DIGDIR, r, SearchRole::Both)).await, [t1, t2, t3]);
+    assert_eq!(
+        ids(SearchQuery {
+            ascending: false,
+            ..query(DIGDIR, r, SearchRole::Both)
+        })
+        .await,
+        [t3, t2, t1]
+    );
+    assert_eq!(
+        ids(query(BRREG, r, SearchRole::Recipient)).await,
+        [t1, t2, t5]
+    );
+    assert_eq!(ids(query(SKATT, r, SearchRole::Both)).await, [t2]);
+    assert!(
+        ids(query(SKATT, "nothing-here", SearchRole::Both))
+            .await
+            .is_empty()
+    );
+
+    // Without a status, from/to apply to creation; `to` is exclusive.
+    let window = |from: Option<i64>, to: Option<i64>| SearchQuery {
+        from: from.map(secs),
+        to: to.map(secs),
+        ..query(DIGDIR, r, SearchRole::Both)
+    };
+    assert_eq!(ids(window(Some(1), None)).await, [t2, t3]);
+    assert_eq!(ids(window(None, Some(2))).await, [t1, t2]);
+    assert_eq!(ids(window(Some(1), Some(2))).await, [t2]);
+
+    // With a status, they apply to the time the transfer entered it.
+    let published = |from: Option<i64>, to: Option<i64>| SearchQuery {
+        status: Some(Published),
+        ..window(from, to)
+    };
+    assert_eq!(ids(published(None, None)).await, [t2]);
+    assert_eq!(
+        ids(published(Some(4), Some(5))).await,
+        [t2],
+        "published at secs(4)"
+    );
+    assert!(ids(published(Some(5), None)).await.is_empty());
+    assert!(ids(published(None, Some(4))).await.is_empty());
+    assert_eq!(
+        ids(SearchQuery {
+            status: Some(UploadStarted),
+            ..window(None, None)
+        })
+        .await,
+        [t3]
+    );
+
+    // The recipient status is the caller's own as recipient, any recipient's as sender.
+    store
+        .set_recipient_status(
+            t2,
+            org(BRREG),
+            &[RecipientStatus::Initialized],
+            RecipientStatus::DownloadStarted,
+            secs(6),
+            &[],
+        )
+        .await
+        .unwrap();
+    let by_recipient = |caller, role, status| SearchQuery {
+        recipient_status: Some(status),
+        ..query(caller, r, role)
+    };
+    assert_eq!(
+        ids(by_recipient(
+            BRREG,
+            SearchRole::Recipient,
+            RecipientStatus::DownloadStarted
+        ))
+        .await,
+        [t2]
+    );
+    assert_eq!(
+        ids(by_recipient(
+            BRREG,
+            SearchRole::Recipient,
+            RecipientStatus::Initialized
+        ))
+        .await,
+        [t1, t5]
+    );
+    assert!(
+        ids(by_recipient(
+            SKATT,
+            SearchRole::Recipient,
+            RecipientStatus::DownloadStarted
+        ))
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        ids(by_recipient(
+            DIGDIR,
+            SearchRole::Sender,
+            RecipientStatus::DownloadStarted
+        ))
+        .await,
+        [t2]
+    );
+
+    // At most 100, whatever is asked.
+    for n in 0..105 {
+        let new = new_transfer("search-many", DIGDIR, &[BRREG], secs(n));
+        store.create(&new, &[]).await.unwrap();
+    }
+    let many = query(DIGDIR, "search-many", SearchRole::Sender);
+    assert_eq!(
+        ids(SearchQuery {
+            limit: 1000,
+            ..many.clone()
+        })
+        .await
+        .len(),
+        100
+    );
+    let newest = ids(SearchQuery {
+        limit: 5,
+        ascending: false,
+        ..many.clone()
+    })
+    .await;
+    assert_eq!(newest.len(), 5);
+    let all = ids(SearchQuery {
+        limit: 100,
+        ascending: false,
+        ..many
+    })
+    .await;
+    assert_eq!(newest, all[..5]);
+}
+
+async fn settings_round_trip(store: &dyn FileTransferStore) {
+    let owner = ServiceOwner {
+        org_number: org(DIGDIR),
+        org_code: "digdir".into(),
+        name: "Digitaliseringsdirektoratet".into(),
+        created: t0(),
+    };
+    assert_eq!(
+        store.register_service_owner(&owner).await.unwrap(),
+        Inserted::New
+    );
+    let same_org = ServiceOwner {
+        org_code: "other".into(),
+        ..owner.clone()
+    };
+    assert_eq!(
+        store.register_service_owner(&same_org).await.unwrap(),
+        Inserted::AlreadyExists
+    );
+    let same_code = ServiceOwner {
+        org_number: org(BRREG),
+        ..owner.clone()
+    };
+    assert_eq!(
+        store.register_service_owner(&same_code).await.unwrap(),
+        Inserted::AlreadyExists
+    );
+    assert_eq!(
+        store.get_service_owner(org(DIGDIR)).await.unwrap(),
+        Some(owner)
+    );
+    assert_eq!(store.get_service_owner(org(BRREG)).await.unwrap(), None);
+
+    let defaults = ResourceSettings::defaults("settings", org(DIGDIR));
+    store.put_resource_settings(&defaults, t0()).await.unwrap();
+    assert_eq!(
+        store.get_resource_settings("settings").await.unwrap(),
+        Some(defaults.clone())
+    );
+    let changed = ResourceSettings {
+        max_file_transfer_size: Some(5 * 1024 * 1024 * 1024),
+        file_transfer_time_to_live: TimeDelta::days(365),
+        purge_after_all_confirmed: false,
+        purge_grace_period: TimeDelta::hours(24),
+        use_manifest_file_shim: true,
+        external_service_code_legacy: Some("4126".into()),
+        external_service_edition_code_legacy: Some(1),
+        required_party: Some("0192:974760673".into()),
+        approved_for_disabled_virus_scan: true,
+        ..defaults
+    };
+    store
+        .put_resource_settings(&changed, secs(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_resource_settings("settings").await.unwrap(),
+        Some(changed)
+    );
+    assert_eq!(store.get_resource_settings("unknown").await.unwrap(), None);
+}
+
+async fn statistics_and_stuck_uploads(store: &dyn FileTransferStore) {
+    let november = DateTime::parse_from_rfc3339("2023-11-30T23:59:59Z")
+        .unwrap()
+        .to_utc();
+    let december = DateTime::parse_from_rfc3339("2023-12-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    for (created, size) in [(november, 10), (november, 20), (december, 5)] {
+        let id = transfer_in(
+            store,
+            "stats",
+            DIGDIR,
+            &[BRREG],
+            created,
+            TransferStatus::UploadStarted,
+        )
+        .await;
+        let update = TransitionUpdate {
+            size: Some(size),
+            ..Default::default()
+        };
+        store
+            .transition(
+                id,
+                &[TransferStatus::UploadStarted],
+                TransferStatus::UploadProcessing,
+                created,
+                &update,
+                &[],
+            )
+            .await
+            .unwrap();
+    }
+    transfer_in(
+        store,
+        "stats",
+        DIGDIR,
+        &[BRREG],
+        december,
+        TransferStatus::Initialized,
+    )
+    .await;
+    let months: Vec<(String, u64, u64)> = store
+        .monthly_statistics("stats")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.month, m.transfers, m.bytes))
+        .collect();
+    assert_eq!(
+        months,
+        [("2023-11".into(), 2, 30), ("2023-12".into(), 2, 5)]
+    );
+
+    let early = DateTime::parse_from_rfc3339("2000-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let stuck = transfer_in(
+        store,
+        "stuck",
+        DIGDIR,
+        &[BRREG],
+        early,
+        TransferStatus::UploadStarted,
+    )
+    .await;
+    let later = transfer_in(
+        store,
+        "stuck",
+        DIGDIR,
+        &[BRREG],
+        early + TimeDelta::hours(1),
+        TransferStatus::UploadStarted,
+    )
+    .await;
+    let found = store
+        .stuck_uploads(early + TimeDelta::minutes(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(found, [stuck]);
+    let found = store
+        .stuck_uploads(early + TimeDelta::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(found, [stuck, later]);
+    move_to(
+        store,
+        stuck,
+        TransferStatus::UploadStarted,
+        TransferStatus::Failed,
+        early,
+    )
+    .await;
+    let found = store
+        .stuck_uploads(early + TimeDelta::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(found, [later], "a failed upload is no longer stuck");
+}
+
+async fn outbox_claims_are_leased(store: Arc<dyn FileTransferStore>) {
+    drain_outbox(store.as_ref()).await;
+    let mut created = Vec::new();
+    for _ in 0..6 {
+        let new = new_transfer("outbox", DIGDIR, &[BRREG], t0());
+        created.push(create(store.as_ref(), &new).await.id);
+    }
+    // Two relays at once never share a row.
+    let claimers = (0..2).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim_unpublished_outbox(3, t0()).await.unwrap() })
+    });
+    let mut seen = HashSet::new();
+    let mut ids = Vec::new();
+    for claim in futures::future::join_all(claimers).await {
+        for record in claim.unwrap() {
+            let event: TransferEvent = serde_json::from_str(&record.payload).unwrap();
+            assert!(seen.insert(event.file_transfer_id), "claimed twice");
+            assert_eq!(record.routing_key, "filetransfer.filetransferinitialized");
+            ids.push(record.id);
+        }
+    }
+    assert_eq!(seen, created.iter().copied().collect::<HashSet<_>>());
+    assert!(
+        store
+            .claim_unpublished_outbox(10, t0())
+            .await
+            .unwrap()
+            .is_empty(),
+        "all leased"
+    );
+
+    // Marked rows never come back; unmarked ones do once their lease runs out.
+    assert_eq!(
+        store.mark_outbox_published(&ids[..4], t0()).await.unwrap(),
+        4
+    );
+    assert_eq!(
+        store.mark_outbox_published(&ids[..4], t0()).await.unwrap(),
+        0
+    );
+    let later = t0() + TimeDelta::milliseconds(OUTBOX_LEASE_MILLIS);
+    let mut again: Vec<String> = store
+        .claim_unpublished_outbox(10, later)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    again.sort();
+    let mut rest = ids[4..].to_vec();
+    rest.sort();
+    assert_eq!(again, rest);
+    assert_eq!(store.mark_outbox_published(&again, later).await.unwrap(), 2);
+}
+
+async fn conformance(store: Arc<dyn FileTransferStore>) {
+    create_get_history(store.as_ref()).await;
+    every_transition_is_applied_or_refused(store.as_ref()).await;
+    one_of_concurrent_uploads_wins(store.clone()).await;
+    recipients_move_and_all_confirmed_is_told_once(store.clone()).await;
+    search_filters(store.as_ref()).await;
+    settings_round_trip(store.as_ref()).await;
+    statistics_and_stuck_uploads(store.as_ref()).await;
+    outbox_claims_are_leased(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_conforms() {
+    let dir = std::env::temp_dir().join(format!("broker-filetransfer-store-{}", Uuid::new_v4()));
+    let store = SqliteFileTransferStore::open(&dir.join("filetransfer.db"))
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_conforms() {
+    let Some(db): Option<TestDatabase> = database::postgres().await else {
+        return;
+    };
+    let store = PostgresFileTransferStore::connect(db.url()).await.unwrap();
+    conformance(Arc::new(store)).await;
+}
