@@ -14,6 +14,7 @@
 //! - [`amqp`]: the RabbitMQ server for bus tests (`BROKER_TEST_AMQP_URL`);
 //! - [`scenario`]: a broker with a configured broker resource, a sender, recipients and a
 //!   stranger, and the file-transfer calls they make;
+//! - [`nginx`]: nginx on loopback, the anchor of the transfer benchmarks;
 //! - [`bench`]: what the benchmarks in `benches/` share.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
@@ -30,6 +31,7 @@ pub mod client;
 pub mod database;
 pub mod issuer;
 pub mod keys;
+pub mod nginx;
 pub mod reply;
 pub mod scenario;
 
