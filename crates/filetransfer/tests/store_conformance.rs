@@ -720,7 +720,7 @@ async fn search_filters(store: &dyn FileTransferStore) {
         [t3]
     );
 
-    // The recipient status is the caller's own as recipient, any recipient's as sender.
+    // A recipient status is the caller's own as recipient, whatever the role (as in Altinn).
     store
         .set_recipient_status(
             t2,
@@ -763,14 +763,33 @@ async fn search_filters(store: &dyn FileTransferStore) {
         .await
         .is_empty()
     );
-    assert_eq!(
+    assert!(
         ids(by_recipient(
             DIGDIR,
             SearchRole::Sender,
             RecipientStatus::DownloadStarted
         ))
+        .await
+        .is_empty(),
+        "a sender's recipients' statuses are not the sender's"
+    );
+    assert_eq!(
+        ids(by_recipient(
+            BRREG,
+            SearchRole::Sender,
+            RecipientStatus::DownloadStarted
+        ))
         .await,
         [t2]
+    );
+    assert_eq!(
+        ids(by_recipient(
+            DIGDIR,
+            SearchRole::Both,
+            RecipientStatus::Initialized
+        ))
+        .await,
+        [t3]
     );
 
     // At most 100, whatever is asked.

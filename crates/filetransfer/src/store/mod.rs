@@ -126,8 +126,8 @@ pub struct SearchQuery {
     pub resource_id: String,
     /// Only transfers currently in this status.
     pub status: Option<TransferStatus>,
-    /// Only transfers where the caller, as recipient, is in this status (as sender: where any
-    /// recipient is).
+    /// Only transfers where the caller is a recipient in this status; `role` is then ignored,
+    /// as Altinn does.
     pub recipient_status: Option<RecipientStatus>,
     /// Inclusive lower bound on the time the transfer entered `status` (creation without it).
     pub from: Option<DateTime<Utc>>,

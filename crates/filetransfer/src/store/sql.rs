@@ -84,7 +84,8 @@ pub(super) const COUNT_UNCONFIRMED: &str = "SELECT COUNT(*) FROM transfer_recipi
      WHERE transfer_id = $1 AND status <> 'DownloadConfirmed'";
 
 /// The search, ordered by `$order`. With a status (`$2`), the time window applies to the time
-/// it was entered, else to creation; `$5`/`$6` admit the caller (`$7`) as sender/recipient.
+/// it was entered, else to creation; `$5`/`$6` admit the caller (`$7`) as sender/recipient,
+/// unless a recipient status (`$8`) is given: then only the caller's own recipient row counts.
 macro_rules! search {
     ($order:literal) => {
         concat!(
@@ -93,12 +94,10 @@ macro_rules! search {
                AND ($2 = '' OR t.status = $2)
                AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) >= $3
                AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) < $4
-               AND (($5 AND t.sender = $7)
-                    OR ($6 AND EXISTS (SELECT 1 FROM transfer_recipients r
-                                       WHERE r.transfer_id = t.id AND r.org_number = $7)))
-               AND ($8 = '' OR EXISTS (SELECT 1 FROM transfer_recipients s
-                                       WHERE s.transfer_id = t.id AND s.status = $8
-                                         AND (s.org_number = $7 OR t.sender = $7)))
+               AND (($8 = '' AND $5 AND t.sender = $7)
+                    OR (($8 <> '' OR $6) AND EXISTS (SELECT 1 FROM transfer_recipients r
+                        WHERE r.transfer_id = t.id AND r.org_number = $7
+                          AND ($8 = '' OR r.status = $8))))
              ORDER BY t.created ",
             $order,
             ", t.id ",
