@@ -60,22 +60,30 @@ pub struct ValidInitialize {
     pub use_virus_scan: bool,
 }
 
+/// Altinn's message for a sender that is not an organisation identifier.
+const SENDER_PATTERN: &str = "Organization numbers should be on the form countrycode:organizationnumber, for instance 0192:910753614";
+/// Altinn's message for a recipient that is not an organisation identifier.
+const RECIPIENT_PATTERN: &str = "Each recipient should be on the form countrycode:organizationnumber, for instance 0192:910753614";
+
 /// Parses an organisation identifier as the reference requires:
 /// `^(?:\d{4}:\d{9}|urn:altinn:organization:identifier-no:\d{9})$` with a valid check digit.
 /// Bare nine digits are refused, unlike [`OrgNumber::parse_identifier`].
 pub fn parse_party(text: &str) -> Result<OrgNumber, String> {
-    const PATTERN: &str = "must be an organisation: 0192:<9 digits> or urn:altinn:organization:identifier-no:<9 digits>";
+    parse_identifier(text, SENDER_PATTERN)
+}
+
+fn parse_identifier(text: &str, pattern_message: &str) -> Result<OrgNumber, String> {
     let digits = match text.strip_prefix(ORGANIZATION_URN_PREFIX) {
         Some(digits) => digits,
         None => match text.split_once(':') {
             Some((icd, digits)) if icd.len() == 4 && icd.bytes().all(|b| b.is_ascii_digit()) => {
                 digits
             }
-            _ => return Err(PATTERN.to_owned()),
+            _ => return Err(pattern_message.to_owned()),
         },
     };
     if digits.len() != 9 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(PATTERN.to_owned());
+        return Err(pattern_message.to_owned());
     }
     OrgNumber::parse(digits).map_err(|error| error.to_string())
 }
@@ -126,25 +134,27 @@ impl InitializeRequest {
             add(
                 &mut errors,
                 "recipients",
-                "at least one recipient is required",
+                "One or more recipients are required",
             );
         }
+        // Altinn accepts a recipient named twice and shows it once; so do we, keeping the first.
         let mut recipients = Vec::with_capacity(self.recipients.len());
         let mut seen = BTreeSet::new();
-        for (index, text) in self.recipients.iter().enumerate() {
-            match parse_party(text) {
-                Ok(org) if !seen.insert(org) => {
-                    add(&mut errors, "recipients", "Recipients must be unique");
+        for text in &self.recipients {
+            match parse_identifier(text, RECIPIENT_PATTERN) {
+                Ok(org) => {
+                    if seen.insert(org) {
+                        recipients.push(org);
+                    }
                 }
-                Ok(org) => recipients.push(org),
-                Err(message) => add(&mut errors, &format!("recipients[{index}]"), message),
+                Err(message) => add(&mut errors, "recipients", message),
             }
         }
         if self.property_list.len() > MAX_PROPERTIES {
             add(
                 &mut errors,
                 "propertyList",
-                format!("at most {MAX_PROPERTIES} properties"),
+                format!("propertyList can contain at most {MAX_PROPERTIES} properties"),
             );
         }
         for (key, value) in &self.property_list {
@@ -163,14 +173,22 @@ impl InitializeRequest {
                 );
             }
         }
-        if let Some(checksum) = &self.checksum
-            && !is_md5_hex(checksum)
-        {
-            add(
-                &mut errors,
-                "checksum",
-                "must be an MD5 hash: 32 lowercase hexadecimal characters",
-            );
+        // As Altinn, an empty or blank checksum means none.
+        let checksum = self.checksum.filter(|c| !c.trim().is_empty());
+        if let Some(checksum) = &checksum {
+            if checksum.len() != 32 {
+                add(
+                    &mut errors,
+                    "checksum",
+                    "The checksum, if used, must be a MD5 hash with a length of 32 characters",
+                );
+            } else if !is_md5_hex(checksum) {
+                add(
+                    &mut errors,
+                    "checksum",
+                    "The checksum, if used, must be a MD5 hash in lower case",
+                );
+            }
         }
         match sender {
             Some(sender) if errors.is_empty() => Ok(ValidInitialize {
@@ -180,7 +198,7 @@ impl InitializeRequest {
                 sender,
                 recipients,
                 property_list: self.property_list,
-                checksum: self.checksum,
+                checksum,
                 use_virus_scan: !self.disable_virus_scan,
             }),
             _ => Err(FileTransferError::Invalid(errors)),
@@ -222,6 +240,24 @@ mod tests {
         let recipients: Vec<String> = valid.recipients.iter().map(|r| r.to_string()).collect();
         assert_eq!(recipients, ["974760673", "910753614"]);
         assert!(valid.use_virus_scan);
+    }
+
+    #[test]
+    fn a_recipient_named_twice_counts_once_and_a_blank_checksum_is_none() {
+        let valid = InitializeRequest {
+            recipients: vec![
+                "0192:974760673".into(),
+                "urn:altinn:organization:identifier-no:974760673".into(),
+                "0192:910753614".into(),
+            ],
+            checksum: Some(" ".into()),
+            ..valid()
+        }
+        .validate()
+        .unwrap();
+        let recipients: Vec<String> = valid.recipients.iter().map(|r| r.to_string()).collect();
+        assert_eq!(recipients, ["974760673", "910753614"]);
+        assert_eq!(valid.checksum, None);
     }
 
     #[test]
@@ -301,16 +337,6 @@ mod tests {
             (
                 InitializeRequest {
                     recipients: vec!["0192:12345678".into()],
-                    ..valid()
-                },
-                "recipients[0]",
-            ),
-            (
-                InitializeRequest {
-                    recipients: vec![
-                        "0192:974760673".into(),
-                        "urn:altinn:organization:identifier-no:974760673".into(),
-                    ],
                     ..valid()
                 },
                 "recipients",
