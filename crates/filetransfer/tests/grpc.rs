@@ -1,0 +1,240 @@
+//! The file-transfer service over gRPC, as the gateway uses it: a real access registry and the
+//! real service on loopback, SQLite (and PostgreSQL when `BROKER_TEST_DATABASE_URL` is set),
+//! real bytes on local disk.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use support::*;
+
+/// The resource's `maxFileTransferSize` in these tests.
+const LIMIT: u64 = 8 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite() {
+    transfers(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres() {
+    if let Some(db) = broker_tests::database::postgres().await {
+        transfers(Some(db.url())).await;
+    }
+}
+
+async fn transfers(database_url: Option<&str>) {
+    let mut env = Env::start(database_url, Some(LIMIT)).await;
+    let published = upload_then_download_whole_and_by_ranges(&mut env).await;
+    strangers_see_the_same_as_for_a_missing_transfer(&mut env, &published).await;
+    a_checksum_mismatch_fails_and_leaves_no_bytes(&mut env).await;
+    of_two_concurrent_uploads_exactly_one_wins(&mut env).await;
+    a_client_that_drops_mid_upload_leaves_a_failed_transfer_and_no_bytes(&mut env).await;
+    uploads_over_the_limit_are_refused(&mut env).await;
+    confirming_the_download_completes_the_transfer(&mut env, &published).await;
+}
+
+async fn upload_then_download_whole_and_by_ranges(env: &mut Env) -> String {
+    let file = content(3 * CHUNK + 12_345);
+    let id = env.initialize(Some(&md5_hex(&file))).await;
+    let uploaded = env
+        .upload(&id, Some(file.len() as u64), chunked(&file))
+        .await
+        .unwrap();
+    assert_eq!(uploaded, id);
+    let overview = env.wait_for_status(&id, "Published").await;
+    assert_eq!(overview.file_transfer_size, file.len() as u64);
+    assert_eq!(overview.checksum, md5_hex(&file));
+    assert!(overview.published);
+
+    // The sender cannot download; the recipient gets the same bytes back.
+    assert_eq!(code_of(env.download(SENDER, &id, "").await), (404, Some(1)));
+    let (header, bytes) = env.download(RECIPIENT, &id, "").await.unwrap();
+    assert!(!header.partial);
+    assert_eq!(
+        (header.total_size, header.first_byte, header.last_byte),
+        (file.len() as u64, 0, file.len() as u64 - 1)
+    );
+    assert!(bytes == file, "the whole download differs from the upload");
+
+    let size = file.len();
+    let last = size - 1;
+    for (range, first, end) in [
+        ("bytes=0-0", 0, 0),
+        (&format!("bytes={last}-{last}"), last, last),
+        ("bytes=-10", size - 10, last),
+        ("bytes=-99999999", 0, last),
+        ("bytes=1000-", 1000, last),
+        ("bytes=524000-600000", 524_000, 600_000),
+        ("bytes=5-999999999", 5, last),
+    ] {
+        let (header, bytes) = env.download(RECIPIENT, &id, range).await.unwrap();
+        assert!(header.partial, "{range}");
+        assert_eq!(
+            (header.first_byte, header.last_byte),
+            (first as u64, end as u64),
+            "{range}"
+        );
+        assert!(bytes == file[first..=end], "{range}: wrong bytes");
+    }
+    for whole in ["bytes=0-1,5-6", "bytes=x-y", "bytes=9-3"] {
+        let (header, bytes) = env.download(RECIPIENT, &id, whole).await.unwrap();
+        assert!(!header.partial, "{whole}");
+        assert_eq!(bytes.len(), size, "{whole}");
+    }
+    assert_eq!(
+        code_of(
+            env.download(RECIPIENT, &id, &format!("bytes={size}-"))
+                .await
+        ),
+        (416, Some(29))
+    );
+
+    // The first download moved the recipient to DownloadStarted, once.
+    let details = env.details(RECIPIENT, &id).await.unwrap();
+    let statuses: Vec<_> = details
+        .file_transfer_status_history
+        .iter()
+        .map(|entry| entry.file_transfer_status.as_str())
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "Initialized",
+            "UploadStarted",
+            "UploadProcessing",
+            "Published"
+        ]
+    );
+    let recipient: Vec<_> = details
+        .recipient_file_transfer_status_history
+        .iter()
+        .map(|entry| entry.recipient_file_transfer_status_code.as_str())
+        .collect();
+    assert_eq!(recipient, ["Initialized", "DownloadStarted"]);
+    id
+}
+
+async fn strangers_see_the_same_as_for_a_missing_transfer(env: &mut Env, id: &str) {
+    for (org, transfer) in [
+        (STRANGER, id.to_owned()),
+        (SENDER, uuid::Uuid::now_v7().to_string()),
+    ] {
+        let answer = env.overview_as(org, &transfer).await;
+        assert_eq!(code_of(answer), (404, Some(1)), "{org}");
+        assert_eq!(code_of(env.details(org, &transfer).await), (404, Some(1)));
+        assert_eq!(
+            code_of(env.download(org, &transfer, "").await),
+            (404, Some(1))
+        );
+    }
+}
+
+fn no_bytes_of(env: &Env, id: &str) {
+    let left: Vec<_> = env
+        .stored_files()
+        .into_iter()
+        .filter(|path| path.to_string_lossy().contains(id))
+        .collect();
+    assert!(left.is_empty(), "bytes of {id} left behind: {left:?}");
+}
+
+async fn a_checksum_mismatch_fails_and_leaves_no_bytes(env: &mut Env) {
+    let file = content(CHUNK + 7);
+    let id = env.initialize(Some(&md5_hex(b"something else"))).await;
+    let answer = env.upload(&id, None, chunked(&file)).await;
+    assert_eq!(code_of(answer), (400, Some(9)));
+    env.wait_for_status(&id, "Failed").await;
+    no_bytes_of(env, &id);
+    // A failed transfer cannot be uploaded again.
+    assert_eq!(
+        code_of(env.upload(&id, None, chunked(&file)).await),
+        (409, Some(4))
+    );
+}
+
+async fn of_two_concurrent_uploads_exactly_one_wins(env: &mut Env) {
+    let file = content(2 * CHUNK);
+    let id = env.initialize(None).await;
+    let (mut one, mut other) = (env.clone_clients(), env.clone_clients());
+    let first = one.upload(&id, None, chunked(&file));
+    let second = other.upload(&id, None, chunked(&file));
+    let (first, second) = tokio::join!(first, second);
+    let (won, lost) = match (first, second) {
+        (Ok(won), Err(lost)) | (Err(lost), Ok(won)) => (won, lost),
+        other => panic!("expected exactly one winner, got {other:?}"),
+    };
+    assert_eq!(won, id);
+    assert_eq!(code_of::<()>(Err(lost)), (409, Some(4)));
+    env.wait_for_status(&id, "Published").await;
+    let (_, bytes) = env.download(RECIPIENT, &id, "").await.unwrap();
+    assert!(bytes == file);
+}
+
+async fn a_client_that_drops_mid_upload_leaves_a_failed_transfer_and_no_bytes(env: &mut Env) {
+    let id = env.initialize(None).await;
+    // Two chunks, then the client stalls until it is dropped.
+    let stalled = repeated(2).chain(futures::stream::pending());
+    let (mut other, connection) = env.through_cuttable_connection().await;
+    let upload_id = id.clone();
+    let upload = tokio::spawn(async move { other.upload(&upload_id, None, stalled).await });
+    env.wait_for_status(&id, "UploadStarted").await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    connection.abort();
+    assert!(upload.await.unwrap().is_err());
+    let overview = env.wait_for_status(&id, "Failed").await;
+    assert!(!overview.published);
+    no_bytes_of(env, &id);
+    assert_eq!(
+        code_of(env.download(RECIPIENT, &id, "").await),
+        (403, Some(7))
+    );
+}
+
+async fn uploads_over_the_limit_are_refused(env: &mut Env) {
+    // Declared too large: refused before any byte is read, and the transfer stays usable.
+    let id = env.initialize(None).await;
+    let answer = env.upload(&id, Some(LIMIT + 1), repeated(1)).await;
+    assert_eq!(code_of(answer), (400, Some(16)));
+    assert_eq!(env.overview(&id).await.file_transfer_status, "Initialized");
+
+    // Too large as it arrives: refused at the first chunk past the limit.
+    let chunks = (LIMIT as usize) / CHUNK + 1;
+    let answer = env.upload(&id, None, repeated(chunks)).await;
+    assert_eq!(code_of(answer), (400, Some(16)));
+    env.wait_for_status(&id, "Failed").await;
+    no_bytes_of(env, &id);
+
+    // Exactly at the limit is fine.
+    let id = env.initialize(None).await;
+    let chunks = (LIMIT as usize) / CHUNK;
+    env.upload(&id, Some(LIMIT), repeated(chunks))
+        .await
+        .unwrap();
+    env.wait_for_status(&id, "Published").await;
+}
+
+async fn confirming_the_download_completes_the_transfer(env: &mut Env, id: &str) {
+    assert_eq!(code_of(env.confirm(SENDER, id).await), (404, Some(1)));
+    env.confirm(RECIPIENT, id).await.unwrap();
+    env.wait_for_status(id, "AllConfirmedDownloaded").await;
+    // Once every recipient confirmed, the transfer is no longer Published: refused.
+    assert_eq!(code_of(env.confirm(RECIPIENT, id).await), (400, Some(10)));
+
+    // Confirming before downloading is refused.
+    let fresh = env.initialize(None).await;
+    env.upload(
+        &fresh,
+        None,
+        futures::stream::iter([Bytes::from_static(b"x")]),
+    )
+    .await
+    .unwrap();
+    env.wait_for_status(&fresh, "Published").await;
+    assert_eq!(
+        code_of(env.confirm(RECIPIENT, &fresh).await),
+        (400, Some(19))
+    );
+}
