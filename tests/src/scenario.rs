@@ -91,7 +91,7 @@ pub enum AccessList {
 pub struct Scenario {
     /// The broker.
     pub broker: Broker,
-    /// Digdir's token: resource registry, access lists and `altinn:serviceowner`.
+    /// Digdir's platform token: resource registry, access lists and `altinn:serviceowner`.
     pub owner: String,
     /// The sender.
     pub sender: Party,
@@ -139,12 +139,16 @@ impl Scenario {
     /// A broker started with `options`, the resource set up with `access`.
     pub async fn start_with(options: BrokerOptions, access: AccessList) -> Self {
         let broker = Broker::start(options).await;
+        register_service_owner(&broker).await;
+        // Service owners call the broker with a platform token: the exchange names the
+        // owner's org code in it (`urn:altinn:org`), which the broker's owner calls need.
         let owner_scopes = [RESOURCE_WRITE, LIST_WRITE, SERVICE_OWNER];
-        let owner = broker
+        let maskinporten = broker
             .register_client(DIGDIR, &owner_scopes)
             .await
             .token(&owner_scopes)
             .await;
+        let owner = broker.platform_token(&maskinporten).await;
         let (sender, recipient, other_recipient, stranger) = tokio::join!(
             Party::register(&broker, SENDER),
             Party::register(&broker, RECIPIENT),
@@ -176,18 +180,10 @@ impl Scenario {
         scenario
     }
 
-    /// Registers Digdir as a service owner (once) and publishes the broker resource `id` in the
-    /// registry: any organisation may read and write it, subject to `access`. Broker settings
-    /// are left to the caller ([`Self::put_settings`]).
+    /// Publishes the broker resource `id` in the registry: any organisation may read and write
+    /// it, subject to `access`. Broker settings are left to the caller
+    /// ([`Self::put_settings`]).
     pub async fn publish_resource(&self, id: &str, access: &AccessList) {
-        let owner = json!({"orgNumber": DIGDIR, "orgCode": "digdir", "name": "Digdir"});
-        let registered = self.admin_post("/admin/v1/service-owners", &owner).await;
-        assert!(
-            matches!(registered.status.as_u16(), 201 | 409),
-            "registering the service owner: {} {}",
-            registered.status,
-            registered.body
-        );
         let mode = match access {
             AccessList::Disabled => "Disabled",
             AccessList::Members(_) => "Enabled",
@@ -438,6 +434,15 @@ impl Scenario {
         }
         found
     }
+}
+
+/// The operator registers Digdir as a service owner in the access registry.
+async fn register_service_owner(broker: &Broker) {
+    let owner = json!({"orgNumber": DIGDIR, "orgCode": "digdir", "name": "Digdir"});
+    broker
+        .admin_post("/admin/v1/service-owners", &owner)
+        .await
+        .expect_status(201);
 }
 
 impl Party {
