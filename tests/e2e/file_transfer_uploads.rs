@@ -132,6 +132,21 @@ on_each_database! {
         let downloaded = s.download(&s.recipient.read, &id, None).await.expect_status(200);
         assert!(downloaded.bytes == bytes, "the multipart upload came back different");
 
+        // The same as ASP.NET form keys, as Altinn's own clients send it.
+        let fields = [
+            ("Metadata.ResourceId", broker_tests::scenario::RESOURCE.to_owned()),
+            ("Metadata.FileName", "form.txt".to_owned()),
+            ("Metadata.Sender", broker_tests::scenario::party(broker_tests::scenario::SENDER)),
+            ("Metadata.Recipients[0]", broker_tests::scenario::party(broker_tests::scenario::RECIPIENT)),
+            ("Metadata.PropertyList[case]", "7".to_owned()),
+        ];
+        let created = s.initialize_and_upload_form(&s.sender.write, &fields, b"form bytes").await.ok_json();
+        let id = created["fileTransferId"].as_str().unwrap_or_else(|| panic!("no fileTransferId in {created}")).to_owned();
+        let overview = s.wait_for_status(&s.sender.write, &id, "Published").await;
+        assert_eq!(overview["fileName"], "form.txt");
+        assert_eq!(overview["propertyList"], json!({"case": "7"}));
+        assert_eq!(s.download(&s.recipient.read, &id, None).await.expect_status(200).bytes, b"form bytes");
+
         let mut invalid = s.initialize_body();
         invalid.as_object_mut().expect("an object").remove("fileName");
         s.initialize_and_upload(&s.sender.write, &invalid, &bytes).await.assert_expected(broker_tests::Expected::Field("fileName"));

@@ -317,14 +317,35 @@ impl Scenario {
         metadata: &Value,
         bytes: &[u8],
     ) -> Reply {
+        self.initialize_and_upload_form(token, &[("Metadata", metadata.to_string())], bytes)
+            .await
+    }
+
+    /// `POST /broker/api/v1/filetransfer/upload` with the text parts `fields` (e.g. ASP.NET
+    /// form keys like `Metadata.ResourceId`) and `bytes` as the file part `FileTransfer`.
+    pub async fn initialize_and_upload_form(
+        &self,
+        token: &str,
+        fields: &[(&str, String)],
+        bytes: &[u8],
+    ) -> Reply {
         let boundary = format!("broker-test-{}", uuid::Uuid::new_v4().simple());
-        let mut body = format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"Metadata\"\r\n\
-             Content-Type: application/json\r\n\r\n{metadata}\r\n\
-             --{boundary}\r\nContent-Disposition: form-data; name=\"FileTransfer\"; \
-             filename=\"report.pdf\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-        )
-        .into_bytes();
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"FileTransfer\"; \
+                 filename=\"report.pdf\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
         body.extend_from_slice(bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
         let request = self
