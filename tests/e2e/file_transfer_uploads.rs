@@ -93,7 +93,7 @@ on_each_database! {
         assert_no_stored_files(&s, "after a cut-off upload").await;
         let overview = s.overview(&s.sender.write, &id).await.ok_json();
         assert_ne!(overview["fileTransferStatus"], "Published", "{overview}");
-        assert!(overview["published"] != true && !overview["published"].as_str().is_some_and(|p| !p.is_empty()), "never published: {overview}");
+        assert!(overview["published"] != true && overview["published"].as_str().is_none_or(str::is_empty), "never published: {overview}");
         s.download(&s.recipient.read, &id, None).await.assert_code(403, 7);
         let searched = s.search(&s.recipient.read, &format!("resourceId={}&status=Published", broker_tests::scenario::RESOURCE)).await.ok_json();
         assert!(!searched.to_string().contains(&id), "a cut-off upload is found as Published: {searched}");
