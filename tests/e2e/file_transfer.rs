@@ -303,3 +303,24 @@ on_each_database! {
         assert_eq!(s.download(&s.recipient.read, &id, None).await.expect_status(200).bytes, b"for the recipient only");
     }
 }
+
+on_each_database! {
+    /// Search answers at most 100 ids, newest first unless asked otherwise, and recipients see
+    /// transfers that are not yet published.
+    async fn search_answers_at_most_100_ids_and_recipients_see_unpublished_transfers(db: Database) {
+        let s = Scenario::start(db).await;
+        let mut created = Vec::new();
+        for _ in 0..105 {
+            created.push(s.initialized(s.initialize_body()).await);
+        }
+        let query = format!("resourceId={RESOURCE}");
+        let newest_first = ids(&s.search(&s.sender.write, &query).await.ok_json());
+        assert_eq!(newest_first.len(), 100, "at most 100 ids");
+        assert_eq!(newest_first.first(), created.last(), "newest first by default");
+        let oldest_first = ids(&s.search(&s.sender.write, &format!("{query}&orderAscending=true")).await.ok_json());
+        assert_eq!(oldest_first.first(), created.first(), "oldest first when asked");
+        let recipient = ids(&s.search(&s.recipient.read, &format!("{query}&status=Initialized")).await.ok_json());
+        assert_eq!(recipient.len(), 100, "the recipient sees the Initialized transfers");
+        assert!(ids(&s.search(&s.other_recipient.read, &query).await.ok_json()).is_empty(), "not a recipient of any");
+    }
+}

@@ -53,6 +53,7 @@ on_each_database! {
             ("checksum upper case", with(valid.clone(), "checksum", json!("D41D8CD98F00B204E9800998ECF8427E")), Expected::Field("checksum")),
             ("checksum of 31 characters", with(valid.clone(), "checksum", json!("d41d8cd98f00b204e9800998ecf8427")), Expected::Field("checksum")),
             ("checksum not hex", with(valid.clone(), "checksum", json!("g".repeat(32))), Expected::Field("checksum")),
+            ("disabling the virus scan without approval", with(valid.clone(), "disableVirusScan", json!(true)), Expected::Code(400, 20)),
             ("resource never configured for the broker", with(valid.clone(), "resourceId", json!("unconfigured")), Expected::Code(400, 25)),
             // Limits reached exactly are fine.
             ("10 properties, 50-char keys, 3000-char values", with(valid.clone(), "propertyList", properties(10, 50, 3000)), Expected::Status(200)),
