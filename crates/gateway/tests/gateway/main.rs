@@ -5,5 +5,6 @@ mod access;
 mod admin;
 mod auth;
 mod cross_cutting;
+mod filetransfer;
 mod support;
 mod token;

@@ -141,9 +141,18 @@ async fn read_text(name: &str, mut field: Field<'_>) -> Result<String, Problem> 
     String::from_utf8(text).map_err(|_| Problem::invalid_field(name, "is not UTF-8 text"))
 }
 
-/// A malformed form, as a problem with the status axum gives it.
+/// A form that cannot be read: malformed, or cut short by the client (which axum reports as a
+/// 500, but is the client's doing).
 fn form_problem(error: axum::extract::multipart::MultipartError) -> Problem {
-    Problem::new(error.status(), error.body_text())
+    let status = if error.status().is_client_error() {
+        error.status()
+    } else {
+        http::StatusCode::BAD_REQUEST
+    };
+    Problem::new(
+        status,
+        format!("the form cannot be read: {}", error.body_text()),
+    )
 }
 
 /// The metadata parts read so far.

@@ -3,9 +3,14 @@
 //!
 //! The body is never held whole: its frames are copied once into fixed-size chunks
 //! ([`CHUNK_SIZE`]) so the service sees a steady stream of equal messages whatever size the
-//! client's frames have. If the body fails (the client disconnected, or sent fewer bytes than
-//! its `Content-Length`), the call is dropped rather than ended, which resets the HTTP/2 stream:
-//! the service sees an error, never a clean end, and discards the partial upload.
+//! client's frames have.
+//!
+//! If the body fails (the client disconnected, or sent fewer bytes than its `Content-Length`),
+//! the gRPC stream must fail too, so the service discards the partial upload. Cancelling the
+//! call cannot say so: the client then resets the HTTP/2 stream with CANCEL, which tonic's
+//! server reports as a clean end of the request stream. So the stream instead carries one
+//! message larger than the client's own send limit ([`MESSAGE_LIMIT`]); the encoder refuses it
+//! and the stream is reset with INTERNAL_ERROR, which the service sees as an error.
 
 use std::fmt::Display;
 use std::pin::Pin;
@@ -33,6 +38,9 @@ use crate::state::AppState;
 /// Bytes per gRPC chunk: big enough that per-message costs vanish, far below gRPC's 4 MiB
 /// default message limit, and small enough that a few in flight keep memory flat.
 pub const CHUNK_SIZE: usize = 512 * 1024;
+
+/// The largest upload message sent: gRPC's default receive limit, which the service keeps.
+const MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Uploads the file of an initialized transfer the caller sends.
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/upload",
@@ -87,7 +95,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Display,
 {
-    let (abort, aborted) = oneshot::channel();
+    let (abort, mut aborted) = oneshot::channel();
     let chunks = Rechunk::new(body, abort).map(|chunk| pb::UploadMessage {
         message: Some(Message::Chunk(chunk)),
     });
@@ -97,22 +105,27 @@ where
         };
         futures::stream::once(std::future::ready(first)).chain(chunks)
     })?;
-    let mut client = state.clients.filetransfer();
+    let mut client = state
+        .clients
+        .filetransfer()
+        .max_encoding_message_size(MESSAGE_LIMIT);
     // No overall timeout: an upload takes as long as its bytes take to arrive.
-    tokio::select! {
-        answer = client.upload(request) => answer
-            .map(tonic::Response::into_inner)
-            .map_err(Problem::from),
-        Ok(reason) = aborted => Err(Problem::new(
+    let answer = client.upload(request).await;
+    if let Ok(reason) = aborted.try_recv() {
+        // The call failed because the body did; the client is told why (if it still listens).
+        return Err(Problem::new(
             StatusCode::BAD_REQUEST,
             format!("the upload body ended early: {reason}"),
-        )),
+        ));
     }
+    answer
+        .map(tonic::Response::into_inner)
+        .map_err(Problem::from)
 }
 
 /// A byte stream regrouped into [`CHUNK_SIZE`] chunks (the last may be shorter). When the
-/// source fails, the reason goes to `abort` and the stream stays pending, never ending, so
-/// the call carrying it is dropped instead of completed.
+/// source fails, the reason goes to `abort` and the stream yields one chunk over
+/// [`MESSAGE_LIMIT`], which fails the gRPC stream (see the module docs), and never ends.
 struct Rechunk<S> {
     source: S,
     buffer: BytesMut,
@@ -149,7 +162,7 @@ where
                 return Poll::Ready(rest);
             }
             if this.abort.is_none() {
-                // Failed: the caller drops the call on the abort signal.
+                // Failed: the oversized chunk has ended the call.
                 return Poll::Pending;
             }
             match ready!(this.source.poll_next_unpin(cx)) {
@@ -164,7 +177,7 @@ where
                     if let Some(abort) = this.abort.take() {
                         let _ = abort.send(error.to_string());
                     }
-                    return Poll::Pending;
+                    return Poll::Ready(Some(Bytes::from(vec![0; MESSAGE_LIMIT + 1])));
                 }
                 None => this.ended = true,
             }
@@ -205,10 +218,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_source_signals_abort_and_never_ends() {
+    async fn a_failing_source_signals_abort_sends_an_oversized_chunk_and_never_ends() {
         let (abort, aborted) = oneshot::channel();
         let source = futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err("gone")]);
         let mut chunks = Rechunk::new(source, abort);
+        assert_eq!(chunks.next().await.unwrap().len(), MESSAGE_LIMIT + 1);
         let next = tokio::time::timeout(std::time::Duration::from_millis(50), chunks.next());
         assert!(next.await.is_err(), "the stream must stay pending");
         assert_eq!(aborted.await.unwrap(), "gone");

@@ -63,11 +63,16 @@ pub fn common() -> CommonConfig {
 
 /// State whose services are down but whose verifier trusts the test key.
 pub fn state() -> AppState {
+    state_with_filetransfer(closed_port_url())
+}
+
+/// [`state`], but with the file-transfer service at `filetransfer_url`.
+pub fn state_with_filetransfer(filetransfer_url: String) -> AppState {
     let common = common();
     let config = ServiceUrls {
         token_url: closed_port_url(),
         access_url: closed_port_url(),
-        filetransfer_url: closed_port_url(),
+        filetransfer_url,
     };
     let verifier = TokenVerifier::new(
         common.issuer(),

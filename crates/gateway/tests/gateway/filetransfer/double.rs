@@ -1,0 +1,287 @@
+//! A stand-in for the file-transfer service at the gRPC boundary, on a real loopback server: it
+//! records what the gateway sends (start messages, chunk sizes, bearer tokens, ranges, how an
+//! upload stream ended) and serves a fixed file, so tests see what crosses the wire. The real
+//! service is exercised by the end-to-end tests.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use broker_common::Problem;
+use broker_proto::filetransfer as pb;
+use broker_proto::filetransfer::file_transfer_service_server::{
+    FileTransferService, FileTransferServiceServer,
+};
+use bytes::Bytes;
+use futures::Stream;
+use http::StatusCode;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::support::state_with_filetransfer;
+
+/// The file every download serves.
+pub const FILE: &[u8] = b"0123456789";
+
+/// The file's name, with characters that need encoding.
+pub const FILE_NAME: &str = "årsrapport 2026.pdf";
+
+/// How an upload stream ended at the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// The client ended the stream: every byte arrived.
+    Clean,
+    /// The stream failed or the call was cancelled before its end.
+    Aborted,
+}
+
+/// What the service saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// The bearer token of each call.
+    pub bearers: Vec<String>,
+    /// Initialize requests.
+    pub initializes: Vec<pb::InitializeRequest>,
+    /// The start message of each upload.
+    pub starts: Vec<pb::UploadStart>,
+    /// The size of each upload chunk, in order.
+    pub chunk_sizes: Vec<usize>,
+    /// Bytes received over all uploads.
+    pub bytes: u64,
+    /// How each upload ended.
+    pub endings: Vec<Ending>,
+    /// The `range` of each download request.
+    pub ranges: Vec<String>,
+}
+
+/// The recording service.
+#[derive(Clone, Default)]
+pub struct Double {
+    /// What it has seen so far.
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+impl Double {
+    /// Serves the double on a loopback port; returns a gateway router forwarding to it.
+    pub async fn start() -> (Self, Router) {
+        let double = Self::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let server = tonic::transport::Server::builder()
+            .add_service(FileTransferServiceServer::new(double.clone()))
+            .serve_with_incoming(TcpIncoming::from(listener));
+        tokio::spawn(server);
+        (double, broker_gateway::router(state_with_filetransfer(url)))
+    }
+
+    fn record(&self, change: impl FnOnce(&mut Seen)) {
+        change(&mut self.seen.lock().expect("not poisoned"));
+    }
+
+    /// Waits (at most 5 s) until `ready` holds for what was seen.
+    pub async fn wait_for(&self, ready: impl Fn(&Seen) -> bool) {
+        for _ in 0..500 {
+            if ready(&self.seen.lock().expect("not poisoned")) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the service never saw what the test waited for");
+    }
+}
+
+fn bearer<T>(request: &Request<T>) -> String {
+    broker_common::grpc::bearer(request)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Records an upload as aborted unless it is marked clean before being dropped (the server
+/// drops the handler when the client cancels the call).
+struct EndingGuard<'a> {
+    double: &'a Double,
+    clean: bool,
+}
+
+impl Drop for EndingGuard<'_> {
+    fn drop(&mut self) {
+        let ending = if self.clean {
+            Ending::Clean
+        } else {
+            Ending::Aborted
+        };
+        self.double.record(|seen| seen.endings.push(ending));
+    }
+}
+
+type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadMessage, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FileTransferService for Double {
+    async fn initialize(
+        &self,
+        request: Request<pb::InitializeRequest>,
+    ) -> Result<Response<pb::FileTransferId>, Status> {
+        let token = bearer(&request);
+        let message = request.into_inner();
+        self.record(|seen| {
+            seen.bearers.push(token);
+            seen.initializes.push(message);
+        });
+        Ok(Response::new(pb::FileTransferId {
+            file_transfer_id: "0b5a2d1c-8a61-4d5e-9d7e-1f2a3b4c5d6e".to_owned(),
+        }))
+    }
+
+    async fn upload(
+        &self,
+        request: Request<Streaming<pb::UploadMessage>>,
+    ) -> Result<Response<pb::FileTransferId>, Status> {
+        let token = bearer(&request);
+        self.record(|seen| seen.bearers.push(token));
+        let mut guard = EndingGuard {
+            double: self,
+            clean: false,
+        };
+        let mut stream = request.into_inner();
+        let mut id = String::new();
+        while let Some(message) = stream.message().await? {
+            match message.message {
+                Some(pb::upload_message::Message::Start(start)) => {
+                    id = start.file_transfer_id.clone();
+                    self.record(|seen| seen.starts.push(*start));
+                }
+                Some(pb::upload_message::Message::Chunk(chunk)) => self.record(|seen| {
+                    seen.chunk_sizes.push(chunk.len());
+                    seen.bytes += chunk.len() as u64;
+                }),
+                None => return Err(Status::invalid_argument("an empty message")),
+            }
+        }
+        guard.clean = true;
+        Ok(Response::new(pb::FileTransferId {
+            file_transfer_id: id,
+        }))
+    }
+
+    type DownloadStream = DownloadStream;
+
+    async fn download(
+        &self,
+        request: Request<pb::DownloadRequest>,
+    ) -> Result<Response<DownloadStream>, Status> {
+        let range = request.into_inner().range;
+        self.record(|seen| seen.ranges.push(range.clone()));
+        // Just enough range logic to answer each kind: the tests check the gateway's rendering.
+        let (first, last, partial) = match range.as_str() {
+            "" => (0, FILE.len() - 1, false),
+            "bytes=2-5" => (2, 5, true),
+            _ => {
+                let problem = Problem::new(StatusCode::RANGE_NOT_SATISFIABLE, "beyond the end");
+                return Err(problem.with_code(29).into());
+            }
+        };
+        let header = pb::DownloadMessage {
+            message: Some(pb::download_message::Message::Header(Box::new(
+                pb::DownloadHeader {
+                    total_size: FILE.len() as u64,
+                    first_byte: first as u64,
+                    last_byte: last as u64,
+                    partial,
+                    file_name: FILE_NAME.to_owned(),
+                },
+            ))),
+        };
+        let chunks = FILE[first..=last]
+            .chunks(3)
+            .map(|chunk| pb::DownloadMessage {
+                message: Some(pb::download_message::Message::Chunk(
+                    Bytes::copy_from_slice(chunk),
+                )),
+            });
+        let messages: Vec<_> = std::iter::once(header).chain(chunks).map(Ok).collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(messages))))
+    }
+
+    async fn get_overview(
+        &self,
+        _: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::FileTransferOverview>, Status> {
+        Ok(Response::new(pb::FileTransferOverview {
+            file_transfer_id: "0b5a2d1c-8a61-4d5e-9d7e-1f2a3b4c5d6e".to_owned(),
+            resource_id: "broker-demo".to_owned(),
+            file_transfer_status: "Published".to_owned(),
+            recipients: vec![pb::RecipientStatus {
+                recipient: "0192:986252932".to_owned(),
+                current_recipient_file_transfer_status_code: "Initialized".to_owned(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }))
+    }
+
+    async fn get_details(
+        &self,
+        _: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::FileTransferStatusDetails>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn search(
+        &self,
+        _: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::SearchResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn confirm_download(
+        &self,
+        _: Request<pb::GetFileTransferRequest>,
+    ) -> Result<Response<pb::ConfirmDownloadResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn register_service_owner(
+        &self,
+        _: Request<pb::RegisterServiceOwnerRequest>,
+    ) -> Result<Response<pb::ServiceOwnerSettings>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn get_service_owner(
+        &self,
+        _: Request<pb::GetServiceOwnerRequest>,
+    ) -> Result<Response<pb::ServiceOwnerSettings>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn put_resource_settings(
+        &self,
+        _: Request<pb::PutResourceSettingsRequest>,
+    ) -> Result<Response<pb::ResourceSettings>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn get_resource_settings(
+        &self,
+        _: Request<pb::GetResourceSettingsRequest>,
+    ) -> Result<Response<pb::ResourceSettings>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn report_malware_scan(
+        &self,
+        _: Request<pb::MalwareScanResult>,
+    ) -> Result<Response<pb::MalwareScanAck>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn monthly_statistics(
+        &self,
+        _: Request<pb::MonthlyStatisticsRequest>,
+    ) -> Result<Response<pb::MonthlyStatisticsResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+}
