@@ -119,6 +119,24 @@ async fn a_form_upload_sends_the_metadata_then_streams_the_file() {
 }
 
 #[tokio::test]
+async fn a_form_file_larger_than_axums_default_body_limit_streams_through() {
+    let (double, app) = Double::start().await;
+    let writer = token(WRITE);
+    let file = "x".repeat(3 * 1024 * 1024);
+    let mut parts = METADATA.to_vec();
+    parts.push(("FileTransfer", &file));
+    let uri = format!("{BASE}/upload");
+    let (response, answer) = send(
+        &app,
+        request(Method::POST, &uri, Some(&writer), form(&parts)),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK, "{answer}");
+    let seen = double.seen.lock().unwrap();
+    assert_fixed_chunks(&seen.chunk_sizes, file.len() as u64);
+}
+
+#[tokio::test]
 async fn a_body_cut_short_aborts_the_stream_instead_of_ending_it() {
     let (double, app) = Double::start().await;
     let writer = token(WRITE);
