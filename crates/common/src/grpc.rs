@@ -10,6 +10,16 @@ use tonic::transport::{Channel, Endpoint};
 
 use crate::Shutdown;
 
+/// HTTP/2 flow-control window per stream. tonic's default (64 KiB) lets a sender have only
+/// 64 KiB in flight before waiting a round trip for the receiver's update, which throttles a
+/// file stream to a fraction of what loopback and the disk can do.
+pub const STREAM_WINDOW_BYTES: u32 = 2 * 1024 * 1024;
+/// HTTP/2 flow-control window per connection, shared by its streams (a few large ones at once).
+pub const CONNECTION_WINDOW_BYTES: u32 = 8 * 1024 * 1024;
+/// Largest HTTP/2 frame a peer may send us: the default 16 KiB cuts each file chunk into
+/// dozens of frames, each with its own header and bookkeeping.
+pub const MAX_FRAME_BYTES: u32 = 512 * 1024;
+
 /// Serves `router` on `listener` until `shutdown` fires, then drains in-flight calls.
 pub async fn serve(
     router: tonic::service::Routes,
@@ -19,6 +29,9 @@ pub async fn serve(
     // Without TCP_NODELAY, Nagle's algorithm and delayed ACKs add ~40 ms to small answers.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .add_routes(router)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
@@ -30,6 +43,9 @@ pub fn channel(url: &str) -> Result<Channel, tonic::transport::Error> {
     Ok(Endpoint::from_shared(url.to_owned())?
         .connect_timeout(std::time::Duration::from_secs(5))
         .tcp_nodelay(true)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
         .connect_lazy())
 }
 

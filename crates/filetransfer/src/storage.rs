@@ -28,8 +28,9 @@ use object_store::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Parts being written at once; each holds one part's bytes.
-const PARTS_IN_FLIGHT: usize = 2;
+/// Parts being written at once, besides the one filling; each holds one part's bytes. One
+/// suffices: a part reaches the page cache or S3 faster than the next one arrives.
+const PARTS_IN_FLIGHT: usize = 1;
 /// Chunks queued for the hasher ahead of it.
 const HASH_QUEUE: usize = 8;
 /// Bytes per chunk read from local disk for a download.

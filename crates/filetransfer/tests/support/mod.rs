@@ -356,6 +356,27 @@ impl Api {
         panic!("transfer {id} never reached {status}");
     }
 
+    /// Downloads the whole file as `org`, counting its bytes without keeping them.
+    pub async fn download_counting(&mut self, org: &str, id: &str) -> u64 {
+        let request = pb::DownloadRequest {
+            file_transfer_id: id.into(),
+            ..pb::DownloadRequest::default()
+        };
+        let mut stream = self
+            .files
+            .download(self.as_org(org, request))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut count = 0;
+        while let Some(message) = stream.message().await.unwrap() {
+            if let Some(download_message::Message::Chunk(chunk)) = message.message {
+                count += chunk.len() as u64;
+            }
+        }
+        count
+    }
+
     /// Downloads as `org` with the raw `range` header; the header and the bytes.
     pub async fn download(
         &mut self,
