@@ -17,6 +17,7 @@ use broker_common::config::{self, CommonConfig, ServiceUrls};
 use broker_common::grpc;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::token::token_service_client::TokenServiceClient;
+use broker_filetransfer::FileTransferConfig;
 use broker_token::TokenConfig;
 use broker_token::exchange::GrpcServiceOwners;
 use tokio::net::TcpListener;
@@ -31,6 +32,8 @@ Services:
   gateway   the public HTTP gateway (BROKER_HTTP_ADDR)
   token     the token service (gRPC on BROKER_GRPC_ADDR, default port 50051)
   access    the access registry (gRPC on BROKER_GRPC_ADDR, default port 50052)
+  filetransfer
+            the file-transfer service (gRPC on BROKER_GRPC_ADDR, default port 50053)
 
 Configuration comes from BROKER_* environment variables; see the README.";
 
@@ -40,6 +43,7 @@ enum Mode {
     Gateway,
     Token,
     Access,
+    FileTransfer,
 }
 
 impl Mode {
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Option<Mode>, String> {
         ["gateway"] => Ok(Some(Mode::Gateway)),
         ["token"] => Ok(Some(Mode::Token)),
         ["access"] => Ok(Some(Mode::Access)),
+        ["filetransfer"] => Ok(Some(Mode::FileTransfer)),
         ["-h" | "--help" | "help"] => Ok(None),
         ["-V" | "--version"] => {
             println!("brokerd {}", env!("CARGO_PKG_VERSION"));
@@ -116,6 +121,7 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         Mode::Gateway => "broker-gateway",
         Mode::Token => "broker-token",
         Mode::Access => "broker-access",
+        Mode::FileTransfer => "broker-filetransfer",
     };
     let _telemetry = broker_common::telemetry::init(service_name, &common)?;
     let (admin, source) = AdminToken::resolve(&common).context("resolving the admin token")?;
@@ -154,6 +160,14 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         None
     };
 
+    let filetransfer = if mode.runs(Mode::FileTransfer) {
+        let listener = bind_grpc(mode, &common, config::FILETRANSFER_PORT).await?;
+        urls.filetransfer_url = broker_common::grpc::loopback_url(listener.local_addr()?);
+        Some(listener)
+    } else {
+        None
+    };
+
     if let Some(listener) = token {
         let addr = listener.local_addr()?;
         let token_config: TokenConfig = config::load()?;
@@ -166,13 +180,26 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
 
     if let Some(listener) = access {
         let addr = listener.local_addr()?;
-        let jwks = GrpcJwks(TokenServiceClient::new(grpc::channel(&urls.token_url)?));
-        let verifier =
-            TokenVerifier::new(common.issuer(), common.platform_issuer(), Arc::new(jwks));
-        let access =
-            broker_access::build(&common, admin.clone(), Arc::new(verifier), bus.clone()).await?;
+        let verifier = verifier(&common, &urls)?;
+        let access = broker_access::build(&common, admin.clone(), verifier, bus.clone()).await?;
         services.spawn(access.serve(listener, shutdown.clone()));
         announce("access", addr);
+    }
+
+    if let Some(listener) = filetransfer {
+        let addr = listener.local_addr()?;
+        let config: FileTransferConfig = config::load()?;
+        let access = AccessRegistryClient::new(grpc::channel(&urls.access_url)?);
+        let filetransfer = broker_filetransfer::build(
+            &common,
+            &config,
+            verifier(&common, &urls)?,
+            bus.clone(),
+            access,
+        )
+        .await?;
+        services.spawn(filetransfer.serve(listener, shutdown.clone()));
+        announce("filetransfer", addr);
     }
 
     if let Some(listener) = gateway {
@@ -201,6 +228,16 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
         }
     }
     outcome
+}
+
+/// A verifier of the Broker tokens callers forward, with keys fetched from the token service.
+fn verifier(common: &CommonConfig, urls: &ServiceUrls) -> anyhow::Result<Arc<TokenVerifier>> {
+    let jwks = GrpcJwks(TokenServiceClient::new(grpc::channel(&urls.token_url)?));
+    Ok(Arc::new(TokenVerifier::new(
+        common.issuer(),
+        common.platform_issuer(),
+        Arc::new(jwks),
+    )))
 }
 
 /// The line tooling and tests wait for: `listening: <service> http://<addr>`.

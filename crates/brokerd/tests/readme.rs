@@ -18,6 +18,7 @@ fn read_by_code() -> BTreeSet<String> {
         broker_common::config::SETTINGS,
         broker_common::config::SERVICE_URL_SETTINGS,
         broker_token::config::SETTINGS,
+        broker_filetransfer::SETTINGS,
     ]
     .into_iter()
     .flatten()
