@@ -113,7 +113,7 @@ pub async fn put_resource_settings(
     Path(resource_id): Path<String>,
     ApiJson(body): ApiJson<ResourceSettingsUpdate>,
 ) -> Result<StatusCode, Problem> {
-    let (settings, present_fields) = body.into_settings(resource_id);
+    let (settings, present_fields) = body.into_settings(resource_id)?;
     let mut client = state.clients.filetransfer();
     forward(
         &caller,

@@ -4,8 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use broker_common::Problem;
 use broker_proto::common::Principal;
 use broker_proto::filetransfer as pb;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -28,6 +30,9 @@ pub const RECIPIENT_STATUSES: [&str; 3] = ["Initialized", "DownloadStarted", "Do
 
 /// The roles a search may take.
 pub const SEARCH_ROLES: [&str; 3] = ["Sender", "Recipient", "Both"];
+
+/// The reference's error code for a negative maximum file transfer size.
+const NEGATIVE_MAX_SIZE: u16 = 11;
 
 /// `FileTransferInitialize`: what a sender declares before uploading.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -347,9 +352,24 @@ pub struct ResourceSettingsUpdate {
 }
 
 impl ResourceSettingsUpdate {
-    /// The contract's settings for `resource_id`, and the wire names of the fields sent.
-    /// A negative size is passed on as 0, which the service refuses with the reference's code.
-    pub fn into_settings(self, resource_id: String) -> (pb::ResourceSettings, Vec<String>) {
+    /// The contract's settings for `resource_id`, and the wire names of the fields sent; a
+    /// negative size (which the contract cannot carry) is refused here with the reference's
+    /// code 11.
+    pub fn into_settings(
+        self,
+        resource_id: String,
+    ) -> Result<(pb::ResourceSettings, Vec<String>), Problem> {
+        let max_file_transfer_size = self
+            .max_file_transfer_size
+            .map(u64::try_from)
+            .transpose()
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "Max file transfer size cannot be negative",
+                )
+                .with_code(NEGATIVE_MAX_SIZE)
+            })?;
         let present = [
             ("maxFileTransferSize", self.max_file_transfer_size.is_some()),
             (
@@ -386,9 +406,7 @@ impl ResourceSettingsUpdate {
         .collect();
         let settings = pb::ResourceSettings {
             resource_id,
-            max_file_transfer_size: self
-                .max_file_transfer_size
-                .map(|size| u64::try_from(size).unwrap_or(0)),
+            max_file_transfer_size,
             file_transfer_time_to_live: self.file_transfer_time_to_live.unwrap_or_default(),
             purge_file_transfer_after_all_recipients_confirmed: self
                 .purge_file_transfer_after_all_recipients_confirmed
@@ -407,7 +425,7 @@ impl ResourceSettingsUpdate {
                 .approved_for_disabled_virus_scan
                 .unwrap_or_default(),
         };
-        (settings, present)
+        Ok((settings, present))
     }
 }
 

@@ -398,3 +398,17 @@ async fn every_route_is_in_the_openapi_document() {
         assert!(schemas.contains_key(schema), "{schema}");
     }
 }
+
+#[tokio::test]
+async fn a_negative_max_size_is_refused_at_the_gateway_with_code_11() {
+    // The contract carries sizes unsigned, so the gateway gives the reference's answer itself.
+    let owner = token(SERVICE_OWNER);
+    let put = request(
+        Method::PUT,
+        "/broker/api/v1/resource/broker-demo",
+        Some(&owner),
+        json(r#"{"maxFileTransferSize": -1}"#),
+    );
+    let problem = expect_problem(put, StatusCode::BAD_REQUEST).await;
+    assert_eq!(problem["code"], "BRO-00011", "{problem}");
+}
