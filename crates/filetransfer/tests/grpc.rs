@@ -27,6 +27,7 @@ async fn on_postgres() {
 
 async fn transfers(database_url: Option<&str>) {
     let mut env = Env::start(database_url, Some(LIMIT)).await;
+    initialize_enforces_altinns_rules(&mut env).await;
     let published = upload_then_download_whole_and_by_ranges(&mut env).await;
     strangers_see_the_same_as_for_a_missing_transfer(&mut env, &published).await;
     a_checksum_mismatch_fails_and_leaves_no_bytes(&mut env).await;
@@ -34,6 +35,68 @@ async fn transfers(database_url: Option<&str>) {
     a_client_that_drops_mid_upload_leaves_a_failed_transfer_and_no_bytes(&mut env).await;
     uploads_over_the_limit_are_refused(&mut env).await;
     confirming_the_download_completes_the_transfer(&mut env, &published).await;
+}
+
+async fn initialize_enforces_altinns_rules(env: &mut Env) {
+    let valid = broker_proto::filetransfer::InitializeRequest {
+        resource_id: RESOURCE.into(),
+        file_name: "report.bin".into(),
+        sender: format!("0192:{SENDER}"),
+        recipients: vec![format!("urn:altinn:organization:identifier-no:{RECIPIENT}")],
+        ..Default::default()
+    };
+    let cases = [
+        // Another organisation than the caller's as sender.
+        (
+            broker_proto::filetransfer::InitializeRequest {
+                sender: format!("0192:{RECIPIENT}"),
+                ..valid.clone()
+            },
+            (401, Some(6)),
+        ),
+        // A resource without broker settings.
+        (
+            broker_proto::filetransfer::InitializeRequest {
+                resource_id: "unconfigured-resource".into(),
+                ..valid.clone()
+            },
+            (400, Some(25)),
+        ),
+        // Disabling the virus scan without approval.
+        (
+            broker_proto::filetransfer::InitializeRequest {
+                disable_virus_scan: true,
+                ..valid.clone()
+            },
+            (400, Some(20)),
+        ),
+        // Malformed fields.
+        (
+            broker_proto::filetransfer::InitializeRequest {
+                recipients: vec![],
+                checksum: "NOT-MD5".into(),
+                ..valid.clone()
+            },
+            (400, None),
+        ),
+    ];
+    for (request, expected) in cases {
+        let request = env.as_org(SENDER, request);
+        let answer = env.files.initialize(request).await;
+        assert_eq!(code_of(answer), expected);
+    }
+    let request = env.as_org(SENDER, valid);
+    let id = env
+        .files
+        .initialize(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .file_transfer_id;
+    let overview = env.overview(&id).await;
+    assert_eq!(overview.file_transfer_status, "Initialized");
+    assert_eq!(overview.sender, format!("0192:{SENDER}"));
+    assert!(overview.use_virus_scan);
 }
 
 async fn upload_then_download_whole_and_by_ranges(env: &mut Env) -> String {
