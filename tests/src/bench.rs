@@ -177,14 +177,28 @@ pub fn md5_speed(size: u64) -> f64 {
 /// Streams the file at `path` as the body of `request` with its `Content-Length`; returns the
 /// status and the answer's text.
 pub async fn send_file(request: reqwest::RequestBuilder, path: &std::path::Path) -> (u16, String) {
+    use tokio::io::AsyncReadExt;
     let file = tokio::fs::File::open(path)
         .await
         .expect("opening the upload");
     let size = file.metadata().await.expect("its size").len();
+    // 1 MiB reads: reqwest's own file body reads a few KiB at a time, which would make the
+    // client, not the server, the bottleneck.
+    let chunks = futures::stream::unfold(file, |mut file| async move {
+        let mut chunk = vec![0u8; 1 << 20];
+        match file.read(&mut chunk).await {
+            Ok(0) => None,
+            Ok(n) => {
+                chunk.truncate(n);
+                Some((Ok::<_, std::io::Error>(chunk), file))
+            }
+            Err(error) => Some((Err(error), file)),
+        }
+    });
     let response = request
         .header("content-length", size)
         .header("content-type", "application/octet-stream")
-        .body(reqwest::Body::from(file))
+        .body(reqwest::Body::wrap_stream(chunks))
         .send()
         .await
         .unwrap_or_else(|error| panic!("upload of {} failed: {error:#}", path.display()));
