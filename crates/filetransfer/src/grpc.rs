@@ -202,16 +202,49 @@ fn settings_change(
     })
 }
 
-/// The chunks after an upload's `start`; a second `start` breaks the stream.
+/// The chunks after an upload's `start`, up to its `end`. A stream that stops without `end`,
+/// or whose `end` counts other bytes than arrived, is an error, so the upload is discarded:
+/// a cancelled client call can reach the server as a clean end of the stream.
 fn chunks(
     messages: Streaming<pb::UploadMessage>,
 ) -> impl Stream<Item = Result<Bytes, Status>> + Send + Unpin + 'static {
-    messages.map(|message| match message?.message {
-        Some(upload_message::Message::Chunk(chunk)) => Ok(chunk),
-        _ => Err(Status::invalid_argument(
-            "every message after the first must be a chunk",
-        )),
-    })
+    let state = (messages, 0u64, false);
+    Box::pin(futures::stream::unfold(
+        state,
+        |(mut messages, received, ended)| async move {
+            if ended {
+                return None;
+            }
+            let message = match messages.message().await {
+                Ok(Some(message)) => message.message,
+                Ok(None) => {
+                    let error = Status::aborted("the upload stream ended without its end message");
+                    return Some((Err(error), (messages, received, true)));
+                }
+                Err(status) => return Some((Err(status), (messages, received, true))),
+            };
+            match message {
+                Some(upload_message::Message::Chunk(chunk)) => {
+                    let received = received + chunk.len() as u64;
+                    Some((Ok(chunk), (messages, received, false)))
+                }
+                Some(upload_message::Message::End(end)) if end.total_bytes == received => None,
+                Some(upload_message::Message::End(end)) => {
+                    let error = Status::aborted(format!(
+                        "the upload's end counts {} bytes but {received} arrived",
+                        end.total_bytes
+                    ));
+                    Some((Err(error), (messages, received, true)))
+                }
+                _ => Some((
+                    Err(Status::invalid_argument(
+                        "every message after the first must be a chunk or the end",
+                    )),
+                    (messages, received, true),
+                )),
+            }
+        },
+    ))
 }
 
 /// The download's message stream: the header, then the bytes.

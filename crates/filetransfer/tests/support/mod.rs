@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use broker_access::service::RESOURCE_WRITE;
@@ -433,7 +434,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// An upload's messages: the start, then `chunks`.
+/// An upload's messages: the start, then `chunks`, then the end with their count.
 pub fn upload_stream(
     id: &str,
     declared_length: Option<u64>,
@@ -446,9 +447,24 @@ pub fn upload_stream(
             ..pb::UploadStart::default()
         }))),
     };
-    futures::stream::once(async { start }).chain(chunks.map(|chunk| pb::UploadMessage {
-        message: Some(upload_message::Message::Chunk(chunk)),
-    }))
+    let total = Arc::new(AtomicU64::new(0));
+    let counted = total.clone();
+    let body = chunks.map(move |chunk| {
+        counted.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        pb::UploadMessage {
+            message: Some(upload_message::Message::Chunk(chunk)),
+        }
+    });
+    let end = futures::stream::once(async move {
+        pb::UploadMessage {
+            message: Some(upload_message::Message::End(pb::UploadEnd {
+                total_bytes: total.load(Ordering::Relaxed),
+            })),
+        }
+    });
+    futures::stream::once(async { start })
+        .chain(body)
+        .chain(end)
 }
 
 /// `length` bytes of a fixed pseudo-random sequence.

@@ -5,12 +5,10 @@
 //! ([`CHUNK_SIZE`]) so the service sees a steady stream of equal messages whatever size the
 //! client's frames have.
 //!
-//! If the body fails (the client disconnected, or sent fewer bytes than its `Content-Length`),
-//! the gRPC stream must fail too, so the service discards the partial upload. Cancelling the
-//! call cannot say so: the client then resets the HTTP/2 stream with CANCEL, which tonic's
-//! server reports as a clean end of the request stream. So the stream instead carries one
-//! message larger than the client's own send limit ([`MESSAGE_LIMIT`]); the encoder refuses it
-//! and the stream is reset with INTERNAL_ERROR, which the service sees as an error.
+//! A complete body ends the gRPC stream with an `end` message carrying the byte count. If the
+//! body fails (the client disconnected, or sent fewer bytes than its `Content-Length`), the
+//! stream ends without it, and the service discards the partial upload: a bare end of stream
+//! is never taken for a finished upload, because a cancelled call can look just like one.
 
 use std::fmt::Display;
 use std::pin::Pin;
@@ -38,9 +36,6 @@ use crate::state::AppState;
 /// Bytes per gRPC chunk: big enough that per-message costs vanish, far below gRPC's 4 MiB
 /// default message limit, and small enough that a few in flight keep memory flat.
 pub const CHUNK_SIZE: usize = 512 * 1024;
-
-/// The largest upload message sent: gRPC's default receive limit, which the service keeps.
-const MESSAGE_LIMIT: usize = 4 * 1024 * 1024;
 
 /// Uploads the file of an initialized transfer the caller sends.
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/upload",
@@ -96,19 +91,14 @@ where
     E: Display,
 {
     let (abort, mut aborted) = oneshot::channel();
-    let chunks = Rechunk::new(body, abort).map(|chunk| pb::UploadMessage {
-        message: Some(Message::Chunk(chunk)),
-    });
+    let chunks = Rechunk::new(body, abort);
     let request = authorized_request(caller, &[WRITE], |principal| {
         let first = pb::UploadMessage {
             message: Some(Message::Start(Box::new(start(principal)))),
         };
         futures::stream::once(std::future::ready(first)).chain(chunks)
     })?;
-    let mut client = state
-        .clients
-        .filetransfer()
-        .max_encoding_message_size(MESSAGE_LIMIT);
+    let mut client = state.clients.filetransfer();
     // No overall timeout: an upload takes as long as its bytes take to arrive.
     let answer = client.upload(request).await;
     if let Ok(reason) = aborted.try_recv() {
@@ -123,14 +113,33 @@ where
         .map_err(Problem::from)
 }
 
-/// A byte stream regrouped into [`CHUNK_SIZE`] chunks (the last may be shorter). When the
-/// source fails, the reason goes to `abort` and the stream yields one chunk over
-/// [`MESSAGE_LIMIT`], which fails the gRPC stream (see the module docs), and never ends.
+/// A byte stream regrouped into [`CHUNK_SIZE`] chunk messages (the last may be shorter),
+/// then the `end` message with the total. When the source fails, the reason goes to `abort`
+/// and the stream ends without the `end` message (see the module docs).
 struct Rechunk<S> {
     source: S,
     buffer: BytesMut,
     abort: Option<oneshot::Sender<String>>,
-    ended: bool,
+    total: u64,
+    state: Phase,
+}
+
+/// Where a [`Rechunk`] stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Reading the source.
+    Reading,
+    /// The source ended: flush the buffer, then send `end`.
+    Ended,
+    /// Nothing more to send (after `end`, or after the source failed).
+    Done,
+}
+
+/// A chunk message.
+fn chunk(bytes: Bytes) -> pb::UploadMessage {
+    pb::UploadMessage {
+        message: Some(Message::Chunk(bytes)),
+    }
 }
 
 impl<S> Rechunk<S> {
@@ -139,7 +148,8 @@ impl<S> Rechunk<S> {
             source,
             buffer: BytesMut::new(),
             abort: Some(abort),
-            ended: false,
+            total: 0,
+            state: Phase::Reading,
         }
     }
 }
@@ -149,21 +159,31 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: Display,
 {
-    type Item = Bytes;
+    type Item = pb::UploadMessage;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<pb::UploadMessage>> {
         let this = &mut *self;
         loop {
             if this.buffer.len() >= CHUNK_SIZE {
-                return Poll::Ready(Some(this.buffer.split_to(CHUNK_SIZE).freeze()));
+                return Poll::Ready(Some(chunk(this.buffer.split_to(CHUNK_SIZE).freeze())));
             }
-            if this.ended {
-                let rest = (!this.buffer.is_empty()).then(|| this.buffer.split().freeze());
-                return Poll::Ready(rest);
-            }
-            if this.abort.is_none() {
-                // Failed: the oversized chunk has ended the call.
-                return Poll::Pending;
+            match this.state {
+                Phase::Reading => {}
+                Phase::Ended if !this.buffer.is_empty() => {
+                    return Poll::Ready(Some(chunk(this.buffer.split().freeze())));
+                }
+                Phase::Ended => {
+                    this.state = Phase::Done;
+                    return Poll::Ready(Some(pb::UploadMessage {
+                        message: Some(Message::End(pb::UploadEnd {
+                            total_bytes: this.total,
+                        })),
+                    }));
+                }
+                Phase::Done => return Poll::Ready(None),
             }
             match ready!(this.source.poll_next_unpin(cx)) {
                 Some(Ok(frame)) => {
@@ -172,14 +192,16 @@ where
                         this.buffer.reserve(CHUNK_SIZE.max(frame.len()));
                     }
                     this.buffer.extend_from_slice(&frame);
+                    this.total += frame.len() as u64;
                 }
                 Some(Err(error)) => {
                     if let Some(abort) = this.abort.take() {
                         let _ = abort.send(error.to_string());
                     }
-                    return Poll::Ready(Some(Bytes::from(vec![0; MESSAGE_LIMIT + 1])));
+                    this.state = Phase::Done;
+                    return Poll::Ready(None);
                 }
-                None => this.ended = true,
+                None => this.state = Phase::Ended,
             }
         }
     }
@@ -202,8 +224,23 @@ mod tests {
     async fn regroups_frames_into_full_chunks_and_a_short_last_one() {
         let (abort, _aborted) = oneshot::channel();
         let sizes = [1000, CHUNK_SIZE, 3 * CHUNK_SIZE / 2, CHUNK_SIZE / 2 + 10];
-        let chunks: Vec<Bytes> = Rechunk::new(frames(&sizes), abort).collect().await;
+        let mut messages: Vec<pb::UploadMessage> =
+            Rechunk::new(frames(&sizes), abort).collect().await;
         let total: usize = sizes.iter().sum();
+        let end = messages.pop().and_then(|message| message.message);
+        assert_eq!(
+            end,
+            Some(Message::End(pb::UploadEnd {
+                total_bytes: total as u64
+            }))
+        );
+        let chunks: Vec<Bytes> = messages
+            .into_iter()
+            .map(|message| match message.message {
+                Some(Message::Chunk(bytes)) => bytes,
+                other => panic!("expected a chunk, got {other:?}"),
+            })
+            .collect();
         let lengths: Vec<usize> = chunks.iter().map(Bytes::len).collect();
         assert_eq!(
             lengths,
@@ -218,13 +255,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failing_source_signals_abort_sends_an_oversized_chunk_and_never_ends() {
+    async fn a_failing_source_signals_abort_and_ends_without_the_end_message() {
         let (abort, aborted) = oneshot::channel();
         let source = futures::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err("gone")]);
-        let mut chunks = Rechunk::new(source, abort);
-        assert_eq!(chunks.next().await.unwrap().len(), MESSAGE_LIMIT + 1);
-        let next = tokio::time::timeout(std::time::Duration::from_millis(50), chunks.next());
-        assert!(next.await.is_err(), "the stream must stay pending");
+        let messages: Vec<pb::UploadMessage> = Rechunk::new(source, abort).collect().await;
+        assert!(
+            messages
+                .iter()
+                .all(|message| !matches!(message.message, Some(Message::End(_)))),
+            "an aborted body must not send `end`: {messages:?}"
+        );
         assert_eq!(aborted.await.unwrap(), "gone");
     }
 }

@@ -98,8 +98,7 @@ fn bearer<T>(request: &Request<T>) -> String {
         .to_owned()
 }
 
-/// Records an upload as aborted unless it is marked clean before being dropped (the server
-/// drops the handler when the client cancels the call).
+/// Records an upload as aborted unless its `end` message arrived, counting every byte.
 struct EndingGuard<'a> {
     double: &'a Double,
     clean: bool,
@@ -147,20 +146,29 @@ impl FileTransferService for Double {
         };
         let mut stream = request.into_inner();
         let mut id = String::new();
+        let mut received = 0;
         while let Some(message) = stream.message().await? {
             match message.message {
                 Some(pb::upload_message::Message::Start(start)) => {
                     id = start.file_transfer_id.clone();
                     self.record(|seen| seen.starts.push(*start));
                 }
-                Some(pb::upload_message::Message::Chunk(chunk)) => self.record(|seen| {
-                    seen.chunk_sizes.push(chunk.len());
-                    seen.bytes += chunk.len() as u64;
-                }),
+                Some(pb::upload_message::Message::Chunk(chunk)) => {
+                    received += chunk.len() as u64;
+                    self.record(|seen| {
+                        seen.chunk_sizes.push(chunk.len());
+                        seen.bytes += chunk.len() as u64;
+                    });
+                }
+                Some(pb::upload_message::Message::End(end)) => {
+                    guard.clean = end.total_bytes == received;
+                }
                 None => return Err(Status::invalid_argument("an empty message")),
             }
         }
-        guard.clean = true;
+        if !guard.clean {
+            return Err(Status::aborted("the upload ended without its end message"));
+        }
         Ok(Response::new(pb::FileTransferId {
             file_transfer_id: id,
         }))
