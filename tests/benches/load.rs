@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo build --release -p brokerd && cargo bench -p broker-tests --bench load`
 //! (`BENCH_LOAD_SECONDS`, default 20, sets how long the clients run; `BENCH_CLIENTS` their
-//! number). The broker runs embedded on SQLite; the clients share its 2 cores.
+//! number). The broker runs embedded on SQLite, or on PostgreSQL when `BROKER_TEST_DATABASE_URL`
+//! is set; the clients share its 2 cores.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +46,16 @@ async fn run() {
     broker_tests::bench::warn_if_busy(cores);
     assert_eq!(PAYLOAD.len(), 18);
 
-    let scenario = Arc::new(Scenario::start(Database::Sqlite).await);
+    let database = match Database::postgres().await {
+        Some(postgres) => postgres,
+        None => Database::Sqlite,
+    };
+    let name = match database {
+        Database::Sqlite => "SQLite",
+        Database::Postgres(_) => "PostgreSQL",
+    };
+    println!("database: {name}");
+    let scenario = Arc::new(Scenario::start(database).await);
     scenario.published(PAYLOAD).await;
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
