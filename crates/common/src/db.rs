@@ -4,6 +4,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -86,6 +87,35 @@ pub async fn connect_sqlite(path: &Path) -> sqlx::Result<SqlitePool> {
         .max_connections(8)
         .connect_with(options)
         .await
+}
+
+/// Serialises a store's write transactions when its database allows one writer at a time.
+///
+/// SQLite refuses a second writer with SQLITE_BUSY and its busy handler then sleeps in growing
+/// steps (up to 100 ms), so concurrent writers turn into latency spikes; queueing them in the
+/// process instead costs nothing, as they could not run at once anyway. PostgreSQL stores use
+/// [`WriteGate::concurrent`], which never waits.
+#[derive(Debug, Clone, Default)]
+pub struct WriteGate(Option<Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteGate {
+    /// One write transaction at a time (SQLite).
+    pub fn serial() -> Self {
+        Self(Some(Arc::default()))
+    }
+
+    /// No gate (PostgreSQL).
+    pub fn concurrent() -> Self {
+        Self(None)
+    }
+
+    /// Waits for this store's turn to write; the turn lasts as long as the returned guard.
+    pub async fn enter(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use broker_filetransfer::domain::status::{RecipientStatus, TransferStatus};
 use broker_filetransfer::domain::transfer::{NewTransfer, Transfer};
 use broker_filetransfer::store::{
     FileTransferStore, Inserted, OUTBOX_LEASE_MILLIS, PostgresFileTransferStore,
-    RecipientTransitioned, SearchQuery, SearchRole, SqliteFileTransferStore, TransitionUpdate,
-    Transitioned,
+    RecipientTransitioned, SearchQuery, SearchRole, SqliteFileTransferStore, Step,
+    TransitionUpdate, Transitioned,
 };
 use broker_tests::database::{self, TestDatabase};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -1041,7 +1041,85 @@ async fn outbox_claims_are_leased(store: Arc<dyn FileTransferStore>) {
     assert_eq!(store.mark_outbox_published(&again, later).await.unwrap(), 2);
 }
 
+/// Several steps commit together, each with its history row and events, or not at all.
+async fn steps_apply_together_or_not_at_all(store: &dyn FileTransferStore) {
+    use TransferStatus::*;
+    let id = transfer_in(store, "steps", DIGDIR, &[BRREG], t0(), UploadStarted).await;
+    drain_outbox(store).await;
+    let new = new_transfer("steps", DIGDIR, &[BRREG], t0()).initialized();
+    let none = TransitionUpdate::default();
+    let processing = [Happening::UploadProcessing.event(&new, secs(5))];
+    let published = [Happening::Published.event(&new, secs(5))];
+    let step = |from, to, events| Step {
+        from,
+        to,
+        at: secs(5),
+        update: &none,
+        events,
+    };
+    // The second step is illegal (UploadProcessing cannot become Purged): nothing is applied.
+    let refused = store
+        .transition_steps(
+            id,
+            &[
+                step(&[UploadStarted], UploadProcessing, &processing),
+                step(&[UploadProcessing], Purged, &published),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        refused,
+        Transitioned::Refused {
+            current: UploadStarted
+        },
+        "the refusal names the status after the rollback"
+    );
+    assert_eq!(store.get(id).await.unwrap().unwrap().status, UploadStarted);
+    assert!(
+        drain_outbox(store).await.is_empty(),
+        "no event of a rolled-back step"
+    );
+
+    let applied = store
+        .transition_steps(
+            id,
+            &[
+                step(&[UploadStarted], UploadProcessing, &processing),
+                step(&[UploadProcessing], Published, &published),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(applied, Transitioned::Applied(ref t) if t.status == Published));
+    let statuses: Vec<_> = store
+        .history(id)
+        .await
+        .unwrap()
+        .transfer
+        .iter()
+        .map(|entry| entry.status)
+        .collect();
+    assert_eq!(
+        statuses,
+        [Initialized, UploadStarted, UploadProcessing, Published]
+    );
+    let kinds: Vec<_> = drain_outbox(store)
+        .await
+        .iter()
+        .map(|event| event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            TransferEventKind::UploadProcessing,
+            TransferEventKind::Published
+        ]
+    );
+}
+
 async fn conformance(store: Arc<dyn FileTransferStore>) {
+    steps_apply_together_or_not_at_all(store.as_ref()).await;
     create_get_history(store.as_ref()).await;
     every_transition_is_applied_or_refused(store.as_ref()).await;
     one_of_concurrent_uploads_wins(store.clone()).await;

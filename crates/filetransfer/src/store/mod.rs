@@ -66,6 +66,21 @@ pub struct TransitionUpdate {
     pub detail: Option<String>,
 }
 
+/// One transfer transition of [`FileTransferStore::transition_steps`].
+#[derive(Debug, Clone, Copy)]
+pub struct Step<'a> {
+    /// The statuses the transfer may be in.
+    pub from: &'a [TransferStatus],
+    /// The status it moves to.
+    pub to: TransferStatus,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What else changes.
+    pub update: &'a TransitionUpdate,
+    /// The events to publish.
+    pub events: &'a [TransferEvent],
+}
+
 /// Outcome of a transfer transition.
 // Returned once per call and matched at once, never stored: boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
@@ -192,6 +207,23 @@ pub trait FileTransferStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         update: &TransitionUpdate,
         events: &[TransferEvent],
+    ) -> Result<Transitioned, StoreError> {
+        let step = Step {
+            from,
+            to,
+            at,
+            update,
+            events,
+        };
+        self.transition_steps(id, &[step]).await
+    }
+    /// Applies `steps` in order, each as [`FileTransferStore::transition`] would, in one
+    /// transaction: all of them, or (when one is refused) none. Saves a commit per extra step
+    /// where no one needs to see the status in between.
+    async fn transition_steps(
+        &self,
+        id: Uuid,
+        steps: &[Step<'_>],
     ) -> Result<Transitioned, StoreError>;
     /// Moves one recipient to `to` if it is in one of `from` and the move is legal, with its
     /// history row and the events' outbox rows in the same transaction.

@@ -2,6 +2,8 @@
 
 use sqlx::PgPool;
 
+use broker_common::db::WriteGate;
+
 use super::StoreError;
 use super::sql::file_transfer_store_impl;
 
@@ -9,6 +11,7 @@ use super::sql::file_transfer_store_impl;
 #[derive(Clone)]
 pub struct PostgresFileTransferStore {
     pool: PgPool,
+    writes: WriteGate,
 }
 
 impl PostgresFileTransferStore {
@@ -18,7 +21,10 @@ impl PostgresFileTransferStore {
         sqlx::migrate!("../../migrations/filetransfer/postgres")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writes: WriteGate::concurrent(),
+        })
     }
 }
 

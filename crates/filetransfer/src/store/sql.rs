@@ -430,6 +430,7 @@ macro_rules! file_transfer_store_impl {
                 use $crate::store::sql;
                 let id = transfer.id.to_string();
                 let created = sql::millis(transfer.created);
+                let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(sql::INSERT_TRANSFER)
                     .bind(&id)
@@ -513,55 +514,56 @@ macro_rules! file_transfer_store_impl {
                 })
             }
 
-            async fn transition(
+            async fn transition_steps(
                 &self,
                 id: uuid::Uuid,
-                from: &[$crate::domain::status::TransferStatus],
-                to: $crate::domain::status::TransferStatus,
-                at: chrono::DateTime<chrono::Utc>,
-                update: &$crate::store::TransitionUpdate,
-                events: &[broker_common::transfer_event::TransferEvent],
+                steps: &[$crate::store::Step<'_>],
             ) -> Result<$crate::store::Transitioned, $crate::store::StoreError> {
                 use $crate::store::{Transitioned, sql};
                 let id = id.to_string();
-                let at_millis = sql::millis(at);
-                let size = update
-                    .size
-                    .map(|size| sql::to_i64("size", size))
-                    .transpose()?;
+                let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
-                let mut query = sqlx::query(sql::TRANSITION)
-                    .bind(&id)
-                    .bind(to.as_str())
-                    .bind(at_millis)
-                    .bind(size)
-                    .bind(&update.checksum)
-                    .bind(&update.storage_key)
-                    .bind(update.published.map(sql::millis));
-                for status in sql::legal_from(from, to) {
-                    query = query.bind(status);
-                }
-                if query.execute(&mut *tx).await?.rows_affected() == 0 {
-                    let current: Option<(String,)> = sqlx::query_as(sql::SELECT_STATUS)
+                for step in steps {
+                    let at_millis = sql::millis(step.at);
+                    let size = step
+                        .update
+                        .size
+                        .map(|size| sql::to_i64("size", size))
+                        .transpose()?;
+                    let mut query = sqlx::query(sql::TRANSITION)
                         .bind(&id)
-                        .fetch_optional(&mut *tx)
+                        .bind(step.to.as_str())
+                        .bind(at_millis)
+                        .bind(size)
+                        .bind(&step.update.checksum)
+                        .bind(&step.update.storage_key)
+                        .bind(step.update.published.map(sql::millis));
+                    for status in sql::legal_from(step.from, step.to) {
+                        query = query.bind(status);
+                    }
+                    if query.execute(&mut *tx).await?.rows_affected() == 0 {
+                        // Read after the rollback: the status earlier steps reached is undone.
+                        tx.rollback().await?;
+                        let current: Option<(String,)> = sqlx::query_as(sql::SELECT_STATUS)
+                            .bind(&id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                        return Ok(match current {
+                            None => Transitioned::NotFound,
+                            Some((status,)) => Transitioned::Refused {
+                                current: sql::parse_status(&status)?,
+                            },
+                        });
+                    }
+                    sqlx::query(sql::INSERT_TRANSFER_HISTORY)
+                        .bind(&id)
+                        .bind(step.to.as_str())
+                        .bind(&step.update.detail)
+                        .bind(at_millis)
+                        .execute(&mut *tx)
                         .await?;
-                    tx.rollback().await?;
-                    return Ok(match current {
-                        None => Transitioned::NotFound,
-                        Some((status,)) => Transitioned::Refused {
-                            current: sql::parse_status(&status)?,
-                        },
-                    });
+                    Self::insert_outbox(&mut tx, step.events).await?;
                 }
-                sqlx::query(sql::INSERT_TRANSFER_HISTORY)
-                    .bind(&id)
-                    .bind(to.as_str())
-                    .bind(&update.detail)
-                    .bind(at_millis)
-                    .execute(&mut *tx)
-                    .await?;
-                Self::insert_outbox(&mut tx, events).await?;
                 let transfer = Self::read_transfer(&mut *tx, &id).await?;
                 tx.commit().await?;
                 transfer.map(Transitioned::Applied).ok_or_else(|| {
@@ -581,6 +583,7 @@ macro_rules! file_transfer_store_impl {
                 use $crate::store::{RecipientTransitioned, sql};
                 let id = id.to_string();
                 let org = recipient.to_string();
+                let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
                 let locked = sqlx::query(sql::LOCK_TRANSFER)
                     .bind(&id)
@@ -684,6 +687,7 @@ macro_rules! file_transfer_store_impl {
                 owner: &$crate::domain::settings::ServiceOwner,
             ) -> Result<$crate::store::Inserted, $crate::store::StoreError> {
                 use $crate::store::{Inserted, sql};
+                let _turn = self.writes.enter().await;
                 let inserted = sqlx::query(sql::INSERT_OWNER)
                     .bind(owner.org_number.to_string())
                     .bind(&owner.org_code)
@@ -718,6 +722,7 @@ macro_rules! file_transfer_store_impl {
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<(), $crate::store::StoreError> {
                 use $crate::store::sql;
+                let _turn = self.writes.enter().await;
                 let max_size = settings
                     .max_file_transfer_size
                     .map(|size| sql::to_i64("max size", size))
@@ -787,6 +792,7 @@ macro_rules! file_transfer_store_impl {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Vec<$crate::store::OutboxRecord>, $crate::store::StoreError> {
                 use $crate::store::{OUTBOX_LEASE_MILLIS, OutboxRecord};
+                let _turn = self.writes.enter().await;
                 let now = $crate::store::sql::millis(now);
                 let mut rows: Vec<(String, String, String, i64)> = sqlx::query_as($claim)
                     .bind(now)
@@ -813,6 +819,7 @@ macro_rules! file_transfer_store_impl {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::sql::millis(now);
+                let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
                 let mut marked = 0;
                 for id in ids {

@@ -4,6 +4,8 @@ use std::path::Path;
 
 use sqlx::SqlitePool;
 
+use broker_common::db::WriteGate;
+
 use super::StoreError;
 use super::sql::file_transfer_store_impl;
 
@@ -11,6 +13,7 @@ use super::sql::file_transfer_store_impl;
 #[derive(Clone)]
 pub struct SqliteFileTransferStore {
     pool: SqlitePool,
+    writes: WriteGate,
 }
 
 impl SqliteFileTransferStore {
@@ -20,7 +23,10 @@ impl SqliteFileTransferStore {
         sqlx::migrate!("../../migrations/filetransfer/sqlite")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            writes: WriteGate::serial(),
+        })
     }
 }
 
