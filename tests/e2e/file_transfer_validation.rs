@@ -93,6 +93,8 @@ on_each_database! {
         let cases: Vec<(&str, Value, Expected)> = vec![
             ("negative max size", json!({"maxFileTransferSize": -1}), Expected::Code(400, 11)),
             ("zero max size", json!({"maxFileTransferSize": 0}), Expected::Code(400, 12)),
+            ("max size over the virus-scan limit (2 GiB)", json!({"maxFileTransferSize": 3_u64 << 30}), Expected::Code(400, 13)),
+            ("max size over the global limit (100 GiB)", json!({"maxFileTransferSize": 101_u64 << 30}), Expected::Code(400, 22)),
             ("time to live not ISO-8601", json!({"maxFileTransferSize": 1000, "fileTransferTimeToLive": "30 days"}), Expected::Code(400, 14)),
             ("time to live over 365 days", json!({"maxFileTransferSize": 1000, "fileTransferTimeToLive": "P366D"}), Expected::Code(400, 15)),
             ("grace period not ISO-8601", json!({"maxFileTransferSize": 1000, "purgeFileTransferGracePeriod": "2 hours"}), Expected::Code(400, 17)),
@@ -152,6 +154,38 @@ on_each_database! {
                 checks.fail(name, format!("an oversized upload was published: {overview}"));
             }
         }
+        checks.assert_all_passed();
+    }
+}
+
+on_each_database! {
+    /// A resource with a required party: it must be a recipient (code 26) and then the only one
+    /// (code 27).
+    async fn a_required_party_must_be_the_only_recipient(db: Database) {
+        let s = Scenario::start(db).await;
+        let resource = broker_tests::scenario::RESOURCE;
+        s.put_settings(resource, json!({"maxFileTransferSize": 1000, "requiredParty": party(RECIPIENT)}))
+            .await
+            .expect_status(204);
+        let mut checks = Checklist::new();
+        let body = |recipients: Vec<&str>| {
+            with(s.initialize_body(), "recipients", json!(recipients.into_iter().map(party).collect::<Vec<_>>()))
+        };
+        checks.check(
+            "the required party is not a recipient",
+            &s.initialize(&s.sender.write, body(vec![OTHER_RECIPIENT])).await,
+            Expected::Code(400, 26),
+        );
+        checks.check(
+            "the required party among others",
+            &s.initialize(&s.sender.write, body(vec![RECIPIENT, OTHER_RECIPIENT])).await,
+            Expected::Code(400, 27),
+        );
+        checks.check(
+            "the required party alone",
+            &s.initialize(&s.sender.write, body(vec![RECIPIENT])).await,
+            Expected::Status(200),
+        );
         checks.assert_all_passed();
     }
 }
