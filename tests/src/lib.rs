@@ -33,6 +33,7 @@ pub mod issuer;
 pub mod keys;
 pub mod nginx;
 pub mod reply;
+pub mod s3;
 pub mod scenario;
 
 pub use amqp::amqp_url;
