@@ -105,6 +105,16 @@ on_each_database! {
         for (name, body, expected) in cases {
             checks.check(name, &s.put_settings(id, body).await, expected);
         }
+        checks.check(
+            "the manifest shim without legacy service codes",
+            &s.put_settings(id, json!({"maxFileTransferSize": 1000, "useManifestFileShim": true})).await,
+            Expected::Code(400, 23),
+        );
+        checks.check(
+            "settings of a resource the registry does not know",
+            &s.put_settings("no-such-resource", json!({"maxFileTransferSize": 1000})).await,
+            Expected::Code(403, 5),
+        );
         let stored = s.get_as(&s.owner, &format!("/broker/api/v1/resource/{id}")).await.ok_json();
         let wanted = json!({"maxFileTransferSize": 1000, "fileTransferTimeToLive": "P365D", "purgeFileTransferGracePeriod": "PT24H", "purgeFileTransferAfterAllRecipientsConfirmed": false});
         for (field, value) in wanted.as_object().expect("an object") {
