@@ -1,0 +1,113 @@
+//! Altinn Events' retry schedule for webhook deliveries: after each failed attempt the next one
+//! waits the next delay; after the last delay's attempt fails, the delivery is a dead letter.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// Altinn's delays in seconds: 10 s, 30 s, 1 m, 5 m, 10 m, 30 m, 1 h, 3 h, 6 h, 12 h, 12 h.
+const ALTINN_DELAYS: [i64; 11] = [
+    10, 30, 60, 300, 600, 1800, 3600, 10_800, 21_600, 43_200, 43_200,
+];
+
+/// What follows a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    /// Try again at this time.
+    RetryAt(DateTime<Utc>),
+    /// No tries left.
+    DeadLetter,
+}
+
+/// The delays between attempts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetrySchedule {
+    delays: Vec<TimeDelta>,
+}
+
+impl Default for RetrySchedule {
+    fn default() -> Self {
+        Self::altinn()
+    }
+}
+
+impl RetrySchedule {
+    /// Altinn's schedule.
+    pub fn altinn() -> Self {
+        Self::new(
+            ALTINN_DELAYS
+                .iter()
+                .map(|&s| TimeDelta::seconds(s))
+                .collect(),
+        )
+    }
+
+    /// A schedule with these delays, in order.
+    pub fn new(delays: Vec<TimeDelta>) -> Self {
+        Self { delays }
+    }
+
+    /// The same schedule with every delay divided by `divisor` (at least 1), so tests can run
+    /// the whole schedule in seconds.
+    pub fn scaled_down(&self, divisor: i32) -> Self {
+        let divisor = divisor.max(1);
+        Self::new(self.delays.iter().map(|&delay| delay / divisor).collect())
+    }
+
+    /// The delays.
+    pub fn delays(&self) -> &[TimeDelta] {
+        &self.delays
+    }
+
+    /// Attempts in all: the first plus one per delay.
+    pub fn max_attempts(&self) -> u32 {
+        u32::try_from(self.delays.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1)
+    }
+
+    /// What to do after the `failed_attempts`-th attempt (1-based) failed at `now`.
+    pub fn after_failure(&self, failed_attempts: u32, now: DateTime<Utc>) -> NextStep {
+        let index = usize::try_from(failed_attempts)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(1);
+        match self.delays.get(index) {
+            Some(&delay) if failed_attempts > 0 => NextStep::RetryAt(now + delay),
+            _ => NextStep::DeadLetter,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    #[test]
+    fn follows_altinns_schedule_then_dead_letters() {
+        let schedule = RetrySchedule::altinn();
+        assert_eq!(schedule.max_attempts(), 12);
+        let waits: Vec<i64> = (1..=11)
+            .map(|failed| match schedule.after_failure(failed, at(0)) {
+                NextStep::RetryAt(time) => (time - at(0)).num_seconds(),
+                NextStep::DeadLetter => panic!("dead letter after {failed}"),
+            })
+            .collect();
+        assert_eq!(waits, ALTINN_DELAYS);
+        assert_eq!(schedule.after_failure(12, at(0)), NextStep::DeadLetter);
+        assert_eq!(schedule.after_failure(0, at(0)), NextStep::DeadLetter);
+    }
+
+    #[test]
+    fn scales_for_tests() {
+        let schedule = RetrySchedule::altinn().scaled_down(1000);
+        assert_eq!(schedule.delays()[0], TimeDelta::milliseconds(10));
+        assert_eq!(
+            schedule.after_failure(11, at(0)),
+            NextStep::RetryAt(at(0) + TimeDelta::milliseconds(43_200))
+        );
+        let custom = RetrySchedule::new(vec![TimeDelta::seconds(1)]);
+        assert_eq!(custom.after_failure(2, at(0)), NextStep::DeadLetter);
+    }
+}

@@ -1,0 +1,200 @@
+//! Persistence of the event service: one trait, implemented for PostgreSQL and SQLite.
+//!
+//! Both implementations share their SQL (see [`sql`]): times are Unix milliseconds, JSON is
+//! TEXT and parameters are written `$n`. The event log is append-only and keyed by the
+//! CloudEvent id, so a redelivered bus message cannot add a second event; deliveries are keyed
+//! by (event, subscription), so re-enqueueing is harmless. Due deliveries are claimed with a
+//! lease, so concurrent delivery workers (and replicas) never send the same row at once, and a
+//! crashed worker's rows come back when the lease runs out.
+
+mod sql;
+
+pub mod postgres;
+pub mod sqlite;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use postgres::PostgresEventStore;
+pub use sqlite::SqliteEventStore;
+
+use crate::domain::cloud_event::CloudEvent;
+use crate::domain::subscription::{Subscription, SubscriptionRequest};
+
+/// A store failure; never shown to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back, or a value cannot be stored.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// Outcome of inserting a row with a natural key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The row is new.
+    New,
+    /// A row with that key already existed; nothing was changed.
+    AlreadyExists,
+}
+
+/// A page of the event log for pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullQuery {
+    /// `urn:altinn:resource:<id>`.
+    pub resource: String,
+    /// The last event the caller saw; `None` (or an id not in the log) starts at the beginning.
+    pub after: Option<Uuid>,
+    /// At most this many events.
+    pub size: u32,
+    /// Only events with this subject.
+    pub subject: Option<String>,
+}
+
+/// A subscription to create; the store assigns the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    /// The validated request.
+    pub request: SubscriptionRequest,
+    /// The owner.
+    pub consumer: String,
+    /// The creator.
+    pub created_by: String,
+    /// When.
+    pub created: DateTime<Utc>,
+}
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Waiting for its next attempt.
+    Pending,
+    /// An attempt succeeded.
+    Delivered,
+    /// Every attempt failed; waits for an operator.
+    Dead,
+}
+
+impl DeliveryState {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Pending, Self::Delivered, Self::Dead]
+            .into_iter()
+            .find(|state| state.as_str() == text)
+    }
+}
+
+/// One event for one subscription, with what sending it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The delivery's id.
+    pub id: i64,
+    /// The subscription.
+    pub subscription_id: i64,
+    /// Where to POST.
+    pub end_point: String,
+    /// What to POST.
+    pub event: CloudEvent,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Where it stands.
+    pub state: DeliveryState,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The endpoint answered 2xx.
+    Delivered,
+    /// It failed; try again at `next_attempt`.
+    Retry {
+        /// When to try again.
+        next_attempt: DateTime<Utc>,
+        /// Why it failed.
+        error: String,
+    },
+    /// It failed and no tries are left.
+    DeadLetter {
+        /// Why it failed.
+        error: String,
+    },
+}
+
+/// The event service's persistence.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends events in one transaction; an id already in the log is left as it is.
+    async fn append(
+        &self,
+        events: &[CloudEvent],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<Inserted>, StoreError>;
+    /// One event by id.
+    async fn event(&self, id: Uuid) -> Result<Option<CloudEvent>, StoreError>;
+    /// A page of a resource's events in append order.
+    async fn pull(&self, query: &PullQuery) -> Result<Vec<CloudEvent>, StoreError>;
+
+    /// Stores a new, unvalidated subscription.
+    async fn create_subscription(
+        &self,
+        subscription: &NewSubscription,
+    ) -> Result<Subscription, StoreError>;
+    /// One subscription.
+    async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
+    /// A consumer's subscriptions, oldest first.
+    async fn subscriptions_of(&self, consumer: &str) -> Result<Vec<Subscription>, StoreError>;
+    /// The validated subscriptions of a resource, the candidates for its events.
+    async fn validated_subscriptions(
+        &self,
+        resource: &str,
+    ) -> Result<Vec<Subscription>, StoreError>;
+    /// Deletes a subscription and its deliveries; whether it existed.
+    async fn delete_subscription(&self, id: i64) -> Result<bool, StoreError>;
+    /// Marks a subscription validated; whether it exists.
+    async fn mark_validated(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Queues `event` for each subscription, due at `at`; a pair already queued is left as it
+    /// is. Returns how many were new.
+    async fn enqueue(
+        &self,
+        event: Uuid,
+        subscriptions: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<usize, StoreError>;
+    /// Leases up to `limit` pending deliveries due at `now` until `lease_until`.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records an attempt of a pending delivery; whether it was pending.
+    async fn record(
+        &self,
+        delivery: i64,
+        outcome: &Outcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Dead letters, oldest first.
+    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Makes a dead letter pending again with fresh attempts, due at `at`; whether it was dead.
+    async fn redrive(&self, delivery: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
+}
