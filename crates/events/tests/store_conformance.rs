@@ -1,0 +1,386 @@
+//! One conformance suite for every `EventStore` implementation: the same scenarios run on SQLite
+//! and on PostgreSQL (a fresh database per run; see `broker_tests::database`).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use broker_common::transfer_event::{EventParty, PartyRole, TransferEvent, TransferEventKind};
+use broker_events::domain::cloud_event::CloudEvent;
+use broker_events::domain::subscription::SubscriptionRequest;
+use broker_events::store::{
+    DeliveryState, EventStore, Inserted, NewSubscription, Outcome, PostgresEventStore, PullQuery,
+    SqliteEventStore,
+};
+use broker_tests::database::{self, TestDatabase};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+const SENDER: &str = "991825827";
+const RECIPIENT: &str = "974760673";
+const PUBLIC_URL: &str = "https://broker.example/";
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_700_000_000 + seconds, 0).unwrap()
+}
+
+fn subject(org: &str) -> String {
+    format!("urn:altinn:organization:identifier-no:{org}")
+}
+
+/// The CloudEvents (sender's, recipient's) of one published transfer in `resource`.
+fn published(resource: &str, seconds: i64) -> Vec<CloudEvent> {
+    let event = TransferEvent {
+        id: Uuid::now_v7(),
+        kind: TransferEventKind::Published,
+        resource_id: resource.to_owned(),
+        file_transfer_id: Uuid::now_v7(),
+        time: at(seconds),
+        parties: vec![
+            EventParty {
+                org_number: SENDER.to_owned(),
+                role: PartyRole::Sender,
+            },
+            EventParty {
+                org_number: RECIPIENT.to_owned(),
+                role: PartyRole::Recipient,
+            },
+        ],
+    };
+    CloudEvent::from_transfer_event(&event, PUBLIC_URL)
+}
+
+fn new_subscription(resource: &str, consumer: &str, end_point: &str) -> NewSubscription {
+    NewSubscription {
+        request: SubscriptionRequest {
+            end_point: end_point.to_owned(),
+            resource_filter: format!("urn:altinn:resource:{resource}"),
+            subject_filter: Some(subject(RECIPIENT)),
+            source_filter: None,
+            type_filter: Some("no.altinn.broker.published".to_owned()),
+            include_subunits: false,
+        },
+        consumer: consumer.to_owned(),
+        created_by: consumer.to_owned(),
+        created: at(0),
+    }
+}
+
+async fn pull(store: &dyn EventStore, query: PullQuery) -> Vec<Uuid> {
+    store
+        .pull(&query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|event| event.id)
+        .collect()
+}
+
+async fn events_are_appended_once_and_pulled_in_order(store: &dyn EventStore) {
+    let first = published("pull-resource", 1);
+    let second = published("pull-resource", 2);
+    let elsewhere = published("other-resource", 3);
+    assert_eq!(
+        store.append(&first, at(1)).await.unwrap(),
+        [Inserted::New, Inserted::New]
+    );
+    // A redelivered bus message: the same ids again, stored once.
+    assert_eq!(
+        store.append(&first, at(5)).await.unwrap(),
+        [Inserted::AlreadyExists, Inserted::AlreadyExists]
+    );
+    let mixed = [first[0].clone(), second[0].clone(), second[1].clone()];
+    assert_eq!(
+        store.append(&mixed, at(2)).await.unwrap(),
+        [Inserted::AlreadyExists, Inserted::New, Inserted::New]
+    );
+    store.append(&elsewhere, at(3)).await.unwrap();
+    assert_eq!(
+        store.event(first[1].id).await.unwrap().as_ref(),
+        Some(&first[1])
+    );
+    assert_eq!(store.event(Uuid::now_v7()).await.unwrap(), None);
+
+    let resource = "urn:altinn:resource:pull-resource".to_owned();
+    let all = PullQuery {
+        resource: resource.clone(),
+        after: None,
+        size: 100,
+        subject: None,
+    };
+    let order = [first[0].id, first[1].id, second[0].id, second[1].id];
+    assert_eq!(pull(store, all.clone()).await, order);
+    let page = PullQuery {
+        after: Some(first[1].id),
+        size: 1,
+        ..all.clone()
+    };
+    assert_eq!(pull(store, page).await, [second[0].id]);
+    let last = PullQuery {
+        after: Some(second[1].id),
+        ..all.clone()
+    };
+    assert!(pull(store, last).await.is_empty());
+    let recipient = PullQuery {
+        subject: Some(subject(RECIPIENT)),
+        ..all.clone()
+    };
+    assert_eq!(pull(store, recipient).await, [first[1].id, second[1].id]);
+    let unknown_after = PullQuery {
+        after: Some(Uuid::now_v7()),
+        ..all
+    };
+    assert_eq!(pull(store, unknown_after).await, order);
+}
+
+async fn subscriptions_are_stored_listed_validated_and_deleted(store: &dyn EventStore) {
+    let consumer = "/organisation/974760673";
+    let new = new_subscription("sub-resource", consumer, "https://hooks.example/a");
+    let created = store.create_subscription(&new).await.unwrap();
+    assert!(!created.validated);
+    assert_eq!(created.request, new.request);
+    assert_eq!(created.created, at(0));
+    assert_eq!(
+        store.subscription(created.id).await.unwrap(),
+        Some(created.clone())
+    );
+    let other = store
+        .create_subscription(&new_subscription(
+            "sub-resource",
+            "/organisation/991825827",
+            "https://hooks.example/b",
+        ))
+        .await
+        .unwrap();
+    assert_ne!(other.id, created.id);
+    let mine = store.subscriptions_of(consumer).await.unwrap();
+    assert_eq!(mine, std::slice::from_ref(&created));
+
+    let resource = "urn:altinn:resource:sub-resource";
+    assert!(
+        store
+            .validated_subscriptions(resource)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.mark_validated(created.id).await.unwrap());
+    assert!(!store.mark_validated(i64::MAX).await.unwrap());
+    let validated = store.validated_subscriptions(resource).await.unwrap();
+    assert_eq!(validated.len(), 1);
+    assert!(validated[0].validated);
+    assert_eq!(validated[0].id, created.id);
+
+    assert!(store.delete_subscription(created.id).await.unwrap());
+    assert!(!store.delete_subscription(created.id).await.unwrap());
+    assert_eq!(store.subscription(created.id).await.unwrap(), None);
+    assert!(store.subscriptions_of(consumer).await.unwrap().is_empty());
+}
+
+async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn EventStore) {
+    let subscription = store
+        .create_subscription(&new_subscription(
+            "delivery-resource",
+            "/organisation/974760673",
+            "https://hooks.example/deliveries",
+        ))
+        .await
+        .unwrap();
+    let events = published("delivery-resource", 100);
+    store.append(&events, at(100)).await.unwrap();
+    let event = &events[1];
+    assert_eq!(
+        store
+            .enqueue(event.id, &[subscription.id], at(100))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .enqueue(event.id, &[subscription.id], at(101))
+            .await
+            .unwrap(),
+        0,
+        "a pair is queued once"
+    );
+
+    assert!(
+        store
+            .claim_due(at(99), 10, at(200))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store.claim_due(at(100), 10, at(130)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let delivery = &claimed[0];
+    assert_eq!(delivery.event, *event);
+    assert_eq!(delivery.end_point, "https://hooks.example/deliveries");
+    assert_eq!(delivery.subscription_id, subscription.id);
+    assert_eq!(delivery.attempts, 0);
+    assert_eq!(delivery.state, DeliveryState::Pending);
+    assert!(
+        store
+            .claim_due(at(110), 10, at(200))
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased"
+    );
+    // The worker died: the lease runs out and the row comes back.
+    let again = store.claim_due(at(130), 10, at(140)).await.unwrap();
+    assert_eq!(again.len(), 1);
+
+    let retry = Outcome::Retry {
+        next_attempt: at(150),
+        error: "503 Service Unavailable".to_owned(),
+    };
+    assert!(store.record(delivery.id, &retry, at(131)).await.unwrap());
+    assert!(
+        store
+            .claim_due(at(149), 10, at(300))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retried = store.claim_due(at(150), 10, at(300)).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    assert_eq!(
+        retried[0].last_error.as_deref(),
+        Some("503 Service Unavailable")
+    );
+
+    let dead = Outcome::DeadLetter {
+        error: "timed out".to_owned(),
+    };
+    assert!(store.record(delivery.id, &dead, at(151)).await.unwrap());
+    assert!(
+        !store
+            .record(delivery.id, &Outcome::Delivered, at(152))
+            .await
+            .unwrap(),
+        "a dead letter takes no more outcomes"
+    );
+    assert!(
+        store
+            .claim_due(at(10_000), 10, at(20_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let letters = store.dead_letters(10).await.unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].id, delivery.id);
+    assert_eq!(letters[0].state, DeliveryState::Dead);
+    assert_eq!(letters[0].attempts, 2);
+    assert_eq!(letters[0].last_error.as_deref(), Some("timed out"));
+
+    assert!(store.redrive(delivery.id, at(200)).await.unwrap());
+    assert!(!store.redrive(delivery.id, at(200)).await.unwrap());
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+    let redriven = store.claim_due(at(200), 10, at(230)).await.unwrap();
+    assert_eq!(redriven.len(), 1);
+    assert_eq!(redriven[0].attempts, 0);
+    assert!(
+        store
+            .record(delivery.id, &Outcome::Delivered, at(201))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_due(at(10_000), 10, at(20_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.dead_letters(10).await.unwrap().is_empty());
+
+    // Deleting a subscription drops its queued deliveries.
+    let more = published("delivery-resource", 300);
+    store.append(&more, at(300)).await.unwrap();
+    store
+        .enqueue(more[1].id, &[subscription.id], at(300))
+        .await
+        .unwrap();
+    assert!(store.delete_subscription(subscription.id).await.unwrap());
+    assert!(
+        store
+            .claim_due(at(10_000), 10, at(20_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn concurrent_claimers_never_share_a_row(store: Arc<dyn EventStore>) {
+    const DELIVERIES: usize = 200;
+    let subscription = store
+        .create_subscription(&new_subscription(
+            "race-resource",
+            "/organisation/974760673",
+            "https://hooks.example/race",
+        ))
+        .await
+        .unwrap();
+    for index in 0..DELIVERIES / 2 {
+        let events = published("race-resource", 1000);
+        store.append(&events, at(1000)).await.unwrap();
+        for event in &events {
+            store
+                .enqueue(event.id, &[subscription.id], at(1000 + index as i64 % 7))
+                .await
+                .unwrap();
+        }
+    }
+    let workers = (0..4).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let batch = store.claim_due(at(2000), 7, at(100_000)).await.unwrap();
+                if batch.is_empty() {
+                    return mine;
+                }
+                mine.extend(batch.iter().map(|delivery| delivery.id));
+                tokio::task::yield_now().await;
+            }
+        })
+    });
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for worker in workers.collect::<Vec<_>>() {
+        let claimed = worker.await.unwrap();
+        total += claimed.len();
+        seen.extend(claimed);
+    }
+    assert_eq!(total, seen.len(), "a delivery was claimed twice");
+    assert_eq!(seen.len(), DELIVERIES);
+}
+
+async fn conformance(store: Arc<dyn EventStore>) {
+    events_are_appended_once_and_pulled_in_order(store.as_ref()).await;
+    subscriptions_are_stored_listed_validated_and_deleted(store.as_ref()).await;
+    deliveries_are_queued_leased_retried_and_dead_lettered(store.as_ref()).await;
+    concurrent_claimers_never_share_a_row(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_conforms() {
+    let dir = std::env::temp_dir().join(format!("broker-events-store-{}", Uuid::new_v4()));
+    let store = SqliteEventStore::open(&dir.join("events.db"))
+        .await
+        .unwrap();
+    conformance(Arc::new(store)).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_conforms() {
+    let Some(db): Option<TestDatabase> = database::postgres().await else {
+        return;
+    };
+    let store = PostgresEventStore::connect(db.url()).await.unwrap();
+    conformance(Arc::new(store)).await;
+}
