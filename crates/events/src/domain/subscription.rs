@@ -29,7 +29,8 @@ pub struct SubscriptionRequest {
     /// One event type, exact.
     #[serde(default)]
     pub type_filter: Option<String>,
-    /// Whether a main unit also gets its sub-units' events.
+    /// Whether a main unit also gets its sub-units' events (stored; matching sub-units needs
+    /// the unit register, which the broker does not have yet).
     #[serde(default)]
     pub include_subunits: bool,
 }
@@ -345,6 +346,23 @@ mod tests {
             ..ValidationContext::default()
         };
         assert!(invalid_fields(&no_subject, owner).is_empty());
+    }
+
+    #[test]
+    fn resolved_private_addresses_are_recognised() {
+        for private in [
+            "127.0.0.1",
+            "10.0.0.1",
+            "172.16.0.1",
+            "169.254.1.1",
+            "::1",
+            "fd00::1",
+        ] {
+            assert!(is_private_address(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+            assert!(!is_private_address(public.parse().unwrap()), "{public}");
+        }
     }
 
     #[test]

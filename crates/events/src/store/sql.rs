@@ -55,18 +55,22 @@ macro_rules! claim_due {
 }
 pub(super) const CLAIM_DUE_POSTGRES: &str = claim_due!("FOR UPDATE SKIP LOCKED");
 pub(super) const CLAIM_DUE_SQLITE: &str = claim_due!("");
-pub(super) const SELECT_DELIVERY: &str = "SELECT d.id, d.subscription_id, s.end_point,
-       e.payload, d.attempts, d.state, d.last_error
-     FROM deliveries d
-     JOIN events e ON e.id = d.event_id
-     JOIN subscriptions s ON s.id = d.subscription_id
-     WHERE d.id = $1";
-pub(super) const SELECT_DEAD: &str = "SELECT d.id, d.subscription_id, s.end_point,
-       e.payload, d.attempts, d.state, d.last_error
-     FROM deliveries d
-     JOIN events e ON e.id = d.event_id
-     JOIN subscriptions s ON s.id = d.subscription_id
-     WHERE d.state = 'dead' ORDER BY d.id LIMIT $1";
+/// A delivery with its event and endpoint, selected by `$where` (a literal).
+macro_rules! select_delivery {
+    ($where:literal) => {
+        concat!(
+            "SELECT d.id, d.subscription_id, s.end_point, e.payload, d.attempts, d.state,
+                    d.last_error
+             FROM deliveries d
+             JOIN events e ON e.id = d.event_id
+             JOIN subscriptions s ON s.id = d.subscription_id
+             WHERE ",
+            $where
+        )
+    };
+}
+pub(super) const SELECT_DELIVERY: &str = select_delivery!("d.id = $1");
+pub(super) const SELECT_DEAD: &str = select_delivery!("d.state = 'dead' ORDER BY d.id LIMIT $1");
 /// `$2` the new state, `$3` the next attempt (kept when NULL), `$4` the error, `$5` now.
 pub(super) const RECORD: &str = "UPDATE deliveries SET state = $2,
        next_attempt = COALESCE($3, next_attempt), last_error = $4, updated = $5,
