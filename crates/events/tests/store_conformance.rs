@@ -359,11 +359,55 @@ async fn concurrent_claimers_never_share_a_row(store: Arc<dyn EventStore>) {
     assert_eq!(seen.len(), DELIVERIES);
 }
 
+async fn a_reader_following_concurrent_appends_misses_nothing(store: Arc<dyn EventStore>) {
+    const APPENDERS: usize = 4;
+    const TRANSFERS: usize = 25;
+    let resource = "urn:altinn:resource:follow-resource".to_owned();
+    let appenders: Vec<_> = (0..APPENDERS)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..TRANSFERS {
+                    let events = published("follow-resource", 4000);
+                    store.append(&events, at(4000)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let expected = APPENDERS * TRANSFERS * 2;
+    let mut seen = Vec::new();
+    let mut after = None;
+    for _ in 0..100_000 {
+        let query = PullQuery {
+            resource: resource.clone(),
+            after,
+            size: 7,
+            subject: None,
+        };
+        let page = pull(store.as_ref(), query).await;
+        if let Some(last) = page.last() {
+            after = Some(*last);
+        }
+        seen.extend(page);
+        if seen.len() >= expected {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    for appender in appenders {
+        appender.await.unwrap();
+    }
+    let unique: HashSet<Uuid> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "an event was pulled twice");
+    assert_eq!(seen.len(), expected, "the reader missed events");
+}
+
 async fn conformance(store: Arc<dyn EventStore>) {
     events_are_appended_once_and_pulled_in_order(store.as_ref()).await;
     subscriptions_are_stored_listed_validated_and_deleted(store.as_ref()).await;
     deliveries_are_queued_leased_retried_and_dead_lettered(store.as_ref()).await;
-    concurrent_claimers_never_share_a_row(store).await;
+    concurrent_claimers_never_share_a_row(store.clone()).await;
+    a_reader_following_concurrent_appends_misses_nothing(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

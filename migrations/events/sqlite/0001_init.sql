@@ -11,6 +11,14 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_resource ON events (resource, seq);
 
+-- One row that every append updates first: appenders take its lock in turn, so sequence numbers
+-- are handed out in commit order and a pull reader's `after` never skips a later commit.
+CREATE TABLE append_turn (
+    id       INTEGER PRIMARY KEY,
+    appends  BIGINT NOT NULL
+);
+INSERT INTO append_turn (id, appends) VALUES (1, 0);
+
 CREATE TABLE subscriptions (
     id                INTEGER PRIMARY KEY AUTOINCREMENT,
     end_point         TEXT NOT NULL,

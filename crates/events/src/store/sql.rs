@@ -11,6 +11,9 @@ use super::{Delivery, DeliveryState, StoreError};
 use crate::domain::cloud_event::CloudEvent;
 use crate::domain::subscription::{Subscription, SubscriptionRequest};
 
+/// Taken first by every append; see the migration.
+pub(super) const TAKE_APPEND_TURN: &str =
+    "UPDATE append_turn SET appends = appends + 1 WHERE id = 1";
 pub(super) const INSERT_EVENT: &str =
     "INSERT INTO events (id, resource, subject, payload, appended)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
@@ -183,6 +186,7 @@ macro_rules! event_store_impl {
                     .collect::<Result<Vec<_>, _>>()?;
                 let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
+                sqlx::query(sql::TAKE_APPEND_TURN).execute(&mut *tx).await?;
                 let mut inserted = Vec::with_capacity(events.len());
                 for (event, payload) in events.iter().zip(&rows) {
                     let done = sqlx::query(sql::INSERT_EVENT)
