@@ -235,7 +235,19 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
         next_attempt: at(150),
         error: "503 Service Unavailable".to_owned(),
     };
-    assert!(store.record(delivery.id, &retry, at(131)).await.unwrap());
+    assert!(
+        !store
+            .record(delivery.id, at(130), &retry, at(131))
+            .await
+            .unwrap(),
+        "the first worker's lease ran out and the row was claimed again"
+    );
+    assert!(
+        store
+            .record(delivery.id, at(140), &retry, at(131))
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .claim_due(at(149), 10, at(300))
@@ -254,10 +266,15 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     let dead = Outcome::DeadLetter {
         error: "timed out".to_owned(),
     };
-    assert!(store.record(delivery.id, &dead, at(151)).await.unwrap());
+    assert!(
+        store
+            .record(delivery.id, at(300), &dead, at(151))
+            .await
+            .unwrap()
+    );
     assert!(
         !store
-            .record(delivery.id, &Outcome::Delivered, at(152))
+            .record(delivery.id, at(300), &Outcome::Delivered, at(152))
             .await
             .unwrap(),
         "a dead letter takes no more outcomes"
@@ -284,7 +301,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert_eq!(redriven[0].attempts, 0);
     assert!(
         store
-            .record(delivery.id, &Outcome::Delivered, at(201))
+            .record(delivery.id, at(230), &Outcome::Delivered, at(201))
             .await
             .unwrap()
     );

@@ -186,10 +186,12 @@ pub trait EventStore: Send + Sync {
         limit: u32,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Records an attempt of a pending delivery; whether it was pending.
+    /// Records an attempt of a delivery claimed with `lease_until`; whether that lease still
+    /// held it (a worker whose lease ran out and was claimed again records nothing).
     async fn record(
         &self,
         delivery: i64,
+        lease_until: DateTime<Utc>,
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;

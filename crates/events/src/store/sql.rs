@@ -74,11 +74,12 @@ macro_rules! select_delivery {
 }
 pub(super) const SELECT_DELIVERY: &str = select_delivery!("d.id = $1");
 pub(super) const SELECT_DEAD: &str = select_delivery!("d.state = 'dead' ORDER BY d.id LIMIT $1");
-/// `$2` the new state, `$3` the next attempt (kept when NULL), `$4` the error, `$5` now.
+/// `$2` the new state, `$3` the next attempt (kept when NULL), `$4` the error, `$5` now, `$6`
+/// the recorder's lease.
 pub(super) const RECORD: &str = "UPDATE deliveries SET state = $2,
        next_attempt = COALESCE($3, next_attempt), last_error = $4, updated = $5,
        attempts = attempts + 1, claimed_until = NULL
-     WHERE id = $1 AND state = 'pending'";
+     WHERE id = $1 AND state = 'pending' AND claimed_until = $6";
 pub(super) const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', attempts = 0,
        next_attempt = $2, claimed_until = NULL, updated = $2
      WHERE id = $1 AND state = 'dead'";
@@ -395,6 +396,7 @@ macro_rules! event_store_impl {
             async fn record(
                 &self,
                 delivery: i64,
+                lease_until: chrono::DateTime<chrono::Utc>,
                 outcome: &$crate::store::Outcome,
                 at: chrono::DateTime<chrono::Utc>,
             ) -> Result<bool, $crate::store::StoreError> {
@@ -420,6 +422,7 @@ macro_rules! event_store_impl {
                     .bind(next_attempt)
                     .bind(error)
                     .bind(sql::millis(at))
+                    .bind(sql::millis(lease_until))
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)
