@@ -36,6 +36,35 @@ pub trait OutboxSource: Send + Sync + 'static {
     async fn mark_published(&self, ids: &[String]) -> anyhow::Result<()>;
 }
 
+/// The statements of the `outbox` table every service's store keeps (`id`, `routing_key`,
+/// `payload`, `created_at`, `claimed_until`, `published_at`), for PostgreSQL and SQLite alike.
+pub mod sql {
+    /// Writes one row: `$1` id, `$2` routing key, `$3` payload, `$4` created.
+    pub const INSERT: &str =
+        "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)";
+    /// Claims and leases in one statement, so SQLite never upgrades a read to a write lock;
+    /// the lock clause goes inside the sub-select.
+    macro_rules! claim {
+        ($lock:literal) => {
+            concat!(
+                "UPDATE outbox SET claimed_until = $3 WHERE id IN (
+                   SELECT id FROM outbox
+                   WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
+                   ORDER BY id LIMIT $2 ",
+                $lock,
+                ") RETURNING id, routing_key, payload, created_at"
+            )
+        };
+    }
+    /// Claims up to `$2` rows free at `$1` until `$3`; replicas skip each other's rows.
+    pub const CLAIM_POSTGRES: &str = claim!("FOR UPDATE SKIP LOCKED");
+    /// The same on SQLite, where one writer at a time needs no row lock.
+    pub const CLAIM_SQLITE: &str = claim!("");
+    /// Marks row `$1` published at `$2`.
+    pub const MARK_PUBLISHED: &str =
+        "UPDATE outbox SET published_at = $2 WHERE id = $1 AND published_at IS NULL";
+}
+
 /// How often the relay looks for new rows when the last look found none. Short, because
 /// decision caches elsewhere must hear of a change within a second.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(100);

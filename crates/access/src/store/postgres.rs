@@ -26,5 +26,5 @@ impl PostgresAccessStore {
 access_store_impl!(
     PostgresAccessStore,
     sqlx::Postgres,
-    super::sql::CLAIM_OUTBOX_POSTGRES
+    broker_common::outbox::sql::CLAIM_POSTGRES
 );

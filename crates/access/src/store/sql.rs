@@ -14,27 +14,6 @@ use crate::domain::decision::Membership;
 use crate::domain::ids::{AccessListUrn, Action, ListId, OrgCode, PartyUrn, ResourceId};
 use crate::domain::resource::ServiceOwner;
 
-pub(super) const INSERT_OUTBOX: &str =
-    "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)";
-/// Claims and leases in one statement, so SQLite never upgrades a read to a write lock; the
-/// lock clause goes inside the sub-select. See [`CLAIM_OUTBOX_POSTGRES`], [`CLAIM_OUTBOX_SQLITE`].
-macro_rules! claim_outbox {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE outbox SET claimed_until = $3 WHERE id IN (
-               SELECT id FROM outbox
-               WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
-               ORDER BY id LIMIT $2 ",
-            $lock,
-            ") RETURNING id, routing_key, payload, created_at"
-        )
-    };
-}
-pub(super) const CLAIM_OUTBOX_POSTGRES: &str = claim_outbox!("FOR UPDATE SKIP LOCKED");
-pub(super) const CLAIM_OUTBOX_SQLITE: &str = claim_outbox!("");
-pub(super) const MARK_PUBLISHED: &str =
-    "UPDATE outbox SET published_at = $2 WHERE id = $1 AND published_at IS NULL";
-
 pub(super) const INSERT_OWNER: &str =
     "INSERT INTO service_owners (org_code, org_number, name, created_at)
      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
@@ -265,7 +244,7 @@ macro_rules! access_store_impl {
                 tx: &mut sqlx::Transaction<'static, $db>,
                 outbox: &$crate::store::OutboxRecord,
             ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query($crate::store::sql::INSERT_OUTBOX)
+                sqlx::query(broker_common::outbox::sql::INSERT)
                     .bind(&outbox.id)
                     .bind(&outbox.routing_key)
                     .bind(&outbox.payload)
@@ -821,7 +800,7 @@ macro_rules! access_store_impl {
                 let mut tx = self.pool.begin().await?;
                 let mut marked = 0;
                 for id in ids {
-                    marked += sqlx::query($crate::store::sql::MARK_PUBLISHED)
+                    marked += sqlx::query(broker_common::outbox::sql::MARK_PUBLISHED)
                         .bind(id)
                         .bind(now)
                         .execute(&mut *tx)

@@ -28,5 +28,5 @@ impl SqliteAccessStore {
 access_store_impl!(
     SqliteAccessStore,
     sqlx::Sqlite,
-    super::sql::CLAIM_OUTBOX_SQLITE
+    broker_common::outbox::sql::CLAIM_SQLITE
 );

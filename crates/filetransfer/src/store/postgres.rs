@@ -32,5 +32,5 @@ impl PostgresFileTransferStore {
 file_transfer_store_impl!(
     PostgresFileTransferStore,
     sqlx::Postgres,
-    super::sql::CLAIM_OUTBOX_POSTGRES
+    broker_common::outbox::sql::CLAIM_POSTGRES
 );

@@ -19,26 +19,6 @@ use crate::domain::transfer::{
     RecipientHistoryEntry, RecipientState, Transfer, TransferHistoryEntry,
 };
 
-pub(super) const INSERT_OUTBOX: &str =
-    "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)";
-/// Claims and leases in one statement; the lock clause goes inside the sub-select.
-macro_rules! claim_outbox {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE outbox SET claimed_until = $3 WHERE id IN (
-               SELECT id FROM outbox
-               WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
-               ORDER BY id LIMIT $2 ",
-            $lock,
-            ") RETURNING id, routing_key, payload, created_at"
-        )
-    };
-}
-pub(super) const CLAIM_OUTBOX_POSTGRES: &str = claim_outbox!("FOR UPDATE SKIP LOCKED");
-pub(super) const CLAIM_OUTBOX_SQLITE: &str = claim_outbox!("");
-pub(super) const MARK_PUBLISHED: &str =
-    "UPDATE outbox SET published_at = $2 WHERE id = $1 AND published_at IS NULL";
-
 pub(super) const INSERT_TRANSFER: &str = "INSERT INTO file_transfers (id, resource_id, file_name,
        senders_reference, sender, property_list, checksum, use_virus_scan, status, status_changed,
        created, created_month, expires, version)
@@ -385,7 +365,7 @@ macro_rules! file_transfer_store_impl {
             ) -> Result<(), $crate::store::StoreError> {
                 for event in events {
                     let row = $crate::store::sql::outbox_record(event)?;
-                    sqlx::query($crate::store::sql::INSERT_OUTBOX)
+                    sqlx::query(broker_common::outbox::sql::INSERT)
                         .bind(&row.id)
                         .bind(&row.routing_key)
                         .bind(&row.payload)
@@ -823,7 +803,7 @@ macro_rules! file_transfer_store_impl {
                 let mut tx = self.pool.begin().await?;
                 let mut marked = 0;
                 for id in ids {
-                    marked += sqlx::query($crate::store::sql::MARK_PUBLISHED)
+                    marked += sqlx::query(broker_common::outbox::sql::MARK_PUBLISHED)
                         .bind(id)
                         .bind(now)
                         .execute(&mut *tx)

@@ -34,5 +34,5 @@ impl SqliteFileTransferStore {
 file_transfer_store_impl!(
     SqliteFileTransferStore,
     sqlx::Sqlite,
-    super::sql::CLAIM_OUTBOX_SQLITE
+    broker_common::outbox::sql::CLAIM_SQLITE
 );
