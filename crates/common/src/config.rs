@@ -136,6 +136,8 @@ pub struct ServiceUrls {
     pub access_url: String,
     /// The file-transfer service.
     pub filetransfer_url: String,
+    /// The event service.
+    pub events_url: String,
 }
 
 /// Default gRPC port of the token service.
@@ -144,6 +146,8 @@ pub const TOKEN_PORT: u16 = 50051;
 pub const ACCESS_PORT: u16 = 50052;
 /// Default gRPC port of the file-transfer service.
 pub const FILETRANSFER_PORT: u16 = 50053;
+/// Default gRPC port of the event service.
+pub const EVENTS_PORT: u16 = 50054;
 
 impl Default for ServiceUrls {
     fn default() -> Self {
@@ -151,6 +155,7 @@ impl Default for ServiceUrls {
             token_url: format!("http://127.0.0.1:{TOKEN_PORT}"),
             access_url: format!("http://127.0.0.1:{ACCESS_PORT}"),
             filetransfer_url: format!("http://127.0.0.1:{FILETRANSFER_PORT}"),
+            events_url: format!("http://127.0.0.1:{EVENTS_PORT}"),
         }
     }
 }
@@ -180,6 +185,11 @@ pub const SERVICE_URL_SETTINGS: &[Setting] = &[
         default: "http://127.0.0.1:50053",
         description: "gRPC URL of the file-transfer service, for the gateway; embedded mode sets it itself.",
     },
+    Setting {
+        name: "BROKER_EVENTS_URL",
+        default: "http://127.0.0.1:50054",
+        description: "gRPC URL of the event service, for the gateway; embedded mode sets it itself.",
+    },
 ];
 
 /// The settings of [`CommonConfig`].
@@ -192,7 +202,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "BROKER_GRPC_ADDR",
         default: "127.0.0.1:<service's port>",
-        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052, filetransfer 50053; use `0.0.0.0:<port>` in containers.",
+        description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052, filetransfer 50053, events 50054; use `0.0.0.0:<port>` in containers.",
     },
     Setting {
         name: "BROKER_DATA_DIR",

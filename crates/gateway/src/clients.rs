@@ -13,6 +13,8 @@ use broker_common::auth::Caller;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::access_registry_server;
 use broker_proto::common::Principal;
+use broker_proto::events::event_service_client::EventServiceClient;
+use broker_proto::events::event_service_server;
 use broker_proto::filetransfer::file_transfer_service_client::FileTransferServiceClient;
 use broker_proto::filetransfer::file_transfer_service_server;
 use broker_proto::token::token_service_client::TokenServiceClient;
@@ -58,6 +60,7 @@ pub struct Clients {
     token: TokenServiceClient<Channel>,
     access: AccessRegistryClient<Channel>,
     filetransfer: FileTransferServiceClient<Channel>,
+    events: EventServiceClient<Channel>,
     backends: Vec<Backend>,
 }
 
@@ -67,10 +70,12 @@ impl Clients {
         let token = broker_common::grpc::channel(&config.token_url)?;
         let access = broker_common::grpc::channel(&config.access_url)?;
         let filetransfer = broker_common::grpc::channel(&config.filetransfer_url)?;
+        let events = broker_common::grpc::channel(&config.events_url)?;
         Ok(Self {
             token: TokenServiceClient::new(token.clone()),
             access: AccessRegistryClient::new(access.clone()),
             filetransfer: FileTransferServiceClient::new(filetransfer.clone()),
+            events: EventServiceClient::new(events.clone()),
             backends: vec![
                 Backend {
                     name: "token",
@@ -86,6 +91,11 @@ impl Clients {
                     name: "filetransfer",
                     service: file_transfer_service_server::SERVICE_NAME,
                     health: HealthClient::new(filetransfer),
+                },
+                Backend {
+                    name: "events",
+                    service: event_service_server::SERVICE_NAME,
+                    health: HealthClient::new(events),
                 },
             ],
         })
@@ -104,6 +114,11 @@ impl Clients {
     /// A client of the file-transfer service.
     pub fn filetransfer(&self) -> FileTransferServiceClient<Channel> {
         self.filetransfer.clone()
+    }
+
+    /// A client of the event service.
+    pub fn events(&self) -> EventServiceClient<Channel> {
+        self.events.clone()
     }
 
     /// Asks every backend for its health, concurrently.

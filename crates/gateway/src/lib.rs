@@ -46,9 +46,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = AppState::new(common, &config, admin).with_context(|| {
         format!(
-            "BROKER_TOKEN_URL {:?}, BROKER_ACCESS_URL {:?} or BROKER_FILETRANSFER_URL {:?} \
-             is not a valid URL",
-            config.token_url, config.access_url, config.filetransfer_url
+            "BROKER_TOKEN_URL {:?}, BROKER_ACCESS_URL {:?}, BROKER_FILETRANSFER_URL {:?} or \
+             BROKER_EVENTS_URL {:?} is not a valid URL",
+            config.token_url, config.access_url, config.filetransfer_url, config.events_url
         )
     })?;
     let addr = listener.local_addr()?;
@@ -57,6 +57,7 @@ pub async fn serve(
         token_url = %config.token_url,
         access_url = %config.access_url,
         filetransfer_url = %config.filetransfer_url,
+        events_url = %config.events_url,
         "gateway serving"
     );
     // Small answers (tokens, problems) must not wait on Nagle's algorithm.

@@ -73,6 +73,7 @@ pub fn state_with_filetransfer(filetransfer_url: String) -> AppState {
         token_url: closed_port_url(),
         access_url: closed_port_url(),
         filetransfer_url,
+        events_url: closed_port_url(),
     };
     let verifier = TokenVerifier::new(
         common.issuer(),
