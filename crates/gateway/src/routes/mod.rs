@@ -9,6 +9,7 @@ use crate::state::AppState;
 
 mod access_lists;
 mod admin;
+mod events;
 mod filetransfer;
 mod health;
 mod openapi;
@@ -37,6 +38,7 @@ pub fn api() -> Router<AppState> {
         .merge(admin::routes())
         .merge(registry)
         .merge(filetransfer::routes())
+        .merge(events::routes())
         .merge(whoami::routes())
         .merge(openapi::routes())
 }
