@@ -5,6 +5,7 @@ mod access;
 mod admin;
 mod auth;
 mod cross_cutting;
+mod events;
 mod filetransfer;
 mod support;
 mod token;
