@@ -29,6 +29,7 @@ async fn readiness_names_the_backends_that_are_down() {
                 "token": "Unhealthy",
                 "access": "Unhealthy",
                 "filetransfer": "Unhealthy",
+                "events": "Unhealthy",
             },
         })
     );
