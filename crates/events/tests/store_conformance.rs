@@ -62,6 +62,7 @@ fn new_subscription(resource: &str, consumer: &str, end_point: &str) -> NewSubsc
         consumer: consumer.to_owned(),
         created_by: consumer.to_owned(),
         created: at(0),
+        signing_secret: None,
     }
 }
 
@@ -106,6 +107,7 @@ async fn events_are_appended_once_and_pulled_in_order(store: &dyn EventStore) {
         after: None,
         size: 100,
         subject: None,
+        event_type: None,
     };
     let order = [first[0].id, first[1].id, second[0].id, second[1].id];
     assert_eq!(pull(store, all.clone()).await, order);
@@ -206,12 +208,12 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
 
     assert!(
         store
-            .claim_due(at(99), 10, at(200))
+            .claim_due(at(99), 10, at(200), &[])
             .await
             .unwrap()
             .is_empty()
     );
-    let claimed = store.claim_due(at(100), 10, at(130)).await.unwrap();
+    let claimed = store.claim_due(at(100), 10, at(130), &[]).await.unwrap();
     assert_eq!(claimed.len(), 1);
     let delivery = &claimed[0];
     assert_eq!(delivery.event, *event);
@@ -221,14 +223,14 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert!(
         store
-            .claim_due(at(110), 10, at(200))
+            .claim_due(at(110), 10, at(200), &[])
             .await
             .unwrap()
             .is_empty(),
         "leased"
     );
     // The worker died: the lease runs out and the row comes back.
-    let again = store.claim_due(at(130), 10, at(140)).await.unwrap();
+    let again = store.claim_due(at(130), 10, at(140), &[]).await.unwrap();
     assert_eq!(again.len(), 1);
 
     let retry = Outcome::Retry {
@@ -250,12 +252,12 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(149), 10, at(300))
+            .claim_due(at(149), 10, at(300), &[])
             .await
             .unwrap()
             .is_empty()
     );
-    let retried = store.claim_due(at(150), 10, at(300)).await.unwrap();
+    let retried = store.claim_due(at(150), 10, at(300), &[]).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(
@@ -281,12 +283,12 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000))
+            .claim_due(at(10_000), 10, at(20_000), &[])
             .await
             .unwrap()
             .is_empty()
     );
-    let letters = store.dead_letters(10).await.unwrap();
+    let letters = store.dead_letters(0, 10).await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].id, delivery.id);
     assert_eq!(letters[0].state, DeliveryState::Dead);
@@ -295,8 +297,8 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
 
     assert!(store.redrive(delivery.id, at(200)).await.unwrap());
     assert!(!store.redrive(delivery.id, at(200)).await.unwrap());
-    assert!(store.dead_letters(10).await.unwrap().is_empty());
-    let redriven = store.claim_due(at(200), 10, at(230)).await.unwrap();
+    assert!(store.dead_letters(0, 10).await.unwrap().is_empty());
+    let redriven = store.claim_due(at(200), 10, at(230), &[]).await.unwrap();
     assert_eq!(redriven.len(), 1);
     assert_eq!(redriven[0].attempts, 0);
     assert!(
@@ -307,12 +309,12 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000))
+            .claim_due(at(10_000), 10, at(20_000), &[])
             .await
             .unwrap()
             .is_empty()
     );
-    assert!(store.dead_letters(10).await.unwrap().is_empty());
+    assert!(store.dead_letters(0, 10).await.unwrap().is_empty());
 
     // Deleting a subscription drops its queued deliveries.
     let more = published("delivery-resource", 300);
@@ -324,7 +326,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert!(store.delete_subscription(subscription.id).await.unwrap());
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000))
+            .claim_due(at(10_000), 10, at(20_000), &[])
             .await
             .unwrap()
             .is_empty()
@@ -356,7 +358,10 @@ async fn concurrent_claimers_never_share_a_row(store: Arc<dyn EventStore>) {
         tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
-                let batch = store.claim_due(at(2000), 7, at(100_000)).await.unwrap();
+                let batch = store
+                    .claim_due(at(2000), 7, at(100_000), &[])
+                    .await
+                    .unwrap();
                 if batch.is_empty() {
                     return mine;
                 }
@@ -400,6 +405,7 @@ async fn a_reader_following_concurrent_appends_misses_nothing(store: Arc<dyn Eve
             after,
             size: 7,
             subject: None,
+            event_type: None,
         };
         let page = pull(store.as_ref(), query).await;
         if let Some(last) = page.last() {

@@ -73,11 +73,7 @@ impl SubscriptionRequest {
         if let Err(message) = check_endpoint(&self.end_point, context.allow_private_endpoints) {
             fail("endPoint", message);
         }
-        let resource_ok = self
-            .resource_filter
-            .strip_prefix(RESOURCE_URN_PREFIX)
-            .is_some_and(is_resource_id);
-        if !resource_ok {
+        if resource_id(&self.resource_filter).is_none() {
             fail(
                 "resourceFilter",
                 format!("must be {RESOURCE_URN_PREFIX}<resource id>"),
@@ -129,6 +125,44 @@ impl Subscription {
                 .source_filter
                 .as_ref()
                 .is_none_or(|source| !source.is_empty() && event.source.starts_with(source))
+    }
+}
+
+/// The prefix of an organisation consumer.
+pub const ORGANISATION_CONSUMER_PREFIX: &str = "/organisation/";
+
+/// The consumer (and creator) name of an organisation: `/organisation/<orgnr>`.
+pub fn organisation_consumer(org_number: &str) -> String {
+    format!("{ORGANISATION_CONSUMER_PREFIX}{org_number}")
+}
+
+/// The resource id of `urn:altinn:resource:<id>`, if it is one.
+pub fn resource_id(urn: &str) -> Option<&str> {
+    urn.strip_prefix(RESOURCE_URN_PREFIX)
+        .filter(|id| is_resource_id(id))
+}
+
+impl Subscription {
+    /// Whether the subscription's consumer may receive `event` given the resource's `owner`:
+    /// it is the event's subject organisation, or the resource's owner. Subscriptions are
+    /// checked when created; this re-check at enqueue keeps a subscription whose consumer lost
+    /// ownership from receiving other organisations' events.
+    pub fn may_receive(&self, event: &CloudEvent, owner: Option<&str>) -> bool {
+        let subject_org = event.subject.strip_prefix(ORGANIZATION_URN_PREFIX);
+        let is = |org: Option<&str>| {
+            org.and_then(|org| {
+                self.consumer
+                    .strip_prefix(ORGANISATION_CONSUMER_PREFIX)
+                    .map(|c| c == org)
+            })
+            .unwrap_or(false)
+        };
+        is(subject_org) || is(owner)
+    }
+
+    /// Whether the consumer is the event's subject, so no owner lookup is needed.
+    pub fn is_subject_of(&self, event: &CloudEvent) -> bool {
+        self.may_receive(event, None)
     }
 }
 
@@ -363,6 +397,19 @@ mod tests {
         for public in ["93.184.216.34", "2606:2800:220:1::1"] {
             assert!(!is_private_address(public.parse().unwrap()), "{public}");
         }
+    }
+
+    #[test]
+    fn only_the_subject_or_the_owner_may_receive() {
+        let own = subscription(request());
+        assert!(own.may_receive(&event(ORG, "t"), None));
+        assert!(own.is_subject_of(&event(ORG, "t")));
+        assert!(!own.may_receive(&event(OTHER, "t"), None));
+        assert!(!own.may_receive(&event(OTHER, "t"), Some("991825827")));
+        assert!(own.may_receive(&event(OTHER, "t"), Some("974760673")));
+        assert_eq!(resource_id(RESOURCE), Some("my-resource"));
+        assert_eq!(resource_id("urn:altinn:resource:"), None);
+        assert_eq!(organisation_consumer("974760673"), own.consumer);
     }
 
     #[test]

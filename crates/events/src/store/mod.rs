@@ -5,7 +5,8 @@
 //! CloudEvent id, so a redelivered bus message cannot add a second event; deliveries are keyed
 //! by (event, subscription), so re-enqueueing is harmless. Due deliveries are claimed with a
 //! lease, so concurrent delivery workers (and replicas) never send the same row at once, and a
-//! crashed worker's rows come back when the lease runs out.
+//! crashed worker's rows come back when the lease runs out. Validation handshakes are leased the
+//! same way, on the subscription row itself, so they too survive restarts.
 
 mod sql;
 
@@ -56,6 +57,8 @@ pub struct PullQuery {
     pub size: u32,
     /// Only events with this subject.
     pub subject: Option<String>,
+    /// Only events of this type.
+    pub event_type: Option<String>,
 }
 
 /// A subscription to create; the store assigns the id.
@@ -67,8 +70,30 @@ pub struct NewSubscription {
     pub consumer: String,
     /// The creator.
     pub created_by: String,
-    /// When.
+    /// When; the first validation handshake is due then.
     pub created: DateTime<Utc>,
+    /// The Standard Webhooks secret (`whsec_…`) to sign deliveries with, if asked for.
+    pub signing_secret: Option<String>,
+}
+
+/// A subscription whose validation handshake is due, leased to one worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingValidation {
+    /// The subscription.
+    pub subscription: Subscription,
+    /// Handshakes attempted before this one.
+    pub attempts: u32,
+}
+
+/// What a validation handshake came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationOutcome {
+    /// The endpoint answered 2xx: the subscription is validated.
+    Validated,
+    /// It failed; try again then.
+    RetryAt(DateTime<Utc>),
+    /// It failed and no tries are left: the subscription stays unvalidated for good.
+    GiveUp,
 }
 
 /// Where a delivery stands.
@@ -117,6 +142,10 @@ pub struct Delivery {
     pub state: DeliveryState,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When it last changed (for a dead letter: when it died).
+    pub updated: DateTime<Utc>,
+    /// The subscription's signing secret, if it signs deliveries.
+    pub signing_secret: Option<String>,
 }
 
 /// What an attempt came to.
@@ -179,13 +208,18 @@ pub trait EventStore: Send + Sync {
         subscriptions: &[i64],
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// Leases up to `limit` pending deliveries due at `now` until `lease_until`.
+    /// Leases up to `limit` pending deliveries due at `now` until `lease_until`, oldest due
+    /// first, leaving out those whose endpoint is in `exclude_endpoints`.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u32,
         lease_until: DateTime<Utc>,
+        exclude_endpoints: &[String],
     ) -> Result<Vec<Delivery>, StoreError>;
+    /// Gives back a delivery claimed with `lease_until` without attempting it, so any worker
+    /// may claim it again at once; whether that lease still held it.
+    async fn release(&self, delivery: i64, lease_until: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Records an attempt of a delivery claimed with `lease_until`; whether that lease still
     /// held it (a worker whose lease ran out and was claimed again records nothing).
     async fn record(
@@ -195,8 +229,25 @@ pub trait EventStore: Send + Sync {
         outcome: &Outcome,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Dead letters, oldest first.
-    async fn dead_letters(&self, limit: u32) -> Result<Vec<Delivery>, StoreError>;
+    /// Up to `limit` dead letters with ids above `after`, oldest first.
+    async fn dead_letters(&self, after: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
     /// Makes a dead letter pending again with fresh attempts, due at `at`; whether it was dead.
     async fn redrive(&self, delivery: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Makes every dead letter pending again, due at `at`; how many there were.
+    async fn redrive_all(&self, at: DateTime<Utc>) -> Result<u64, StoreError>;
+
+    /// Leases up to `limit` subscriptions whose validation handshake is due at `now` until
+    /// `lease_until`.
+    async fn claim_validations(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Vec<PendingValidation>, StoreError>;
+    /// Records a handshake attempt of a subscription; whether it still exists.
+    async fn record_validation(
+        &self,
+        subscription: i64,
+        outcome: ValidationOutcome,
+    ) -> Result<bool, StoreError>;
 }

@@ -1,13 +1,14 @@
 //! The SQL of [`EventStore`](super::EventStore), written once and instantiated for each database
 //! by [`event_store_impl!`]. Every statement is plain SQL valid on both PostgreSQL and SQLite,
-//! except the delivery claim, which each backend passes in (PostgreSQL locks and skips the rows
-//! it claims; SQLite has a single writer and needs no lock).
+//! except the claims, which each backend completes with its lock clause (PostgreSQL locks and
+//! skips the rows it claims; SQLite has a single writer and needs no lock). Statements with a
+//! list of values are built with one `$n` placeholder per value, never with the values.
 
 use std::fmt::Display;
 
 use chrono::{DateTime, Utc};
 
-use super::{Delivery, DeliveryState, StoreError};
+use super::{Delivery, DeliveryState, PendingValidation, StoreError};
 use crate::domain::cloud_event::CloudEvent;
 use crate::domain::subscription::{Subscription, SubscriptionRequest};
 
@@ -15,74 +16,120 @@ use crate::domain::subscription::{Subscription, SubscriptionRequest};
 pub(super) const TAKE_APPEND_TURN: &str =
     "UPDATE append_turn SET appends = appends + 1 WHERE id = 1";
 pub(super) const INSERT_EVENT: &str =
-    "INSERT INTO events (id, resource, subject, payload, appended)
-     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO events (id, resource, subject, payload, appended, event_type)
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
 pub(super) const SELECT_EVENT: &str = "SELECT payload FROM events WHERE id = $1";
-/// `$2` is the last seen id ('' for none); an unknown id starts at the beginning.
+/// `$2` is the last seen id ('' for none); an unknown id starts at the beginning. `$3` and `$5`
+/// filter by subject and type when not ''.
 pub(super) const PULL: &str = "SELECT payload FROM events
      WHERE resource = $1
        AND seq > COALESCE((SELECT seq FROM events WHERE id = $2), 0)
        AND ($3 = '' OR subject = $3)
+       AND ($5 = '' OR event_type = $5)
      ORDER BY seq LIMIT $4";
 
 const SUBSCRIPTION_COLUMNS: &str = "id, end_point, resource_filter, subject_filter,
        source_filter, type_filter, include_subunits, consumer, created_by, created, validated";
+/// The first handshake is due when the subscription is created.
 pub(super) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (end_point,
        resource_filter, subject_filter, source_filter, type_filter, include_subunits, consumer,
-       created_by, created, validated)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE) RETURNING id";
+       created_by, created, validated, signing_secret, validation_attempts, next_validation)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, 0, $9) RETURNING id";
 pub(super) fn select_subscriptions(filter: &str) -> String {
     format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {filter} ORDER BY id")
 }
 pub(super) const DELETE_SUBSCRIPTION_DELIVERIES: &str =
     "DELETE FROM deliveries WHERE subscription_id = $1";
 pub(super) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
-pub(super) const MARK_VALIDATED: &str = "UPDATE subscriptions SET validated = TRUE WHERE id = $1";
+pub(super) const MARK_VALIDATED: &str =
+    "UPDATE subscriptions SET validated = TRUE, next_validation = NULL WHERE id = $1";
+/// Claims due handshakes by moving their due time to the lease's end.
+pub(super) fn claim_validations(lock: &str) -> String {
+    format!(
+        "UPDATE subscriptions SET next_validation = $3 WHERE id IN (
+           SELECT id FROM subscriptions
+           WHERE next_validation IS NOT NULL AND next_validation <= $1 AND NOT validated
+           ORDER BY next_validation, id LIMIT $2 {lock}) RETURNING id"
+    )
+}
+/// The claimed subscriptions with their attempts so far.
+pub(super) fn select_pending_validations(count: usize) -> String {
+    format!(
+        "SELECT {SUBSCRIPTION_COLUMNS}, validation_attempts FROM subscriptions
+         WHERE id IN ({}) ORDER BY id",
+        placeholders(1, count)
+    )
+}
+/// `$2` validated, `$3` the next handshake (NULL for none).
+pub(super) const RECORD_VALIDATION: &str = "UPDATE subscriptions SET validated = $2,
+       validation_attempts = validation_attempts + 1, next_validation = $3
+     WHERE id = $1";
 
 pub(super) const ENQUEUE: &str = "INSERT INTO deliveries (event_id, subscription_id, state,
        attempts, next_attempt, updated)
      VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (event_id, subscription_id) DO NOTHING";
-/// Claims and leases in one statement; the lock clause goes inside the sub-select.
-macro_rules! claim_due {
-    ($lock:literal) => {
-        concat!(
-            "UPDATE deliveries SET claimed_until = $3 WHERE id IN (
-               SELECT id FROM deliveries
-               WHERE state = 'pending' AND next_attempt <= $1
-                 AND (claimed_until IS NULL OR claimed_until <= $1)
-               ORDER BY next_attempt, id LIMIT $2 ",
-            $lock,
-            ") RETURNING id"
+/// Claims and leases in one statement, leaving out `excluded` endpoints (`$4`…).
+pub(super) fn claim_due(lock: &str, excluded: usize) -> String {
+    let exclusion = if excluded == 0 {
+        String::new()
+    } else {
+        format!(
+            "AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE end_point IN ({}))",
+            placeholders(4, excluded)
         )
     };
+    format!(
+        "UPDATE deliveries SET claimed_until = $3 WHERE id IN (
+           SELECT id FROM deliveries
+           WHERE state = 'pending' AND next_attempt <= $1
+             AND (claimed_until IS NULL OR claimed_until <= $1)
+             {exclusion}
+           ORDER BY next_attempt, id LIMIT $2 {lock}) RETURNING id"
+    )
 }
-pub(super) const CLAIM_DUE_POSTGRES: &str = claim_due!("FOR UPDATE SKIP LOCKED");
-pub(super) const CLAIM_DUE_SQLITE: &str = claim_due!("");
-/// A delivery with its event and endpoint, selected by `$where` (a literal).
-macro_rules! select_delivery {
-    ($where:literal) => {
-        concat!(
-            "SELECT d.id, d.subscription_id, s.end_point, e.payload, d.attempts, d.state,
-                    d.last_error
-             FROM deliveries d
-             JOIN events e ON e.id = d.event_id
-             JOIN subscriptions s ON s.id = d.subscription_id
-             WHERE ",
-            $where
-        )
-    };
+/// `$first`, `$first+1`, … `count` of them, comma-separated.
+fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
-pub(super) const SELECT_DELIVERY: &str = select_delivery!("d.id = $1");
-pub(super) const SELECT_DEAD: &str = select_delivery!("d.state = 'dead' ORDER BY d.id LIMIT $1");
+/// Deliveries with their event, endpoint and secret, selected by `filter`.
+fn select_deliveries(filter: &str) -> String {
+    format!(
+        "SELECT d.id, d.subscription_id, s.end_point, e.payload, d.attempts, d.state,
+                d.last_error, d.updated, s.signing_secret
+         FROM deliveries d
+         JOIN events e ON e.id = d.event_id
+         JOIN subscriptions s ON s.id = d.subscription_id
+         WHERE {filter}"
+    )
+}
+/// The deliveries with these `count` ids.
+pub(super) fn select_claimed(count: usize) -> String {
+    select_deliveries(&format!(
+        "d.id IN ({}) ORDER BY d.id",
+        placeholders(1, count)
+    ))
+}
+/// Dead letters after `$1`, at most `$2`.
+pub(super) fn select_dead() -> String {
+    select_deliveries("d.state = 'dead' AND d.id > $1 ORDER BY d.id LIMIT $2")
+}
 /// `$2` the new state, `$3` the next attempt (kept when NULL), `$4` the error, `$5` now, `$6`
 /// the recorder's lease.
 pub(super) const RECORD: &str = "UPDATE deliveries SET state = $2,
        next_attempt = COALESCE($3, next_attempt), last_error = $4, updated = $5,
        attempts = attempts + 1, claimed_until = NULL
      WHERE id = $1 AND state = 'pending' AND claimed_until = $6";
+pub(super) const RELEASE: &str = "UPDATE deliveries SET claimed_until = NULL
+     WHERE id = $1 AND state = 'pending' AND claimed_until = $2";
 pub(super) const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', attempts = 0,
        next_attempt = $2, claimed_until = NULL, updated = $2
      WHERE id = $1 AND state = 'dead'";
+pub(super) const REDRIVE_ALL: &str = "UPDATE deliveries SET state = 'pending', attempts = 0,
+       next_attempt = $1, claimed_until = NULL, updated = $1
+     WHERE state = 'dead'";
 
 /// A stored value that must parse, or the row is corrupt.
 pub(super) fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
@@ -154,10 +201,46 @@ pub(super) fn subscription_from(row: SubscriptionRow) -> Result<Subscription, St
     })
 }
 
-pub(super) type DeliveryRow = (i64, i64, String, String, i64, String, Option<String>);
+pub(super) type PendingValidationRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    bool,
+    String,
+    String,
+    i64,
+    bool,
+    i64,
+);
+
+pub(super) fn pending_validation_from(
+    row: PendingValidationRow,
+) -> Result<PendingValidation, StoreError> {
+    let (a, b, c, d, e, f, g, h, i, j, k, attempts) = row;
+    Ok(PendingValidation {
+        subscription: subscription_from((a, b, c, d, e, f, g, h, i, j, k))?,
+        attempts: stored("validation attempts", u32::try_from(attempts))?,
+    })
+}
+
+pub(super) type DeliveryRow = (
+    i64,
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    Option<String>,
+    i64,
+    Option<String>,
+);
 
 pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
-    let (id, subscription_id, end_point, payload, attempts, state, last_error) = row;
+    let (id, subscription_id, end_point, payload, attempts, state, last_error, updated, secret) =
+        row;
     Ok(Delivery {
         id,
         subscription_id,
@@ -167,12 +250,14 @@ pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
         state: DeliveryState::parse(&state)
             .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,
         last_error,
+        updated: time("delivery updated", updated)?,
+        signing_secret: secret,
     })
 }
 
 /// The whole [`EventStore`](super::EventStore) for a store type with `pool` and `writes` fields.
 macro_rules! event_store_impl {
-    ($store:ty, $claim:expr) => {
+    ($store:ty, $lock:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::EventStore for $store {
             async fn append(
@@ -196,6 +281,7 @@ macro_rules! event_store_impl {
                         .bind(&event.subject)
                         .bind(payload)
                         .bind(sql::millis(at))
+                        .bind(&event.event_type)
                         .execute(&mut *tx)
                         .await?;
                     inserted.push(if done.rows_affected() == 1 {
@@ -234,6 +320,7 @@ macro_rules! event_store_impl {
                     .bind(query.after.map(|id| id.to_string()).unwrap_or_default())
                     .bind(query.subject.as_deref().unwrap_or_default())
                     .bind(i64::from(query.size))
+                    .bind(query.event_type.as_deref().unwrap_or_default())
                     .fetch_all(&self.pool)
                     .await?;
                 rows.iter()
@@ -259,6 +346,7 @@ macro_rules! event_store_impl {
                     .bind(&new.consumer)
                     .bind(&new.created_by)
                     .bind(sql::millis(new.created))
+                    .bind(&new.signing_secret)
                     .fetch_one(&self.pool)
                     .await?;
                 Ok($crate::domain::subscription::Subscription {
@@ -370,27 +458,45 @@ macro_rules! event_store_impl {
                 now: chrono::DateTime<chrono::Utc>,
                 limit: u32,
                 lease_until: chrono::DateTime<chrono::Utc>,
+                exclude_endpoints: &[String],
             ) -> Result<Vec<$crate::store::Delivery>, $crate::store::StoreError> {
                 use $crate::store::sql;
+                let claim = sql::claim_due($lock, exclude_endpoints.len());
                 let claimed: Vec<(i64,)> = {
                     let _turn = self.writes.enter().await;
-                    sqlx::query_as($claim)
+                    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                         .bind(sql::millis(now))
                         .bind(i64::from(limit))
-                        .bind(sql::millis(lease_until))
-                        .fetch_all(&self.pool)
-                        .await?
+                        .bind(sql::millis(lease_until));
+                    for end_point in exclude_endpoints {
+                        query = query.bind(end_point);
+                    }
+                    query.fetch_all(&self.pool).await?
                 };
-                let mut deliveries = Vec::with_capacity(claimed.len());
-                for (id,) in claimed {
-                    let row: sql::DeliveryRow = sqlx::query_as(sql::SELECT_DELIVERY)
-                        .bind(id)
-                        .fetch_one(&self.pool)
-                        .await?;
-                    deliveries.push(sql::delivery_from(row)?);
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
                 }
-                deliveries.sort_by_key(|delivery| delivery.id);
-                Ok(deliveries)
+                let mut select =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::select_claimed(claimed.len())));
+                for (id,) in &claimed {
+                    select = select.bind(id);
+                }
+                let rows: Vec<sql::DeliveryRow> = select.fetch_all(&self.pool).await?;
+                rows.into_iter().map(sql::delivery_from).collect()
+            }
+
+            async fn release(
+                &self,
+                delivery: i64,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let _turn = self.writes.enter().await;
+                let done = sqlx::query($crate::store::sql::RELEASE)
+                    .bind(delivery)
+                    .bind($crate::store::sql::millis(lease_until))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn record(
@@ -430,13 +536,16 @@ macro_rules! event_store_impl {
 
             async fn dead_letters(
                 &self,
+                after: i64,
                 limit: u32,
             ) -> Result<Vec<$crate::store::Delivery>, $crate::store::StoreError> {
                 use $crate::store::sql;
-                let rows: Vec<sql::DeliveryRow> = sqlx::query_as(sql::SELECT_DEAD)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await?;
+                let rows: Vec<sql::DeliveryRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::select_dead()))
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
                 rows.into_iter().map(sql::delivery_from).collect()
             }
 
@@ -449,6 +558,67 @@ macro_rules! event_store_impl {
                 let done = sqlx::query($crate::store::sql::REDRIVE)
                     .bind(delivery)
                     .bind($crate::store::sql::millis(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn redrive_all(
+                &self,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let _turn = self.writes.enter().await;
+                let done = sqlx::query($crate::store::sql::REDRIVE_ALL)
+                    .bind($crate::store::sql::millis(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn claim_validations(
+                &self,
+                now: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+                lease_until: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<$crate::store::PendingValidation>, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let claimed: Vec<(i64,)> = {
+                    let _turn = self.writes.enter().await;
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_validations($lock)))
+                        .bind(sql::millis(now))
+                        .bind(i64::from(limit))
+                        .bind(sql::millis(lease_until))
+                        .fetch_all(&self.pool)
+                        .await?
+                };
+                if claimed.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let statement = sql::select_pending_validations(claimed.len());
+                let mut select = sqlx::query_as(sqlx::AssertSqlSafe(statement));
+                for (id,) in &claimed {
+                    select = select.bind(id);
+                }
+                let rows: Vec<sql::PendingValidationRow> = select.fetch_all(&self.pool).await?;
+                rows.into_iter().map(sql::pending_validation_from).collect()
+            }
+
+            async fn record_validation(
+                &self,
+                subscription: i64,
+                outcome: $crate::store::ValidationOutcome,
+            ) -> Result<bool, $crate::store::StoreError> {
+                use $crate::store::{ValidationOutcome, sql};
+                let (validated, next) = match outcome {
+                    ValidationOutcome::Validated => (true, None),
+                    ValidationOutcome::RetryAt(at) => (false, Some(sql::millis(at))),
+                    ValidationOutcome::GiveUp => (false, None),
+                };
+                let _turn = self.writes.enter().await;
+                let done = sqlx::query(sql::RECORD_VALIDATION)
+                    .bind(subscription)
+                    .bind(validated)
+                    .bind(next)
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() == 1)

@@ -1,0 +1,250 @@
+//! Webhook delivery: claiming due deliveries from the store and POSTing them, with retries on
+//! the configured schedule and dead letters after the last.
+//!
+//! **Durability.** A delivery is a row; scheduled retries are rows with a later `next_attempt`,
+//! so nothing waits in memory and a restart loses nothing. Rows are claimed with a lease
+//! (`claimed_until`), so replicas never send one row at once, and a crashed worker's rows come
+//! back when the lease runs out. The lease is twice the POST timeout plus a margin, and a row
+//! is only claimed when a slot to send it is free (below), so no claimed row ever waits long
+//! enough for its lease to expire. Delivery is at least once: a worker that sent but crashed
+//! before recording sends again after the lease.
+//!
+//! **Latency.** The replica that enqueues wakes its loop at once (a [`Notify`]); the others
+//! poll every [`POLL`] while idle, which also picks up retries that fell due. So an event
+//! reaches its webhook one store round trip after it was ingested.
+//!
+//! **Fairness.** Concurrency is bounded overall (`max_in_flight`) and per endpoint URL
+//! (`max_per_endpoint`). A slow endpoint must not delay the others, so a claim asks only for
+//! as many rows as there are free overall slots and *excludes endpoints whose slots are all
+//! taken* (the store filters them out). A batch may still hold more rows for one endpoint than
+//! it has free slots; those are released at once, unattempted, and the next claim leaves the
+//! now-saturated endpoint out. A row therefore only ever holds an overall slot while it is
+//! being sent, and a slow endpoint occupies at most `max_per_endpoint` of them.
+
+pub mod client;
+pub mod signing;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker_common::Shutdown;
+use broker_common::clock::Clock;
+use chrono::TimeDelta;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::config::DeliverySettings;
+use crate::domain::retry::{NextStep, RetrySchedule};
+use crate::store::{Delivery, EventStore, Outcome};
+use client::WebhookClient;
+
+/// How often an idle loop looks for due rows it was not woken for.
+pub const POLL: Duration = Duration::from_millis(250);
+/// Pause after a store failure.
+const STORE_PAUSE: Duration = Duration::from_secs(1);
+/// Most rows claimed at once, so one claim stays a short statement.
+const MAX_BATCH: usize = 256;
+/// How long shutdown waits for POSTs in flight to finish and be recorded.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// The delivery loop and what its sends share.
+pub struct Deliverer {
+    shared: Arc<Shared>,
+    max_per_endpoint: usize,
+    max_in_flight: usize,
+    wake: Arc<Notify>,
+}
+
+struct Shared {
+    store: Arc<dyn EventStore>,
+    client: WebhookClient,
+    clock: Arc<dyn Clock>,
+    schedule: RetrySchedule,
+    lease: TimeDelta,
+    slots: Arc<Semaphore>,
+    wake: Arc<Notify>,
+}
+
+impl Deliverer {
+    /// Delivers from `store` with `client`; `wake` is notified when rows are queued.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        client: WebhookClient,
+        clock: Arc<dyn Clock>,
+        settings: &DeliverySettings,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let timeout = TimeDelta::from_std(settings.timeout).unwrap_or(TimeDelta::MAX / 4);
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                client,
+                clock,
+                schedule: settings.retry.clone(),
+                lease: timeout * 2 + TimeDelta::seconds(30),
+                slots: Arc::new(Semaphore::new(settings.max_in_flight)),
+                wake: wake.clone(),
+            }),
+            max_per_endpoint: settings.max_per_endpoint,
+            max_in_flight: settings.max_in_flight,
+            wake,
+        }
+    }
+
+    /// Claims and sends due deliveries until shutdown, then waits briefly for sends in flight.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut endpoints: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        while !shutdown.is_triggered() {
+            let busy = match self.claim_and_send(&mut endpoints).await {
+                Ok(busy) => busy,
+                Err(error) => {
+                    tracing::warn!(%error, "claiming deliveries failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(STORE_PAUSE) => {}
+                    }
+                    continue;
+                }
+            };
+            if busy {
+                // A full batch: more may be due at once.
+                continue;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+            }
+        }
+        let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(DRAIN, self.shared.slots.acquire_many(all)).await;
+    }
+
+    /// One claim; whether it filled every free slot (so another claim may find more).
+    async fn claim_and_send(
+        &self,
+        endpoints: &mut HashMap<String, Arc<Semaphore>>,
+    ) -> Result<bool, crate::store::StoreError> {
+        let free = self.shared.slots.available_permits().min(MAX_BATCH);
+        if free == 0 {
+            return Ok(false);
+        }
+        // An endpoint with every permit back has nobody sending to it: forget it, so the map
+        // only holds endpoints in use (and a new semaphore can never coexist with old permits).
+        endpoints.retain(|_, slots| slots.available_permits() < self.max_per_endpoint);
+        let saturated: Vec<String> = endpoints
+            .iter()
+            .filter(|(_, slots)| slots.available_permits() == 0)
+            .map(|(end_point, _)| end_point.clone())
+            .collect();
+        let now = self.shared.clock.now();
+        let lease_until = now + self.shared.lease;
+        let limit = u32::try_from(free).unwrap_or(u32::MAX);
+        let batch = self
+            .shared
+            .store
+            .claim_due(now, limit, lease_until, &saturated)
+            .await?;
+        let full = batch.len() == free;
+        for delivery in batch {
+            let endpoint = endpoints
+                .entry(delivery.end_point.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.max_per_endpoint)))
+                .clone();
+            let permits = endpoint.try_acquire_owned().ok().and_then(|endpoint| {
+                let overall = self.shared.slots.clone().try_acquire_owned().ok()?;
+                Some((overall, endpoint))
+            });
+            match permits {
+                Some(permits) => {
+                    let shared = self.shared.clone();
+                    tokio::spawn(async move { shared.send(delivery, lease_until, permits).await });
+                }
+                None => {
+                    // More rows of this endpoint than it has free slots: let others take them.
+                    self.shared.store.release(delivery.id, lease_until).await?;
+                }
+            }
+        }
+        Ok(full)
+    }
+}
+
+impl Shared {
+    /// Sends one delivery and records the outcome under its lease, holding its slots.
+    async fn send(
+        &self,
+        delivery: Delivery,
+        lease_until: chrono::DateTime<chrono::Utc>,
+        permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    ) {
+        let result = self.attempt(&delivery).await;
+        drop(permits);
+        self.wake.notify_one();
+        let now = self.clock.now();
+        let outcome = match result {
+            Ok(()) => Outcome::Delivered,
+            Err(error) => match self.schedule.after_failure(delivery.attempts + 1, now) {
+                NextStep::RetryAt(next_attempt) => Outcome::Retry {
+                    next_attempt,
+                    error,
+                },
+                NextStep::DeadLetter => {
+                    tracing::warn!(
+                        delivery = delivery.id,
+                        subscription = delivery.subscription_id,
+                        event = %delivery.event.id,
+                        %error,
+                        "delivery failed for the last time; dead letter"
+                    );
+                    Outcome::DeadLetter { error }
+                }
+            },
+        };
+        match self
+            .store
+            .record(delivery.id, lease_until, &outcome, now)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => tracing::debug!(
+                delivery = delivery.id,
+                "the lease ran out or the subscription is gone; outcome not recorded"
+            ),
+            Err(error) => tracing::warn!(
+                delivery = delivery.id,
+                %error,
+                "recording a delivery failed; it is sent again when its lease runs out"
+            ),
+        }
+    }
+
+    /// One POST of the delivery's CloudEvent, signed when the subscription has a secret.
+    async fn attempt(&self, delivery: &Delivery) -> Result<(), String> {
+        let body = serde_json::to_string(&delivery.event).map_err(|error| error.to_string())?;
+        let headers = match &delivery.signing_secret {
+            Some(secret) => signing::headers(
+                secret,
+                &delivery.event.id.to_string(),
+                self.clock.unix(),
+                &body,
+            )
+            .ok_or_else(|| "the subscription's signing secret is unusable".to_owned())?,
+            None => Vec::new(),
+        };
+        self.client
+            .post(&delivery.end_point, body, headers)
+            .await
+            .map(drop)
+            .map_err(|error| {
+                tracing::debug!(
+                    delivery = delivery.id,
+                    subscription = delivery.subscription_id,
+                    attempt = delivery.attempts + 1,
+                    %error,
+                    "delivery attempt failed"
+                );
+                error.to_string()
+            })
+    }
+}

@@ -1,0 +1,220 @@
+//! Turning file-transfer events from the bus into CloudEvents and queued deliveries.
+//!
+//! Every replica consumes the one shared queue `broker.events.ingest` (a quorum queue on
+//! RabbitMQ), so each message is handled by one of them. A message is acked only after its
+//! CloudEvents are appended *and* their deliveries enqueued, both committed; a crash in between
+//! leaves it unacked and it comes back. Redelivery is harmless: CloudEvent ids are
+//! deterministic, the log ignores an id it has, and enqueueing ignores a pair it has, so an
+//! event that was appended before a crash is still enqueued when its message returns.
+//!
+//! Up to `prefetch` messages are handled at once (the bus never hands out more), because one
+//! by one the store's commit latency would cap throughput. A message that cannot be decoded
+//! can never succeed, so it is logged and dropped; a store or registry failure requeues the
+//! message after a pause instead. When the bus fails, the consumer subscribes again after a
+//! pause, as [`broker_common::changes`] does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use broker_bus::{Bus, QueueKind, Subscription as BusSubscription};
+use broker_common::Shutdown;
+use broker_common::clock::Clock;
+use broker_common::transfer_event::{BINDING, TransferEvent};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::domain::cloud_event::CloudEvent;
+use crate::domain::error::EventsError;
+use crate::domain::subscription::resource_id;
+use crate::owners::{Ownership, ResourceOwners};
+use crate::store::EventStore;
+
+/// The shared queue every replica's ingest consumes.
+pub const QUEUE: &str = "broker.events.ingest";
+/// Pause before subscribing again after the bus failed, and before requeueing a message whose
+/// handling failed (so a store outage does not become a hot loop).
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+/// How long shutdown waits for messages being handled to commit and ack.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Appends CloudEvents and enqueues their deliveries.
+pub struct Ingest {
+    store: Arc<dyn EventStore>,
+    owners: Arc<dyn ResourceOwners>,
+    clock: Arc<dyn Clock>,
+    public_url: String,
+    deliveries: Arc<Notify>,
+}
+
+impl Ingest {
+    /// Ingests into `store`, waking `deliveries` when something was queued; CloudEvent sources
+    /// are derived from `public_url`.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        owners: Arc<dyn ResourceOwners>,
+        clock: Arc<dyn Clock>,
+        public_url: String,
+        deliveries: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            owners,
+            clock,
+            public_url,
+            deliveries,
+        }
+    }
+
+    /// Appends `events` (an id already in the log is kept as it is) and enqueues each for every
+    /// validated subscription that matches it and whose consumer may receive it.
+    pub async fn accept(&self, events: &[CloudEvent]) -> Result<(), EventsError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        self.store.append(events, now).await?;
+        let mut candidates = HashMap::new();
+        let mut owners = HashMap::new();
+        let mut queued = 0;
+        for event in events {
+            if !candidates.contains_key(&event.resource) {
+                let found = self.store.validated_subscriptions(&event.resource).await?;
+                candidates.insert(event.resource.clone(), found);
+            }
+            let mut targets = Vec::new();
+            for subscription in &candidates[&event.resource] {
+                if !subscription.matches(event) {
+                    continue;
+                }
+                // Most subscribers are the event's subject; only others need the owner.
+                let allowed = subscription.is_subject_of(event) || {
+                    let owner = match owners.get(&event.resource) {
+                        Some(owner) => *owner,
+                        None => {
+                            let owner = self.owner(&event.resource).await?;
+                            owners.insert(event.resource.clone(), owner);
+                            owner
+                        }
+                    };
+                    let owner = owner.map(|org| org.to_string());
+                    subscription.may_receive(event, owner.as_deref())
+                };
+                if allowed {
+                    targets.push(subscription.id);
+                } else {
+                    tracing::info!(
+                        subscription = subscription.id,
+                        event = %event.id,
+                        "consumer may not receive the event; not delivered"
+                    );
+                }
+            }
+            if !targets.is_empty() {
+                self.store.enqueue(event.id, &targets, now).await?;
+                queued += targets.len();
+            }
+        }
+        if queued > 0 {
+            self.deliveries.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn owner(
+        &self,
+        resource: &str,
+    ) -> Result<Option<broker_common::identity::OrgNumber>, EventsError> {
+        let Some(id) = resource_id(resource) else {
+            return Ok(None);
+        };
+        Ok(match self.owners.ownership(id).await? {
+            Ownership::Owned(owner) => owner,
+            Ownership::Unknown => None,
+        })
+    }
+
+    /// Handles one bus message: ack after commit, drop if undecodable, requeue on failure.
+    async fn handle(&self, delivery: broker_bus::Delivery) {
+        let message_id = delivery.message.id.clone();
+        let event: TransferEvent = match serde_json::from_slice(&delivery.message.payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(
+                    message = %message_id,
+                    routing_key = %delivery.message.routing_key,
+                    %error,
+                    "undecodable file-transfer event; dropped"
+                );
+                if let Err(error) = delivery.nack(false).await {
+                    tracing::warn!(%error, "dropping an undecodable event failed");
+                }
+                return;
+            }
+        };
+        let events = CloudEvent::from_transfer_event(&event, &self.public_url);
+        match self.accept(&events).await {
+            Ok(()) => {
+                if let Err(error) = delivery.ack().await {
+                    // The work is committed; the redelivery this causes is harmless.
+                    tracing::warn!(message = %message_id, %error, "acking an ingested event failed");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(message = %message_id, %error, "ingesting an event failed; requeued");
+                tokio::time::sleep(RETRY_PAUSE).await;
+                if let Err(error) = delivery.nack(true).await {
+                    tracing::warn!(%error, "requeueing an event failed; it returns anyway");
+                }
+            }
+        }
+    }
+}
+
+/// Consumes file-transfer events from `bus` into `ingest` until shutdown.
+pub async fn consume(ingest: Arc<Ingest>, bus: Arc<dyn Bus>, prefetch: u16, shutdown: Shutdown) {
+    let mut handling = JoinSet::new();
+    while !shutdown.is_triggered() {
+        let subscription = BusSubscription {
+            queue: QueueKind::Shared(QUEUE.to_owned()),
+            bindings: vec![BINDING.to_owned()],
+            prefetch,
+        };
+        match bus.subscribe(subscription).await {
+            Ok(mut subscriber) => loop {
+                let next = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    Some(_) = handling.join_next(), if !handling.is_empty() => continue,
+                    next = subscriber.next() => next,
+                };
+                match next {
+                    Some(Ok(delivery)) => {
+                        let ingest = ingest.clone();
+                        handling.spawn(async move { ingest.handle(delivery).await });
+                    }
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "ingest subscription failed; subscribing again");
+                        break;
+                    }
+                    None => break,
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot subscribe to file-transfer events; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::time::sleep(RETRY_PAUSE) => {}
+        }
+    }
+    // Let messages being handled commit and ack; what does not finish is requeued by the bus.
+    if tokio::time::timeout(DRAIN, async {
+        while handling.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        handling.abort_all();
+    }
+}
