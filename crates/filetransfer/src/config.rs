@@ -1,7 +1,10 @@
 //! The file-transfer service's own settings, read from `BROKER_*` variables by
 //! [`broker_common::config::load`]; [`SETTINGS`] documents them for the README.
 
+use std::time::Duration;
+
 use broker_common::config::Setting;
+use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
 /// Altinn's global ceiling on a transfer's size: 100 GiB.
@@ -23,6 +26,17 @@ pub struct FileTransferConfig {
     pub max_virus_scan_size: u64,
     /// Bytes written to storage per part.
     pub upload_part_bytes: usize,
+    /// How often each replica runs the lifecycle jobs (purge, stuck uploads, byte sweep).
+    pub lifecycle_interval: String,
+    /// How long an upload may stay in UploadStarted before it is failed.
+    pub stuck_upload_after: String,
+    /// How long a transfer may stay in UploadProcessing (waiting for a scan) before it is failed.
+    pub stuck_processing_after: String,
+    /// `host:port` of a ClamAV daemon to scan uploads with (INSTREAM); no clamd when unset.
+    pub clamd_addr: Option<String>,
+    /// The bearer credential an external scanner presents to the malware-scan-result webhook;
+    /// when set (and no clamd is), uploads to scan wait for that scanner's verdict.
+    pub malware_scan_token: Option<String>,
 }
 
 impl Default for FileTransferConfig {
@@ -32,8 +46,89 @@ impl Default for FileTransferConfig {
             max_file_transfer_size: DEFAULT_MAX_FILE_TRANSFER_SIZE,
             max_virus_scan_size: DEFAULT_MAX_VIRUS_SCAN_SIZE,
             upload_part_bytes: DEFAULT_UPLOAD_PART_BYTES,
+            lifecycle_interval: DEFAULT_LIFECYCLE_INTERVAL.to_owned(),
+            stuck_upload_after: DEFAULT_STUCK_UPLOAD_AFTER.to_owned(),
+            stuck_processing_after: DEFAULT_STUCK_PROCESSING_AFTER.to_owned(),
+            clamd_addr: None,
+            malware_scan_token: None,
         }
     }
+}
+
+/// How often the lifecycle jobs run.
+pub const DEFAULT_LIFECYCLE_INTERVAL: &str = "30s";
+/// Altinn fails an upload stuck in UploadStarted after 24 hours (ecosystem.md §6.5).
+pub const DEFAULT_STUCK_UPLOAD_AFTER: &str = "24h";
+/// Altinn only alerts after 15 minutes in UploadProcessing; we fail after an hour, ample for
+/// a scanner to read the largest scannable file.
+pub const DEFAULT_STUCK_PROCESSING_AFTER: &str = "1h";
+
+/// A setting that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{setting}: {reason}")]
+pub struct InvalidSetting {
+    /// The variable.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// The lifecycle settings, parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleSettings {
+    /// See [`FileTransferConfig::lifecycle_interval`].
+    pub interval: Duration,
+    /// See [`FileTransferConfig::stuck_upload_after`].
+    pub stuck_upload_after: TimeDelta,
+    /// See [`FileTransferConfig::stuck_processing_after`].
+    pub stuck_processing_after: TimeDelta,
+}
+
+impl FileTransferConfig {
+    /// The lifecycle durations, or the first that does not parse as a positive duration.
+    pub fn lifecycle(&self) -> Result<LifecycleSettings, InvalidSetting> {
+        let positive = |setting: &'static str, text: &str| {
+            parse_setting_duration(text)
+                .filter(|delta| *delta > TimeDelta::zero())
+                .ok_or_else(|| InvalidSetting {
+                    setting,
+                    reason: format!(
+                        "`{text}` is not a positive duration such as 30s, 15m, 24h or PT1H"
+                    ),
+                })
+        };
+        let interval = positive("BROKER_LIFECYCLE_INTERVAL", &self.lifecycle_interval)?;
+        Ok(LifecycleSettings {
+            interval: interval.to_std().unwrap_or(Duration::from_secs(30)),
+            stuck_upload_after: positive("BROKER_STUCK_UPLOAD_AFTER", &self.stuck_upload_after)?,
+            stuck_processing_after: positive(
+                "BROKER_STUCK_PROCESSING_AFTER",
+                &self.stuck_processing_after,
+            )?,
+        })
+    }
+}
+
+/// A duration setting: a whole number with a unit as the event service's settings take them
+/// (`500ms`, `30s`, `15m`, `24h`, and `7d`), or an ISO-8601 duration as resource settings take
+/// them (`PT1H`, `P1D`).
+pub fn parse_setting_duration(text: &str) -> Option<TimeDelta> {
+    let text = text.trim();
+    if text.starts_with('P') {
+        return crate::domain::settings::parse_duration(text);
+    }
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let amount: i64 = digits.parse().ok()?;
+    let millis_per_unit: i64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    TimeDelta::try_milliseconds(amount.checked_mul(millis_per_unit)?)
 }
 
 /// The settings of [`FileTransferConfig`], for the README's configuration table.
@@ -58,4 +153,61 @@ pub const SETTINGS: &[Setting] = &[
         default: "8388608 (8 MiB)",
         description: "Bytes written to storage per upload part (S3 needs at least 5 MiB); memory per upload is a small multiple of it.",
     },
+    Setting {
+        name: "BROKER_LIFECYCLE_INTERVAL",
+        default: "30s",
+        description: "How often every file-transfer replica runs the lifecycle jobs: purge on time to live and after all recipients confirmed, fail stuck uploads, delete the bytes of purged and failed transfers. Rows are taken with `FOR UPDATE SKIP LOCKED`, so replicas share the work. Durations are `500ms`, `30s`, `15m`, `24h`, `7d` or ISO-8601 (`PT1H`).",
+    },
+    Setting {
+        name: "BROKER_STUCK_UPLOAD_AFTER",
+        default: "24h (Altinn's)",
+        description: "An upload still in UploadStarted this long after it began is failed (`uploadfailed`) and its bytes removed.",
+    },
+    Setting {
+        name: "BROKER_STUCK_PROCESSING_AFTER",
+        default: "1h",
+        description: "A transfer still in UploadProcessing (waiting for a malware verdict) this long is failed (`uploadfailed`) and its bytes removed.",
+    },
+    Setting {
+        name: "BROKER_CLAMD_ADDR",
+        default: "unset (no clamd)",
+        description: "`host:port` of a ClamAV daemon: uploads of transfers with the virus scan on are streamed to it (INSTREAM) before they are published; a FOUND verdict fails the transfer and deletes its bytes.",
+    },
+    Setting {
+        name: "BROKER_MALWARE_SCAN_TOKEN",
+        default: "unset (no external scanner)",
+        description: "Credential of an external malware scanner (one that watches the storage, as Defender for Storage does, and reads `<fileTransferId>` objects): uploads to scan wait in UploadProcessing until it posts its verdict to `POST /broker/api/v1/webhooks/malwarescanresults` with `Authorization: Bearer <token>`. Ignored for scanning when `BROKER_CLAMD_ADDR` is set (clamd then scans; the webhook still accepts verdicts). Without either, uploads are published unscanned.",
+    },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_the_other_settings_do() {
+        assert_eq!(parse_setting_duration("30s"), Some(TimeDelta::seconds(30)));
+        assert_eq!(parse_setting_duration("15m"), Some(TimeDelta::minutes(15)));
+        assert_eq!(parse_setting_duration("24h"), Some(TimeDelta::hours(24)));
+        assert_eq!(parse_setting_duration("2d"), Some(TimeDelta::days(2)));
+        assert_eq!(
+            parse_setting_duration("250ms"),
+            Some(TimeDelta::milliseconds(250))
+        );
+        assert_eq!(parse_setting_duration("PT1H"), Some(TimeDelta::hours(1)));
+        for bad in ["", "10", "s", "1w", "-1s", "P"] {
+            assert_eq!(parse_setting_duration(bad), None, "{bad}");
+        }
+        let defaults = FileTransferConfig::default().lifecycle().unwrap();
+        assert_eq!(defaults.interval, Duration::from_secs(30));
+        assert_eq!(defaults.stuck_upload_after, TimeDelta::hours(24));
+        let bad = FileTransferConfig {
+            stuck_upload_after: "0s".into(),
+            ..FileTransferConfig::default()
+        };
+        assert_eq!(
+            bad.lifecycle().unwrap_err().setting,
+            "BROKER_STUCK_UPLOAD_AFTER"
+        );
+    }
+}

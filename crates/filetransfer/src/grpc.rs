@@ -450,12 +450,20 @@ impl FileTransferService for FileTransferGrpc {
 
     async fn report_malware_scan(
         &self,
-        _request: Request<pb::MalwareScanResult>,
+        request: Request<pb::MalwareScanResult>,
     ) -> Result<Response<pb::MalwareScanAck>, Status> {
-        // Only the built-in "no scan" scanner exists so far: no transfer ever waits for a verdict.
-        Err(Status::unimplemented(
-            "no external malware scanner is configured",
-        ))
+        // Not a party's call: the scanner authenticates with its own credential, checked by
+        // the service, not with a token.
+        let result = request.into_inner();
+        self.core
+            .report_malware_scan(
+                &result.credential,
+                &result.file_transfer_id,
+                &result.verdict,
+                &result.malware_name,
+            )
+            .await?;
+        Ok(Response::new(pb::MalwareScanAck {}))
     }
 
     async fn monthly_statistics(

@@ -2,12 +2,14 @@
 //! and their history, service-owner and resource settings, and bytes streamed to object storage.
 //!
 //! This file only wires: configuration → store and storage → service → gRPC server, with the
-//! outbox relay and the access-decision cache's change listener beside it.
+//! outbox relay, the access-decision cache's change listener and the lifecycle jobs beside it.
 
 pub mod config;
 pub mod domain;
 pub mod grpc;
+pub mod jobs;
 pub mod range;
+pub mod scan;
 pub mod service;
 pub mod storage;
 pub mod store;
@@ -20,7 +22,7 @@ use broker_bus::Bus;
 use broker_common::Shutdown;
 use broker_common::auth::TokenVerifier;
 use broker_common::authz::Authorizer;
-use broker_common::clock::SystemClock;
+use broker_common::clock::{Clock, SystemClock};
 use broker_common::config::CommonConfig;
 use broker_common::db::DatabaseTarget;
 use broker_common::outbox;
@@ -32,6 +34,8 @@ use tonic::transport::Channel;
 pub use config::{FileTransferConfig, SETTINGS};
 
 use crate::domain::settings::SizeLimits;
+use crate::jobs::Lifecycle;
+use crate::scan::{ClamdScanner, ExternalScanner, NoScanner, Scanner};
 use crate::service::FileTransferCore;
 use crate::storage::Storage;
 use crate::store::{
@@ -49,6 +53,7 @@ pub struct FileTransferServer {
     authorizer: Arc<Authorizer>,
     bus: Arc<dyn Bus>,
     grpc: grpc::FileTransferGrpc,
+    lifecycle: Lifecycle,
 }
 
 /// Opens the store named by the configuration (PostgreSQL, or SQLite in the data directory).
@@ -84,6 +89,19 @@ pub async fn build(
     bus: Arc<dyn Bus>,
     access: AccessRegistryClient<Channel>,
 ) -> anyhow::Result<FileTransferServer> {
+    build_with_clock(common, config, verifier, bus, access, Arc::new(SystemClock)).await
+}
+
+/// [`build`], with the service and its jobs reading the time from `clock`.
+pub async fn build_with_clock(
+    common: &CommonConfig,
+    config: &FileTransferConfig,
+    verifier: Arc<TokenVerifier>,
+    bus: Arc<dyn Bus>,
+    access: AccessRegistryClient<Channel>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<FileTransferServer> {
+    let lifecycle_settings = config.lifecycle()?;
     let store = open_store(common).await?;
     let storage = Storage::open(
         config.storage_url.as_deref(),
@@ -96,15 +114,19 @@ pub async fn build(
         virus_scan: config.max_virus_scan_size,
         global: config.max_file_transfer_size,
     };
-    let core = Arc::new(FileTransferCore::new(
-        store.clone(),
-        storage,
-        authorizer.clone(),
-        access,
-        Arc::new(SystemClock),
-        limits,
-    ));
+    let core = Arc::new(
+        FileTransferCore::new(
+            store.clone(),
+            storage.clone(),
+            authorizer.clone(),
+            access,
+            clock.clone(),
+            limits,
+        )
+        .with_scanner(scanner(config), config.malware_scan_token.clone()),
+    );
     Ok(FileTransferServer {
+        lifecycle: Lifecycle::new(store.clone(), storage, clock, lifecycle_settings),
         store,
         authorizer,
         bus,
@@ -112,9 +134,24 @@ pub async fn build(
     })
 }
 
+/// The malware scanner the configuration names: clamd, else the external scanner, else none.
+fn scanner(config: &FileTransferConfig) -> Arc<dyn Scanner> {
+    let set = |value: &Option<String>| value.as_deref().is_some_and(|v| !v.trim().is_empty());
+    if set(&config.clamd_addr) {
+        Arc::new(ClamdScanner::new(
+            config.clamd_addr.clone().unwrap_or_default().trim(),
+        ))
+    } else if set(&config.malware_scan_token) {
+        Arc::new(ExternalScanner)
+    } else {
+        Arc::new(NoScanner)
+    }
+}
+
 impl FileTransferServer {
     /// Serves gRPC (with the standard health service) on `listener` until `shutdown`, relays
-    /// the outbox to the bus, and flushes cached access decisions on every access change.
+    /// the outbox to the bus, flushes cached access decisions on every access change, and runs
+    /// the lifecycle jobs.
     pub async fn serve(self, listener: TcpListener, shutdown: Shutdown) -> anyhow::Result<()> {
         let relay = tokio::spawn(outbox::relay(
             Arc::new(StoreOutbox(self.store.clone())),
@@ -122,6 +159,7 @@ impl FileTransferServer {
             shutdown.clone(),
         ));
         let listener_task = self.authorizer.listen(self.bus.clone(), shutdown.clone());
+        let lifecycle = tokio::spawn(self.lifecycle.run(shutdown.clone()));
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<FileTransferServiceServer<grpc::FileTransferGrpc>>()
@@ -137,6 +175,7 @@ impl FileTransferServer {
         listener_task
             .await
             .context("file-transfer access change listener")?;
+        lifecycle.await.context("file-transfer lifecycle jobs")?;
         Ok(())
     }
 }

@@ -31,8 +31,8 @@ use crate::domain::validation::{InitializeRequest, parse_party};
 use crate::range::{self, ByteRange};
 use crate::storage::{Storage, WriteError, Written};
 use crate::store::{
-    FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned, SearchQuery, Step,
-    TransitionUpdate, Transitioned,
+    FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned, SearchQuery, SearchRole,
+    Step, TransitionUpdate, Transitioned,
 };
 
 /// The access registry's action for sending.
@@ -44,35 +44,7 @@ const ACCESS_LISTS_ENABLED: &str = "Enabled";
 
 type Result<T, E = FileTransferError> = std::result::Result<T, E>;
 
-/// What a malware scanner says about an uploaded file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Publish it.
-    Clean,
-}
-
-/// The seam where a malware scanner plugs in; [`NoScanner`] is the only one so far.
-#[async_trait::async_trait]
-pub trait Scanner: Send + Sync + 'static {
-    /// Whether this scanner examines `transfer` at all; when not, publishing does not wait.
-    fn scans(&self, transfer: &Transfer) -> bool;
-    /// The verdict on `transfer`'s uploaded bytes.
-    async fn scan(&self, transfer: &Transfer) -> Verdict;
-}
-
-/// No malware scan: every upload is clean.
-pub struct NoScanner;
-
-#[async_trait::async_trait]
-impl Scanner for NoScanner {
-    fn scans(&self, _transfer: &Transfer) -> bool {
-        false
-    }
-
-    async fn scan(&self, _transfer: &Transfer) -> Verdict {
-        Verdict::Clean
-    }
-}
+pub use crate::scan::{NoScanner, Scanner, Verdict};
 
 /// How the caller is related to a transfer it may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +94,8 @@ pub struct FileTransferCore {
     clock: Arc<dyn Clock>,
     limits: SizeLimits,
     scanner: Arc<dyn Scanner>,
+    /// The credential the external scanner presents with its verdicts; none accepted without.
+    scan_token: Option<String>,
 }
 
 /// The principal the access registry is asked about, from the verified caller.
@@ -157,7 +131,16 @@ impl FileTransferCore {
             clock,
             limits,
             scanner: Arc::new(NoScanner),
+            scan_token: None,
         }
+    }
+
+    /// The same service scanning uploads with `scanner`, and accepting verdicts posted to the
+    /// malware-scan-result webhook with `scan_token`.
+    pub fn with_scanner(mut self, scanner: Arc<dyn Scanner>, scan_token: Option<String>) -> Self {
+        self.scanner = scanner;
+        self.scan_token = scan_token.filter(|token| !token.is_empty());
+        self
     }
 
     /// Whether `principal` may do `action` on `resource` for `party`.
@@ -404,7 +387,7 @@ impl FileTransferCore {
 
     /// Records the outcome of writing the bytes of an upload that is in UploadStarted.
     async fn finish_upload(
-        &self,
+        self: &Arc<Self>,
         transfer: Transfer,
         declared_length: Option<u64>,
         written: Result<Written, WriteError>,
@@ -500,10 +483,114 @@ impl FileTransferCore {
             return Ok(id);
         }
         let processing = self.settle_upload(id, &[uploaded]).await?;
-        match self.scanner.scan(&processing).await {
-            Verdict::Clean => self.publish(&processing).await?,
-        }
+        // The uploader is answered now (UploadProcessing) and polls, as with Altinn; should
+        // this process stop before a verdict, the stuck-processing job fails the transfer.
+        let this = self.clone();
+        tokio::spawn(async move { this.scan(processing).await });
         Ok(id)
+    }
+
+    /// Scans an upload in UploadProcessing and applies the verdict; a scan that fails leaves
+    /// it there (for the stuck-processing job).
+    async fn scan(&self, transfer: Transfer) {
+        let bytes = if self.scanner.reads_bytes() {
+            match self.storage.read(transfer.id, None).await {
+                Ok(bytes) => Some(bytes),
+                Err(error) => {
+                    tracing::error!(id = %transfer.id, %error, "reading an upload to scan");
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        match self.scanner.scan(&transfer, bytes).await {
+            Ok(verdict) => {
+                if let Err(error) = self.apply_verdict(&transfer, verdict).await {
+                    tracing::error!(id = %transfer.id, %error, "applying a malware verdict");
+                }
+            }
+            Err(error) => tracing::warn!(id = %transfer.id, %error, "no malware verdict"),
+        }
+    }
+
+    /// Publishes a clean upload; fails a malicious one (`uploadfailed`) and deletes its bytes.
+    async fn apply_verdict(&self, transfer: &Transfer, verdict: Verdict) -> Result<()> {
+        match verdict {
+            Verdict::Pending => Ok(()),
+            Verdict::Clean => self.publish(transfer).await,
+            Verdict::Malicious(threat) => {
+                let now = self.clock.now();
+                let settlement = crate::domain::lifecycle::malware_found(transfer, &threat, now);
+                let update = TransitionUpdate {
+                    detail: settlement.detail,
+                    ..TransitionUpdate::default()
+                };
+                let failed = self
+                    .store
+                    .transition(
+                        transfer.id,
+                        &[TransferStatus::UploadProcessing],
+                        settlement.to,
+                        now,
+                        &update,
+                        &settlement.events,
+                    )
+                    .await?;
+                if let Transitioned::Applied(_) = failed {
+                    tracing::warn!(id = %transfer.id, %threat, "malware found; upload failed");
+                    self.delete_bytes(transfer.id).await;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// A verdict from the external scanner, posted to the malware-scan-result webhook with
+    /// `credential`: 401 without the configured one, code 1 for an unknown transfer, code 30
+    /// before the upload is processing; a verdict for a transfer that has moved on (a repeated
+    /// result) changes nothing.
+    pub async fn report_malware_scan(
+        &self,
+        credential: &str,
+        file_transfer_id: &str,
+        verdict: &str,
+        threat: &str,
+    ) -> Result<()> {
+        let accepted = self
+            .scan_token
+            .as_deref()
+            .is_some_and(|expected| crate::scan::credential_matches(credential, expected));
+        if !accepted {
+            return Err(FileTransferError::Upstream(Problem::new(
+                http::StatusCode::UNAUTHORIZED,
+                "the malware scan result's credential is not accepted",
+            )));
+        }
+        let verdict = crate::scan::parse_verdict(verdict, threat).ok_or_else(|| {
+            FileTransferError::invalid(
+                "verdict",
+                format!("{verdict:?} is not NoThreatsFound or Malicious"),
+            )
+        })?;
+        let id = Uuid::parse_str(file_transfer_id).map_err(|_| {
+            FileTransferError::invalid(
+                "fileTransferId",
+                format!("{file_transfer_id:?} is not a UUID"),
+            )
+        })?;
+        let transfer = self
+            .store
+            .get(id)
+            .await?
+            .ok_or(FileTransferError::NotFound)?;
+        match transfer.status {
+            TransferStatus::Initialized | TransferStatus::UploadStarted => {
+                Err(FileTransferError::ScanResultTooEarly)
+            }
+            TransferStatus::UploadProcessing => self.apply_verdict(&transfer, verdict).await,
+            _ => Ok(()),
+        }
     }
 
     /// Applies the transitions that end a stored upload; when they cannot be (the stuck-upload
@@ -572,9 +659,16 @@ impl FileTransferCore {
         Err(error)
     }
 
+    /// Deletes the bytes of a failed upload; when that fails, the byte sweep of the lifecycle
+    /// jobs tries again (the Failed status marked them).
     async fn delete_bytes(&self, id: Uuid) {
-        if let Err(error) = self.storage.delete(id).await {
-            tracing::error!(%id, %error, "deleting the bytes of a failed upload");
+        match self.storage.delete(id).await {
+            Ok(()) => {
+                if let Err(error) = self.store.bytes_deleted(id).await {
+                    tracing::warn!(%id, %error, "recording deleted bytes");
+                }
+            }
+            Err(error) => tracing::error!(%id, %error, "deleting the bytes of a failed upload"),
         }
     }
 
@@ -607,9 +701,22 @@ impl FileTransferCore {
         Ok((transfer, history))
     }
 
-    /// Ids of the caller's transfers of one resource matching the filters (at most 100).
+    /// Ids of the caller's transfers of one resource matching the filters (at most 100); with
+    /// the role `ServiceOwner`, the resource's owner gets every transfer of it.
     pub async fn search(&self, caller: &Caller, input: SearchInput) -> Result<Vec<Uuid>> {
         let query = search_query(caller.org, input)?;
+        if query.role == SearchRole::ServiceOwner {
+            // The owner of the resource (as configured for the broker) sees all its transfers.
+            let owns = self
+                .store
+                .get_resource_settings(&query.resource_id)
+                .await?
+                .is_some_and(|settings| settings.service_owner == caller.org);
+            if !owns {
+                return Err(FileTransferError::NoAccessToResource);
+            }
+            return Ok(self.store.search(&query).await?);
+        }
         let principal = principal(caller);
         let may_read = self
             .permits(&principal, READ, &query.resource_id, caller.org, "")
@@ -867,10 +974,11 @@ fn search_query(caller: OrgNumber, input: SearchInput) -> Result<SearchQuery> {
         "" | "Both" => Some(SearchRole::Both),
         "Sender" => Some(SearchRole::Sender),
         "Recipient" => Some(SearchRole::Recipient),
+        "ServiceOwner" => Some(SearchRole::ServiceOwner),
         other => {
             fail(
                 "role",
-                format!("unknown role {other:?}: Sender, Recipient or Both"),
+                format!("unknown role {other:?}: Sender, Recipient, Both or ServiceOwner"),
             );
             None
         }

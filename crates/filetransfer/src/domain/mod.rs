@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod event;
+pub mod lifecycle;
 pub mod settings;
 pub mod status;
 pub mod transfer;

@@ -24,6 +24,7 @@ pub use outbox::StoreOutbox;
 pub use postgres::PostgresFileTransferStore;
 pub use sqlite::SqliteFileTransferStore;
 
+use crate::domain::lifecycle::Settlement;
 use crate::domain::settings::{ResourceSettings, ServiceOwner};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
@@ -127,6 +128,9 @@ pub enum SearchRole {
     Recipient,
     /// Either.
     Both,
+    /// Every transfer of the resource, whoever sent or receives it: the service owner's view
+    /// (the service checks the caller owns the resource; `caller` is then ignored).
+    ServiceOwner,
 }
 
 /// The most ids a search returns.
@@ -167,6 +171,26 @@ pub struct MonthlyStatistics {
     pub transfers: u64,
     /// Bytes uploaded to them.
     pub bytes: u64,
+}
+
+/// Which transfers a lifecycle job takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Published or AllConfirmedDownloaded transfers whose time to live has passed at `now`,
+    /// and AllConfirmedDownloaded ones whose resource purges after all confirmed and whose grace
+    /// period has passed at `now`.
+    Purge {
+        /// The time the job runs at.
+        now: DateTime<Utc>,
+    },
+    /// Transfers in UploadStarted since before `upload_started_before`, and in UploadProcessing
+    /// since before `processing_before`.
+    Stuck {
+        /// Uploads started before this are stuck.
+        upload_started_before: DateTime<Utc>,
+        /// Processing entered before this is stuck.
+        processing_before: DateTime<Utc>,
+    },
 }
 
 /// A domain event waiting for the relay.
@@ -245,6 +269,29 @@ pub trait FileTransferStore: Send + Sync + 'static {
         before: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<Uuid>, StoreError>;
+
+    /// Takes up to `limit` transfers that are `due` (on PostgreSQL with `FOR UPDATE SKIP
+    /// LOCKED`, so concurrent replicas take different rows; on SQLite under the write gate) and
+    /// applies to each the settlement `decide` returns, as a compare-and-set with its history
+    /// and outbox rows, all in one transaction. Moving to Purged or Failed marks the bytes for
+    /// deletion (see [`FileTransferStore::bytes_to_delete`]). Returns the transfers it moved, as
+    /// they are now.
+    async fn settle_due(
+        &self,
+        due: Due,
+        limit: u32,
+        at: DateTime<Utc>,
+        decide: &(dyn for<'t> Fn(&'t Transfer) -> Settlement + Send + Sync),
+    ) -> Result<Vec<Transfer>, StoreError>;
+    /// Transfers in Purged or Failed whose bytes may still be in storage, that got there before
+    /// `before`, oldest first.
+    async fn bytes_to_delete(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Uuid>, StoreError>;
+    /// Records that the bytes of `id` are gone.
+    async fn bytes_deleted(&self, id: Uuid) -> Result<(), StoreError>;
 
     /// Registers a service owner; [`Inserted::AlreadyExists`] when its org number or code is
     /// taken.

@@ -32,5 +32,7 @@ impl PostgresFileTransferStore {
 file_transfer_store_impl!(
     PostgresFileTransferStore,
     sqlx::Postgres,
-    broker_common::outbox::sql::CLAIM_POSTGRES
+    broker_common::outbox::sql::CLAIM_POSTGRES,
+    super::sql::DUE_PURGE_POSTGRES,
+    super::sql::DUE_STUCK_POSTGRES
 );

@@ -50,7 +50,8 @@ pub(super) const TRANSITION: &str = "UPDATE file_transfers SET status = $2, stat
        version = version + 1,
        size = COALESCE($4, size), checksum = COALESCE($5, checksum),
        storage_key = COALESCE($6, storage_key), published = COALESCE($7, published),
-       upload_started = CASE WHEN $2 = 'UploadStarted' THEN $3 ELSE upload_started END
+       upload_started = CASE WHEN $2 = 'UploadStarted' THEN $3 ELSE upload_started END,
+       bytes_pending = CASE WHEN $2 IN ('Purged', 'Failed') THEN TRUE ELSE bytes_pending END
      WHERE id = $1 AND status IN ($8, $9, $10, $11, $12, $13, $14, $15)";
 /// Takes the transfer's row lock, so recipient changes of one transfer run one at a time and
 /// the all-confirmed answer is decided by exactly one of them.
@@ -91,10 +92,69 @@ macro_rules! search {
         )
     };
 }
+/// The service owner's search: every transfer of resource `$1`, filtered as [`search!`] does.
+macro_rules! owner_search {
+    ($order:literal) => {
+        concat!(
+            "SELECT t.id FROM file_transfers t
+             WHERE t.resource_id = $1
+               AND ($2 = '' OR t.status = $2)
+               AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) >= $3
+               AND (CASE WHEN $2 = '' THEN t.created ELSE t.status_changed END) < $4
+             ORDER BY t.created ",
+            $order,
+            ", t.id ",
+            $order,
+            " LIMIT $5"
+        )
+    };
+}
+pub(super) const OWNER_SEARCH_ASCENDING: &str = owner_search!("ASC");
+pub(super) const OWNER_SEARCH_DESCENDING: &str = owner_search!("DESC");
 pub(super) const SEARCH_ASCENDING: &str = search!("ASC");
 pub(super) const SEARCH_DESCENDING: &str = search!("DESC");
 pub(super) const STUCK_UPLOADS: &str = "SELECT id FROM file_transfers
      WHERE status = 'UploadStarted' AND upload_started < $1 ORDER BY upload_started LIMIT $2";
+
+/// Transfers due for purging at `$1` (Unix ms), at most `$2`: expired ones, and fully confirmed
+/// ones of resources that purge then, once the grace period has passed. `$lock` goes last.
+macro_rules! due_purge {
+    ($lock:literal) => {
+        concat!(
+            "SELECT t.id FROM file_transfers t
+             WHERE (t.status IN ('Published', 'AllConfirmedDownloaded') AND t.expires <= $1)
+                OR (t.status = 'AllConfirmedDownloaded' AND EXISTS (
+                      SELECT 1 FROM resource_settings s
+                      WHERE s.resource_id = t.resource_id AND s.purge_after_all_confirmed
+                        AND t.status_changed + s.grace_period_ms <= $1))
+             ORDER BY t.expires LIMIT $2 ",
+            $lock
+        )
+    };
+}
+/// Uploads started before `$1` still in UploadStarted, and transfers in UploadProcessing since
+/// before `$3`, at most `$2`.
+macro_rules! due_stuck {
+    ($lock:literal) => {
+        concat!(
+            "SELECT id FROM file_transfers
+             WHERE (status = 'UploadStarted' AND upload_started < $1)
+                OR (status = 'UploadProcessing' AND status_changed < $3)
+             ORDER BY status_changed LIMIT $2 ",
+            $lock
+        )
+    };
+}
+/// Replicas skip the rows another one is settling instead of waiting for them.
+pub(super) const DUE_PURGE_POSTGRES: &str = due_purge!("FOR UPDATE SKIP LOCKED");
+/// SQLite has one writer at a time (the write gate): no row lock.
+pub(super) const DUE_PURGE_SQLITE: &str = due_purge!("");
+pub(super) const DUE_STUCK_POSTGRES: &str = due_stuck!("FOR UPDATE SKIP LOCKED");
+pub(super) const DUE_STUCK_SQLITE: &str = due_stuck!("");
+pub(super) const BYTES_PENDING: &str = "SELECT id FROM file_transfers
+     WHERE bytes_pending AND status_changed < $1 ORDER BY status_changed LIMIT $2";
+pub(super) const BYTES_DELETED: &str =
+    "UPDATE file_transfers SET bytes_pending = FALSE WHERE id = $1";
 
 pub(super) const INSERT_OWNER: &str =
     "INSERT INTO service_owners (org_number, org_code, name, created)
@@ -354,10 +414,50 @@ pub(super) fn settings_from_row(row: SettingsRow) -> Result<ResourceSettings, St
 }
 
 /// Implements `FileTransferStore` for `$store` (a struct with a `pool: sqlx::Pool<$db>`),
-/// claiming outbox rows with `$claim`.
+/// claiming outbox rows with `$claim` and due transfers with `$due_purge` / `$due_stuck`.
 macro_rules! file_transfer_store_impl {
-    ($store:ty, $db:ty, $claim:expr) => {
+    ($store:ty, $db:ty, $claim:expr, $due_purge:expr, $due_stuck:expr) => {
         impl $store {
+            /// Applies one step in `tx`: the compare-and-set, its history row and its outbox
+            /// rows. False (nothing written) when the transfer is not in a status of `from` that
+            /// may move to `to`.
+            async fn apply_step(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                id: &str,
+                step: &$crate::store::Step<'_>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let at_millis = sql::millis(step.at);
+                let size = step
+                    .update
+                    .size
+                    .map(|size| sql::to_i64("size", size))
+                    .transpose()?;
+                let mut query = sqlx::query(sql::TRANSITION)
+                    .bind(id)
+                    .bind(step.to.as_str())
+                    .bind(at_millis)
+                    .bind(size)
+                    .bind(&step.update.checksum)
+                    .bind(&step.update.storage_key)
+                    .bind(step.update.published.map(sql::millis));
+                for status in sql::legal_from(step.from, step.to) {
+                    query = query.bind(status);
+                }
+                if query.execute(&mut **tx).await?.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(sql::INSERT_TRANSFER_HISTORY)
+                    .bind(id)
+                    .bind(step.to.as_str())
+                    .bind(&step.update.detail)
+                    .bind(at_millis)
+                    .execute(&mut **tx)
+                    .await?;
+                Self::insert_outbox(tx, step.events).await?;
+                Ok(true)
+            }
+
             /// Inserts the events' outbox rows in `tx`.
             async fn insert_outbox(
                 tx: &mut sqlx::Transaction<'_, $db>,
@@ -504,24 +604,7 @@ macro_rules! file_transfer_store_impl {
                 let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
                 for step in steps {
-                    let at_millis = sql::millis(step.at);
-                    let size = step
-                        .update
-                        .size
-                        .map(|size| sql::to_i64("size", size))
-                        .transpose()?;
-                    let mut query = sqlx::query(sql::TRANSITION)
-                        .bind(&id)
-                        .bind(step.to.as_str())
-                        .bind(at_millis)
-                        .bind(size)
-                        .bind(&step.update.checksum)
-                        .bind(&step.update.storage_key)
-                        .bind(step.update.published.map(sql::millis));
-                    for status in sql::legal_from(step.from, step.to) {
-                        query = query.bind(status);
-                    }
-                    if query.execute(&mut *tx).await?.rows_affected() == 0 {
+                    if !Self::apply_step(&mut tx, &id, step).await? {
                         // Read after the rollback: the status earlier steps reached is undone.
                         tx.rollback().await?;
                         let current: Option<(String,)> = sqlx::query_as(sql::SELECT_STATUS)
@@ -535,14 +618,6 @@ macro_rules! file_transfer_store_impl {
                             },
                         });
                     }
-                    sqlx::query(sql::INSERT_TRANSFER_HISTORY)
-                        .bind(&id)
-                        .bind(step.to.as_str())
-                        .bind(&step.update.detail)
-                        .bind(at_millis)
-                        .execute(&mut *tx)
-                        .await?;
-                    Self::insert_outbox(&mut tx, step.events).await?;
                 }
                 let transfer = Self::read_transfer(&mut *tx, &id).await?;
                 tx.commit().await?;
@@ -623,6 +698,22 @@ macro_rules! file_transfer_store_impl {
                 query: &$crate::store::SearchQuery,
             ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
                 use $crate::store::{SEARCH_LIMIT, SearchRole, sql};
+                if query.role == SearchRole::ServiceOwner {
+                    let statement = if query.ascending {
+                        sql::OWNER_SEARCH_ASCENDING
+                    } else {
+                        sql::OWNER_SEARCH_DESCENDING
+                    };
+                    let rows: Vec<(String,)> = sqlx::query_as(statement)
+                        .bind(&query.resource_id)
+                        .bind(query.status.map_or("", |status| status.as_str()))
+                        .bind(query.from.map_or(i64::MIN, sql::millis))
+                        .bind(query.to.map_or(i64::MAX, sql::millis))
+                        .bind(i64::from(query.limit.min(SEARCH_LIMIT)))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    return rows.into_iter().map(sql::uuid_from_row).collect();
+                }
                 let statement = if query.ascending {
                     sql::SEARCH_ASCENDING
                 } else {
@@ -631,7 +722,7 @@ macro_rules! file_transfer_store_impl {
                 let (as_sender, as_recipient) = match query.role {
                     SearchRole::Sender => (true, false),
                     SearchRole::Recipient => (false, true),
-                    SearchRole::Both => (true, true),
+                    SearchRole::Both | SearchRole::ServiceOwner => (true, true),
                 };
                 let rows: Vec<(String,)> = sqlx::query_as(statement)
                     .bind(&query.resource_id)
@@ -660,6 +751,92 @@ macro_rules! file_transfer_store_impl {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map(sql::uuid_from_row).collect()
+            }
+
+            async fn settle_due(
+                &self,
+                due: $crate::store::Due,
+                limit: u32,
+                at: chrono::DateTime<chrono::Utc>,
+                decide: &(dyn for<'t> Fn(
+                    &'t $crate::domain::transfer::Transfer,
+                ) -> $crate::domain::lifecycle::Settlement
+                      + Send
+                      + Sync),
+            ) -> Result<Vec<$crate::domain::transfer::Transfer>, $crate::store::StoreError> {
+                use $crate::store::{Due, Step, TransitionUpdate, sql};
+                let _turn = self.writes.enter().await;
+                let mut tx = self.pool.begin().await?;
+                let rows: Vec<(String,)> = match due {
+                    Due::Purge { now } => {
+                        sqlx::query_as($due_purge)
+                            .bind(sql::millis(now))
+                            .bind(i64::from(limit))
+                            .fetch_all(&mut *tx)
+                            .await?
+                    }
+                    Due::Stuck {
+                        upload_started_before,
+                        processing_before,
+                    } => {
+                        sqlx::query_as($due_stuck)
+                            .bind(sql::millis(upload_started_before))
+                            .bind(i64::from(limit))
+                            .bind(sql::millis(processing_before))
+                            .fetch_all(&mut *tx)
+                            .await?
+                    }
+                };
+                let mut settled = Vec::with_capacity(rows.len());
+                for (id,) in rows {
+                    let Some(transfer) = Self::read_transfer(&mut *tx, &id).await? else {
+                        continue;
+                    };
+                    let settlement = decide(&transfer);
+                    let update = TransitionUpdate {
+                        detail: settlement.detail.clone(),
+                        ..TransitionUpdate::default()
+                    };
+                    let step = Step {
+                        from: &[transfer.status],
+                        to: settlement.to,
+                        at,
+                        update: &update,
+                        events: &settlement.events,
+                    };
+                    // Under the row lock the status cannot have changed; the compare-and-set
+                    // still guards a decision for an illegal move.
+                    if Self::apply_step(&mut tx, &id, &step).await? {
+                        if let Some(now) = Self::read_transfer(&mut *tx, &id).await? {
+                            settled.push(now);
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(settled)
+            }
+
+            async fn bytes_to_delete(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<uuid::Uuid>, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let rows: Vec<(String,)> = sqlx::query_as(sql::BYTES_PENDING)
+                    .bind(sql::millis(before))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(sql::uuid_from_row).collect()
+            }
+
+            async fn bytes_deleted(&self, id: uuid::Uuid) -> Result<(), $crate::store::StoreError> {
+                let _turn = self.writes.enter().await;
+                sqlx::query($crate::store::sql::BYTES_DELETED)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn register_service_owner(

@@ -34,5 +34,7 @@ impl SqliteFileTransferStore {
 file_transfer_store_impl!(
     SqliteFileTransferStore,
     sqlx::Sqlite,
-    broker_common::outbox::sql::CLAIM_SQLITE
+    broker_common::outbox::sql::CLAIM_SQLITE,
+    super::sql::DUE_PURGE_SQLITE,
+    super::sql::DUE_STUCK_SQLITE
 );
