@@ -83,6 +83,15 @@ impl Env {
     /// Both services on `database_url` (or SQLite in a fresh directory), the resource
     /// configured with `max_size` (the service's default limit when `None`).
     pub async fn start(database_url: Option<&str>, max_size: Option<u64>) -> Self {
+        Self::start_with(database_url, max_size, FileTransferConfig::default()).await
+    }
+
+    /// [`Env::start`] with the file-transfer service configured by `config`.
+    pub async fn start_with(
+        database_url: Option<&str>,
+        max_size: Option<u64>,
+        config: FileTransferConfig,
+    ) -> Self {
         let dir = std::env::temp_dir().join(format!("broker-ft-grpc-{}", uuid::Uuid::new_v4()));
         let common = CommonConfig {
             data_dir: dir.clone(),
@@ -113,7 +122,7 @@ impl Env {
 
         let files = broker_filetransfer::build(
             &common,
-            &FileTransferConfig::default(),
+            &config,
             verifier,
             bus,
             AccessRegistryClient::new(access_channel.clone()),
