@@ -1,5 +1,6 @@
 //! The Altinn Broker v1 API: `/broker/api/v1/filetransfer…`, the service-owner and resource
-//! settings and the monthly statistics, forwarded to the file-transfer service.
+//! settings, the monthly statistics and the malware-scan-result webhook, forwarded to the
+//! file-transfer service.
 //!
 //! The gateway checks the token and its scope (write for senders, read for recipients, either for
 //! overview, details and search, `altinn:serviceowner` for settings) and the shape of the
@@ -23,6 +24,7 @@ use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
 pub mod download;
+pub mod malware;
 pub mod multipart;
 pub mod search;
 pub mod settings;
@@ -59,6 +61,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             &format!("{BASE}/{{fileTransferId}}/confirmdownload"),
             post(confirm_download),
+        )
+        .route(
+            "/broker/api/v1/webhooks/malwarescanresults",
+            post(malware::malware_scan_result),
         )
         .merge(settings::routes())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));

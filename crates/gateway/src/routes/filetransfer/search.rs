@@ -9,15 +9,17 @@ use broker_proto::filetransfer as pb;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::wire::{FILE_TRANSFER_STATUSES, RECIPIENT_STATUSES, SEARCH_ROLES, SearchQuery};
-use super::{READ, WRITE};
+use super::{READ, SERVICE_OWNER, WRITE};
 use crate::auth::Authenticated;
 use crate::clients::forward;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
-/// The ids of the caller's file transfers on a resource that match the filters (at most 100).
+/// The ids of the caller's file transfers on a resource that match the filters (at most 100);
+/// with `role=ServiceOwner` (scope `altinn:serviceowner`), every transfer of a resource the
+/// caller owns, e.g. `?resourceId=…&status=Failed&role=ServiceOwner`.
 #[utoipa::path(get, path = "/broker/api/v1/filetransfer", tag = "filetransfer",
-    security(("bearer" = ["altinn:broker.read", "altinn:broker.write"])),
+    security(("bearer" = ["altinn:broker.read", "altinn:broker.write", "altinn:serviceowner"])),
     params(SearchQuery),
     responses(
         (status = 200, description = "Matching file transfer ids", body = Vec<String>),
@@ -31,12 +33,21 @@ pub async fn search(
     caller: Authenticated,
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<Vec<String>>, Problem> {
-    caller.require_any_scope(&[READ, WRITE])?;
+    let scopes: &[&str] = if query
+        .role
+        .as_deref()
+        .is_some_and(|role| role.eq_ignore_ascii_case("ServiceOwner"))
+    {
+        &[SERVICE_OWNER]
+    } else {
+        &[READ, WRITE]
+    };
+    caller.require_any_scope(scopes)?;
     let filters = validate(query)?;
     let mut client = state.clients.filetransfer();
     let found = forward(
         &caller,
-        &[READ, WRITE],
+        scopes,
         |principal| pb::SearchRequest {
             principal: Some(principal),
             ..filters

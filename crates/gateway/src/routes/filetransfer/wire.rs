@@ -28,8 +28,9 @@ pub const FILE_TRANSFER_STATUSES: [&str; 8] = [
 /// The recipient statuses of the reference.
 pub const RECIPIENT_STATUSES: [&str; 3] = ["Initialized", "DownloadStarted", "DownloadConfirmed"];
 
-/// The roles a search may take.
-pub const SEARCH_ROLES: [&str; 3] = ["Sender", "Recipient", "Both"];
+/// The roles a search may take; `ServiceOwner` (ours, not Altinn's) is the resource owner's
+/// view of every transfer of the resource, with the `altinn:serviceowner` scope.
+pub const SEARCH_ROLES: [&str; 4] = ["Sender", "Recipient", "Both", "ServiceOwner"];
 
 /// The reference's error code for a negative maximum file transfer size.
 const NEGATIVE_MAX_SIZE: u16 = 11;

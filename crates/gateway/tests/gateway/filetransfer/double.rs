@@ -18,6 +18,7 @@ use http::StatusCode;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
+use super::ID;
 use crate::support::state_with_filetransfer;
 
 /// The file every download serves.
@@ -52,6 +53,10 @@ pub struct Seen {
     pub endings: Vec<Ending>,
     /// The `range` of each download request.
     pub ranges: Vec<String>,
+    /// Search requests.
+    pub searches: Vec<pb::SearchRequest>,
+    /// Malware scan results.
+    pub scan_results: Vec<pb::MalwareScanResult>,
 }
 
 /// The recording service.
@@ -239,9 +244,12 @@ impl FileTransferService for Double {
 
     async fn search(
         &self,
-        _: Request<pb::SearchRequest>,
+        request: Request<pb::SearchRequest>,
     ) -> Result<Response<pb::SearchResponse>, Status> {
-        Err(Status::unimplemented("not needed"))
+        self.record(|seen| seen.searches.push(request.into_inner()));
+        Ok(Response::new(pb::SearchResponse {
+            file_transfer_ids: vec![ID.to_owned()],
+        }))
     }
 
     async fn confirm_download(
@@ -281,9 +289,10 @@ impl FileTransferService for Double {
 
     async fn report_malware_scan(
         &self,
-        _: Request<pb::MalwareScanResult>,
+        request: Request<pb::MalwareScanResult>,
     ) -> Result<Response<pb::MalwareScanAck>, Status> {
-        Err(Status::unimplemented("not needed"))
+        self.record(|seen| seen.scan_results.push(request.into_inner()));
+        Ok(Response::new(pb::MalwareScanAck {}))
     }
 
     async fn monthly_statistics(

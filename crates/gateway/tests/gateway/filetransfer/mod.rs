@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::support::{gateway, header, maskinporten_claims, send, sign};
 
 mod double;
+mod lifecycle;
 mod streams;
 
 const BASE: &str = "/broker/api/v1/filetransfer";
