@@ -9,7 +9,7 @@ use broker_events::domain::cloud_event::CloudEvent;
 use broker_events::domain::subscription::SubscriptionRequest;
 use broker_events::store::{
     DeliveryState, EventStore, Inserted, NewSubscription, Outcome, PostgresEventStore, PullQuery,
-    SqliteEventStore,
+    SqliteEventStore, ValidationOutcome,
 };
 use broker_tests::database::{self, TestDatabase};
 use chrono::{DateTime, Utc};
@@ -450,4 +450,229 @@ async fn postgres_store_conforms() {
     };
     let store = PostgresEventStore::connect(db.url()).await.unwrap();
     conformance(Arc::new(store)).await;
+}
+
+/// Claims that leave saturated endpoints out, releases, type filters, paging and re-driving
+/// every dead letter, and signing secrets carried to the sender.
+async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
+    let slow = NewSubscription {
+        signing_secret: Some("whsec_c2VjcmV0".to_owned()),
+        ..new_subscription(
+            "fair-resource",
+            "/organisation/974760673",
+            "https://slow.example/",
+        )
+    };
+    let slow = store.create_subscription(&slow).await.unwrap();
+    let fast = new_subscription(
+        "fair-resource",
+        "/organisation/974760673",
+        "https://fast.example/",
+    );
+    let fast = store.create_subscription(&fast).await.unwrap();
+    let events = published("fair-resource", 10);
+    store.append(&events, at(10)).await.unwrap();
+    for event in &events {
+        store
+            .enqueue(event.id, &[slow.id, fast.id], at(10))
+            .await
+            .unwrap();
+    }
+    let excluded = ["https://slow.example/".to_owned()];
+    let claimed = store
+        .claim_due(at(10), 10, at(50), &excluded)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert!(
+        claimed
+            .iter()
+            .all(|delivery| delivery.subscription_id == fast.id)
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|delivery| delivery.signing_secret.is_none())
+    );
+    let slow_rows = store.claim_due(at(10), 10, at(50), &[]).await.unwrap();
+    assert_eq!(slow_rows.len(), 2);
+    assert_eq!(
+        slow_rows[0].signing_secret.as_deref(),
+        Some("whsec_c2VjcmV0")
+    );
+    // Released rows can be claimed again at once; a stale lease releases nothing.
+    assert!(!store.release(slow_rows[0].id, at(49)).await.unwrap());
+    assert!(store.release(slow_rows[0].id, at(50)).await.unwrap());
+    let again = store.claim_due(at(11), 10, at(60), &[]).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, slow_rows[0].id);
+
+    // Three dead letters, paged two at a time, then all re-driven at once.
+    let mut dead = Vec::new();
+    for delivery in claimed.iter().chain(&slow_rows[1..]) {
+        let outcome = Outcome::DeadLetter {
+            error: "the endpoint answered 500".to_owned(),
+        };
+        assert!(
+            store
+                .record(delivery.id, at(50), &outcome, at(20))
+                .await
+                .unwrap()
+        );
+        dead.push(delivery.id);
+    }
+    dead.sort_unstable();
+    let first = store.dead_letters(0, 2).await.unwrap();
+    assert_eq!(first.iter().map(|d| d.id).collect::<Vec<_>>(), dead[..2]);
+    assert_eq!(first[0].updated, at(20));
+    let rest = store.dead_letters(first[1].id, 2).await.unwrap();
+    assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), dead[2..]);
+    assert_eq!(store.redrive_all(at(30)).await.unwrap(), 3);
+    assert_eq!(store.redrive_all(at(30)).await.unwrap(), 0);
+    let redriven = store.claim_due(at(30), 10, at(90), &[]).await.unwrap();
+    assert_eq!(redriven.len(), 3);
+    assert!(redriven.iter().all(|delivery| delivery.attempts == 0));
+
+    let typed = |event_type: &str| PullQuery {
+        resource: "urn:altinn:resource:fair-resource".to_owned(),
+        after: None,
+        size: 10,
+        subject: None,
+        event_type: Some(event_type.to_owned()),
+    };
+    assert_eq!(
+        store
+            .pull(&typed("no.altinn.broker.published"))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        store
+            .pull(&typed("no.altinn.broker.filepurged"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Handshakes are due at creation, leased, rescheduled, and stop when validated or given up.
+async fn validation_handshakes_are_leased_and_scheduled(store: &dyn EventStore) {
+    let first = store
+        .create_subscription(&new_subscription(
+            "hand-resource",
+            "/organisation/974760673",
+            "https://a.example/",
+        ))
+        .await
+        .unwrap();
+    let second = store
+        .create_subscription(&NewSubscription {
+            created: at(5),
+            ..new_subscription(
+                "hand-resource",
+                "/organisation/974760673",
+                "https://b.example/",
+            )
+        })
+        .await
+        .unwrap();
+    let ids = |claimed: Vec<broker_events::store::PendingValidation>| {
+        claimed
+            .into_iter()
+            .map(|pending| (pending.subscription.id, pending.attempts))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ids(store.claim_validations(at(0), 10, at(30)).await.unwrap()),
+        [(first.id, 0)]
+    );
+    assert_eq!(
+        ids(store.claim_validations(at(5), 10, at(30)).await.unwrap()),
+        [(second.id, 0)]
+    );
+    assert!(
+        store
+            .claim_validations(at(29), 10, at(60))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A crashed worker's handshakes come back when the lease runs out.
+    assert_eq!(
+        ids(store.claim_validations(at(30), 10, at(60)).await.unwrap()),
+        [(first.id, 0), (second.id, 0)]
+    );
+    assert!(
+        store
+            .record_validation(first.id, ValidationOutcome::RetryAt(at(100)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_validation(second.id, ValidationOutcome::Validated)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_validation(i64::MAX, ValidationOutcome::GiveUp)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_validations(at(99), 10, at(130))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(store.claim_validations(at(100), 10, at(130)).await.unwrap()),
+        [(first.id, 1)]
+    );
+    assert!(
+        store
+            .record_validation(first.id, ValidationOutcome::GiveUp)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_validations(at(1_000_000), 10, at(2_000_000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resource = "urn:altinn:resource:hand-resource";
+    let validated = store.validated_subscriptions(resource).await.unwrap();
+    assert_eq!(
+        validated.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [second.id]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_claims_fairly_and_schedules_handshakes() {
+    let dir = std::env::temp_dir().join(format!("broker-events-store-{}", Uuid::new_v4()));
+    let store = SqliteEventStore::open(&dir.join("events.db"))
+        .await
+        .unwrap();
+    // Handshakes first: the other scenario's subscriptions would be due too.
+    validation_handshakes_are_leased_and_scheduled(&store).await;
+    claims_skip_excluded_endpoints_and_release(&store).await;
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_claims_fairly_and_schedules_handshakes() {
+    let Some(db): Option<TestDatabase> = database::postgres().await else {
+        return;
+    };
+    let store = PostgresEventStore::connect(db.url()).await.unwrap();
+    // Handshakes first: the other scenario's subscriptions would be due too.
+    validation_handshakes_are_leased_and_scheduled(&store).await;
+    claims_skip_excluded_endpoints_and_release(&store).await;
 }

@@ -179,8 +179,6 @@ impl Shared {
         permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
     ) {
         let result = self.attempt(&delivery).await;
-        drop(permits);
-        self.wake.notify_one();
         let now = self.clock.now();
         let outcome = match result {
             Ok(()) => Outcome::Delivered,
@@ -217,6 +215,9 @@ impl Shared {
                 "recording a delivery failed; it is sent again when its lease runs out"
             ),
         }
+        // Held until recorded, so shutdown's drain also waits for the record.
+        drop(permits);
+        self.wake.notify_one();
     }
 
     /// One POST of the delivery's CloudEvent, signed when the subscription has a secret.

@@ -87,6 +87,8 @@ struct Behaviour {
     failures_left: AtomicUsize,
     refuse_validation: AtomicBool,
     delay_ms: AtomicU64,
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// A webhook receiver on its own loopback port (so its own endpoint) until dropped.
@@ -136,6 +138,11 @@ impl Receiver {
     pub fn answer_after(&self, delay: Duration) {
         let millis = u64::try_from(delay.as_millis()).unwrap();
         self.behaviour.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
+    /// The most POSTs it was answering at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.behaviour.most_in_flight.load(Ordering::SeqCst)
     }
 
     /// Every POST so far.
@@ -199,10 +206,15 @@ async fn receive(
     headers: HeaderMap,
     raw: Bytes,
 ) -> StatusCode {
+    let in_flight = behaviour.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    behaviour
+        .most_in_flight
+        .fetch_max(in_flight, Ordering::SeqCst);
     let delay = behaviour.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    behaviour.in_flight.fetch_sub(1, Ordering::SeqCst);
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let answered = if body["type"] == "platform.events.validatesubscription" {
         if behaviour.refuse_validation.load(Ordering::SeqCst) {
