@@ -1,7 +1,9 @@
 //! Turning file-transfer events from the bus into CloudEvents and queued deliveries.
 //!
-//! Every replica consumes the one shared queue `broker.events.ingest` (a quorum queue on
-//! RabbitMQ), so each message is handled by one of them. A message is acked only after its
+//! Every replica consumes the one shared queue `<exchange>.events.ingest` (a quorum queue on
+//! RabbitMQ; `broker.events.ingest` with the default exchange), so each message is handled by
+//! one of them. The name follows the exchange so that brokers sharing a RabbitMQ server on
+//! different exchanges never take each other's events. A message is acked only after its
 //! CloudEvents are appended *and* their deliveries enqueued, both committed; a crash in between
 //! leaves it unacked and it comes back. Redelivery is harmless: CloudEvent ids are
 //! deterministic, the log ignores an id it has, and enqueueing ignores a pair it has, so an
@@ -30,8 +32,10 @@ use crate::domain::subscription::resource_id;
 use crate::owners::{Ownership, ResourceOwners};
 use crate::store::EventStore;
 
-/// The shared queue every replica's ingest consumes.
-pub const QUEUE: &str = "broker.events.ingest";
+/// The shared queue every replica's ingest consumes, for the bus `exchange`.
+pub fn queue_name(exchange: &str) -> String {
+    format!("{exchange}.events.ingest")
+}
 /// Pause before subscribing again after the bus failed, and before requeueing a message whose
 /// handling failed (so a store outage does not become a hot loop).
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
@@ -171,12 +175,18 @@ impl Ingest {
     }
 }
 
-/// Consumes file-transfer events from `bus` into `ingest` until shutdown.
-pub async fn consume(ingest: Arc<Ingest>, bus: Arc<dyn Bus>, prefetch: u16, shutdown: Shutdown) {
+/// Consumes file-transfer events from `queue` on `bus` into `ingest` until shutdown.
+pub async fn consume(
+    ingest: Arc<Ingest>,
+    bus: Arc<dyn Bus>,
+    queue: String,
+    prefetch: u16,
+    shutdown: Shutdown,
+) {
     let mut handling = JoinSet::new();
     while !shutdown.is_triggered() {
         let subscription = BusSubscription {
-            queue: QueueKind::Shared(QUEUE.to_owned()),
+            queue: QueueKind::Shared(queue.clone()),
             bindings: vec![BINDING.to_owned()],
             prefetch,
         };

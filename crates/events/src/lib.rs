@@ -53,6 +53,7 @@ pub struct EventsServer {
     authorizer: Arc<Authorizer>,
     owners: Arc<RegistryOwners>,
     ingest: Arc<Ingest>,
+    queue: String,
     prefetch: u16,
     deliverer: Deliverer,
     validator: Validator,
@@ -140,6 +141,7 @@ pub async fn build(
         authorizer,
         owners,
         ingest,
+        queue: ingest::queue_name(&common.amqp_exchange),
         prefetch: config.events_prefetch,
         deliverer,
         validator,
@@ -154,6 +156,7 @@ impl EventsServer {
         let ingest = tokio::spawn(ingest::consume(
             self.ingest,
             self.bus.clone(),
+            self.queue,
             self.prefetch,
             shutdown.clone(),
         ));

@@ -8,6 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use broker_bus::RabbitBus;
 use broker_common::auth::{Caller, TokenKind};
 use broker_common::identity::OrgNumber;
 use broker_events::config::EventsConfig;
@@ -387,6 +388,55 @@ async fn a_slow_endpoint_does_not_delay_others(store: Arc<dyn EventStore>) {
     })
     .await;
     assert_eq!(slow.most_in_flight(), 2, "the per-endpoint limit");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingests_from_rabbitmq_once_and_drops_poison() {
+    let Some(url) = broker_tests::amqp::amqp_url() else {
+        return;
+    };
+    // An exchange (and so an ingest queue) of this test alone on the shared server.
+    let exchange = format!("broker-test-{}", Uuid::new_v4().simple());
+    let bus = Arc::new(RabbitBus::connect(&url, &exchange).await.unwrap());
+    let store = support::sqlite().await;
+    let service =
+        Service::start_on(store.store.clone(), &support::fast_config(), bus, &exchange).await;
+    let hook = Receiver::start().await;
+    let recipient = subject(RECIPIENT);
+    let subscription = service
+        .subscribe(RECIPIENT, "rabbit", Some(&recipient), &hook.url(), None)
+        .await;
+    service.wait_validated(subscription.id).await;
+    service.publish_poison().await;
+    let event = published("rabbit");
+    service.publish(&event).await;
+    service.publish(&event).await;
+    hook.wait_until("the delivery", WAIT, |hook| hook.delivered().len() == 1)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        hook.attempts().len(),
+        1,
+        "one delivery of a redelivered event"
+    );
+    let owner = super_caller(OWNER);
+    let pulled = service
+        .core
+        .pull(
+            &owner,
+            PullInput {
+                resource: "urn:altinn:resource:rabbit".into(),
+                ..PullInput::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        pulled.len(),
+        2,
+        "one event per party, however often it came"
+    );
     service.stop().await;
 }
 

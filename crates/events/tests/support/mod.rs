@@ -314,7 +314,7 @@ pub struct Service {
     /// The store.
     pub store: Arc<dyn EventStore>,
     /// The bus file-transfer events are published on.
-    pub bus: Arc<InProcessBus>,
+    pub bus: Arc<dyn Bus>,
     /// The operations (the access registry behind its authorizer is unreachable, so only
     /// owners' and admin operations work).
     pub core: EventsCore,
@@ -323,8 +323,20 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts ingest, validation and delivery over `store` with `config`.
+    /// Starts ingest, validation and delivery over `store` with `config` and an in-process bus.
     pub async fn start(store: Arc<dyn EventStore>, config: &EventsConfig) -> Self {
+        let bus = Arc::new(InProcessBus::with_handoff_timeout(Duration::from_secs(10)));
+        Self::start_on(store, config, bus, "broker").await
+    }
+
+    /// Starts ingest, validation and delivery over `store` with `config`, consuming `bus`
+    /// through the ingest queue of `exchange`.
+    pub async fn start_on(
+        store: Arc<dyn EventStore>,
+        config: &EventsConfig,
+        bus: Arc<dyn Bus>,
+        exchange: &str,
+    ) -> Self {
         let settings = config.parsed().unwrap();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let client = WebhookClient::new(
@@ -356,7 +368,6 @@ impl Service {
             validations.clone(),
             deliveries.clone(),
         );
-        let bus = Arc::new(InProcessBus::with_handoff_timeout(Duration::from_secs(10)));
         let shutdown = Shutdown::new();
         let deliverer = Deliverer::new(
             store.clone(),
@@ -374,19 +385,19 @@ impl Service {
             PUBLIC_URL.to_owned(),
             validations,
         );
-        let bus_dyn: Arc<dyn Bus> = bus.clone();
         let tasks = vec![
             tokio::spawn(ingest::consume(
                 ingest,
-                bus_dyn,
+                bus.clone(),
+                ingest::queue_name(exchange),
                 config.events_prefetch,
                 shutdown.clone(),
             )),
             tokio::spawn(deliverer.run(shutdown.clone())),
             tokio::spawn(validator.run(shutdown.clone())),
         ];
-        // Publishing needs the ingest queue to exist.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Publishing needs the ingest queue to exist (RabbitMQ: declared and bound).
+        tokio::time::sleep(Duration::from_millis(300)).await;
         Self {
             store,
             bus,
@@ -448,12 +459,19 @@ impl Service {
         }
     }
 
-    /// Publishes a file-transfer event on the bus; returns once ingest committed and acked it.
+    /// Publishes a file-transfer event on the bus; in-process, returns once ingest committed
+    /// and acked it.
     pub async fn publish(&self, event: &TransferEvent) {
         let message = Message {
             id: event.id.to_string(),
             ..Message::new(event.kind.routing_key(), serde_json::to_vec(event).unwrap())
         };
+        self.bus.publish(message).await.unwrap();
+    }
+
+    /// Publishes a message ingest cannot decode.
+    pub async fn publish_poison(&self) {
+        let message = Message::new("filetransfer.published", b"{not json".to_vec());
         self.bus.publish(message).await.unwrap();
     }
 }
