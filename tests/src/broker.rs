@@ -40,19 +40,11 @@ impl Database {
     }
 }
 
-/// Which `brokerd` to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// `brokerd`: every service in one process, the gateway in front.
-    Embedded,
-    /// `brokerd token`: the token service's gRPC server alone.
-    Token,
-}
-
 /// How to start a broker.
 #[derive(Debug)]
 pub struct BrokerOptions {
-    mode: Mode,
+    /// The services to run (`brokerd <service>…`); empty runs them all (embedded).
+    services: Vec<&'static str>,
     database: Database,
     database_url: Option<String>,
     admin_token: String,
@@ -69,7 +61,7 @@ impl BrokerOptions {
     /// Embedded mode on SQLite with a random admin token.
     pub fn new() -> Self {
         Self {
-            mode: Mode::Embedded,
+            services: Vec::new(),
             database: Database::Sqlite,
             database_url: None,
             admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
@@ -79,10 +71,14 @@ impl BrokerOptions {
 
     /// `brokerd token`: only the token service, on gRPC.
     pub fn token_service() -> Self {
-        Self {
-            mode: Mode::Token,
-            ..Self::new()
-        }
+        Self::new().services(&["token"])
+    }
+
+    /// `brokerd <service>…`: only these services (several share the process on loopback
+    /// ports); the rest are reached at their `BROKER_*_URL`.
+    pub fn services(mut self, services: &[&'static str]) -> Self {
+        self.services = services.to_vec();
+        self
     }
 
     /// The database the broker owns (a PostgreSQL one is dropped after the broker stops).
@@ -158,9 +154,7 @@ impl Broker {
         std::fs::create_dir_all(&data_dir).expect("creating the data directory");
 
         let mut command = Command::new(&binary);
-        if options.mode == Mode::Token {
-            command.arg("token");
-        }
+        command.args(&options.services);
         // The test's own BROKER_* settings must not leak into the broker.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("BROKER_") {
@@ -209,9 +203,10 @@ impl Broker {
             None,
         );
 
-        let needed: &[&str] = match options.mode {
-            Mode::Embedded => &["gateway", "token"],
-            Mode::Token => &["token"],
+        let needed: &[&str] = if options.services.is_empty() {
+            &["gateway", "token"]
+        } else {
+            &options.services
         };
         let mut listening = HashMap::new();
         let waited = tokio::time::timeout(START_TIMEOUT, async {

@@ -15,6 +15,8 @@
 //! - [`scenario`]: a broker with a configured broker resource, a sender, recipients and a
 //!   stranger, and the file-transfer calls they make;
 //! - [`nginx`]: nginx on loopback, the anchor of the transfer benchmarks;
+//! - [`events`]: subscriptions, pull and dead letters of the event API;
+//! - [`webhook`]: a webhook receiver that records event deliveries and can fail on demand;
 //! - [`bench`]: what the benchmarks in `benches/` share.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
@@ -29,12 +31,14 @@ pub mod broker;
 pub mod checklist;
 pub mod client;
 pub mod database;
+pub mod events;
 pub mod issuer;
 pub mod keys;
 pub mod nginx;
 pub mod reply;
 pub mod s3;
 pub mod scenario;
+pub mod webhook;
 
 pub use amqp::amqp_url;
 pub use api::Api;
@@ -47,6 +51,7 @@ pub use issuer::FakeIssuer;
 pub use keys::ClientKeys;
 pub use reply::Reply;
 pub use scenario::{AccessList, Party, Scenario};
+pub use webhook::Webhook;
 
 /// Digdir's organisation number: a valid one to register clients with.
 pub const DIGDIR: &str = "991825827";
@@ -56,6 +61,8 @@ pub const BRREG: &str = "974760673";
 pub const WRITE: &str = "altinn:broker.write";
 /// The recipient's scope.
 pub const READ: &str = "altinn:broker.read";
+/// The scope of event subscriptions and pull.
+pub const SUBSCRIBE: &str = "altinn:events.subscribe";
 /// The only grant type the token endpoint serves.
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::broker::{Broker, BrokerOptions, Database};
 use crate::reply::Reply;
-use crate::{BRREG, DIGDIR, READ, WRITE};
+use crate::{BRREG, DIGDIR, READ, SUBSCRIBE, WRITE};
 
 /// The broker resource every scenario publishes.
 pub const RESOURCE: &str = "broker-e2e";
@@ -75,6 +75,8 @@ pub struct Party {
     pub write: String,
     /// A token with both broker scopes.
     pub both: String,
+    /// A token with `altinn:events.subscribe` only.
+    pub events: String,
 }
 
 /// Who may use the scenario's resource besides what the policy says.
@@ -91,7 +93,8 @@ pub enum AccessList {
 pub struct Scenario {
     /// The broker.
     pub broker: Broker,
-    /// Digdir's platform token: resource registry, access lists and `altinn:serviceowner`.
+    /// Digdir's platform token: resource registry, access lists, `altinn:serviceowner` and
+    /// `altinn:events.subscribe`.
     pub owner: String,
     /// The sender.
     pub sender: Party,
@@ -118,7 +121,9 @@ impl Scenario {
         let on_postgres = matches!(database, Database::Postgres(_));
         let mut options = BrokerOptions::new()
             .database(database)
-            .env("BROKER_TOKEN_LIFETIME_SECONDS", TOKEN_LIFETIME_SECONDS);
+            .env("BROKER_TOKEN_LIFETIME_SECONDS", TOKEN_LIFETIME_SECONDS)
+            // Test webhooks listen on loopback.
+            .env("BROKER_EVENTS_ALLOW_PRIVATE_ENDPOINTS", "true");
         if let Ok(url) = std::env::var(crate::amqp::SERVER_VAR)
             && on_postgres
             && !url.is_empty()
@@ -142,7 +147,7 @@ impl Scenario {
         register_service_owner(&broker).await;
         // Service owners call the broker with a platform token: the exchange names the
         // owner's org code in it (`urn:altinn:org`), which the broker's owner calls need.
-        let owner_scopes = [RESOURCE_WRITE, LIST_WRITE, SERVICE_OWNER];
+        let owner_scopes = [RESOURCE_WRITE, LIST_WRITE, SERVICE_OWNER, SUBSCRIBE];
         let maskinporten = broker
             .register_client(DIGDIR, &owner_scopes)
             .await
@@ -198,7 +203,7 @@ impl Scenario {
             .await
             .expect_status(201);
         let policy = json!({"rules": [
-            {"subjects": ["any-organization"], "actions": ["read", "write"]},
+            {"subjects": ["any-organization"], "actions": ["read", "write", "subscribe"]},
         ]});
         self.call(
             &self.owner,
@@ -469,12 +474,13 @@ async fn register_service_owner(broker: &Broker) {
 impl Party {
     /// Registers a client of `org` with both broker scopes and takes its three tokens.
     pub async fn register(broker: &Broker, org: &str) -> Self {
-        let client = broker.register_client(org, &[READ, WRITE]).await;
+        let client = broker.register_client(org, &[READ, WRITE, SUBSCRIBE]).await;
         Self {
             org: org.to_owned(),
             read: client.token(&[READ]).await,
             write: client.token(&[WRITE]).await,
             both: client.token(&[READ, WRITE]).await,
+            events: client.token(&[SUBSCRIBE]).await,
         }
     }
 }

@@ -19,6 +19,7 @@ fn read_by_code() -> BTreeSet<String> {
         broker_common::config::SERVICE_URL_SETTINGS,
         broker_token::config::SETTINGS,
         broker_filetransfer::SETTINGS,
+        broker_events::SETTINGS,
     ]
     .into_iter()
     .flatten()
