@@ -1,7 +1,8 @@
 //! Replica-safe purging end to end: two file-transfer processes on one PostgreSQL database
 //! (one beside the gateway, token and access services, one on its own) with RabbitMQ and
-//! shared file storage. 1,000 transfers with a one-second time to live are uploaded; both
-//! processes run the purge job every second. Every transfer is purged exactly once (one
+//! shared file storage. 1,000 transfers with a five-second time to live are uploaded (long
+//! enough that none expires between its initialize and its upload); both processes run the
+//! purge job every second. Every transfer is purged exactly once (one
 //! `filepurged` and one `fileneverconfirmeddownloaded` outbox row each, counted in the
 //! database) and no bytes remain.
 //!
@@ -79,7 +80,7 @@ async fn two_replicas_purge_each_expired_transfer_exactly_once() {
     .await;
     s.put_settings(
         broker_tests::scenario::RESOURCE,
-        json!({"fileTransferTimeToLive": "PT1S"}),
+        json!({"fileTransferTimeToLive": "PT5S"}),
     )
     .await
     .expect_status(204);

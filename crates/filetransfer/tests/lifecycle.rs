@@ -162,16 +162,13 @@ impl World {
                     .await
                     .unwrap();
             }
+            let update = TransitionUpdate {
+                published: (next == Published).then_some(now),
+                ..TransitionUpdate::default()
+            };
             let moved = self
                 .store
-                .transition(
-                    new.id,
-                    &[current],
-                    next,
-                    now,
-                    &TransitionUpdate::default(),
-                    &[],
-                )
+                .transition(new.id, &[current], next, now, &update, &[])
                 .await
                 .unwrap();
             assert!(matches!(moved, Transitioned::Applied(_)), "{moved:?}");
@@ -315,12 +312,19 @@ async fn an_expired_transfer_is_purged_once_and_tells_who_never_confirmed(world:
     assert!(world.has_bytes(id));
 
     let report = world.after(TimeDelta::hours(1)).await;
-    assert_eq!(report.purged, 1, "due exactly at its expiry time");
+    assert_eq!(report.purged, 2, "due exactly at their expiry time");
     assert_eq!(world.status(id).await, TransferStatus::Purged);
     assert!(!world.has_bytes(id), "the bytes are gone");
     let transfer = world.store.get(id).await.unwrap().unwrap();
     assert_eq!(transfer.file_name, "report.pdf", "the metadata stays");
-    let events = world.events().await;
+    // The transfer that never got a file is over too; it had nothing to confirm.
+    let (never, events): (Vec<_>, Vec<_>) = world
+        .events()
+        .await
+        .into_iter()
+        .partition(|event| event.file_transfer_id == never_uploaded);
+    assert_eq!(kinds(&never), [TransferEventKind::FilePurged]);
+    assert_eq!(world.status(never_uploaded).await, TransferStatus::Purged);
     assert_eq!(
         kinds(&events),
         [
@@ -340,11 +344,6 @@ async fn an_expired_transfer_is_purged_once_and_tells_who_never_confirmed(world:
     // Purging is idempotent: later rounds find nothing and say nothing.
     assert_eq!(world.after(TimeDelta::days(2)).await.purged, 0);
     assert!(world.events().await.is_empty());
-    // A transfer that never got a file has no bytes to purge; it stays as it is.
-    assert_eq!(
-        world.status(never_uploaded).await,
-        TransferStatus::Initialized
-    );
 }
 
 async fn a_fully_confirmed_transfer_is_purged_after_the_grace_period(world: World) {

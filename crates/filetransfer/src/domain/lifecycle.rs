@@ -21,9 +21,11 @@ pub struct Settlement {
 }
 
 /// Purge: the bytes go, the status becomes Purged, the sender hears `filepurged`, and when some
-/// recipients never confirmed their download (the transfer expired first), the sender and each
-/// of them hear `fileneverconfirmeddownloaded`, as Altinn tells them.
+/// recipients of a published transfer never confirmed their download (it expired first), the
+/// sender and each of them hear `fileneverconfirmeddownloaded`, as Altinn tells them. A transfer
+/// that expired before its upload had nothing for its recipients to confirm.
 pub fn purge(transfer: &Transfer, now: DateTime<Utc>) -> Settlement {
+    let was_available = transfer.published.is_some();
     let unconfirmed: Vec<_> = transfer
         .recipients
         .iter()
@@ -31,7 +33,7 @@ pub fn purge(transfer: &Transfer, now: DateTime<Utc>) -> Settlement {
         .map(|recipient| recipient.org_number)
         .collect();
     let mut events = vec![Happening::FilePurged.event(transfer, now)];
-    if !unconfirmed.is_empty() {
+    if was_available && !unconfirmed.is_empty() {
         events.push(Happening::NeverConfirmed(unconfirmed).event(transfer, now));
     }
     Settlement {
@@ -99,6 +101,7 @@ mod tests {
             expires: now,
         }
         .initialized();
+        transfer.published = Some(now);
         for (recipient, &confirmed) in transfer.recipients.iter_mut().zip(confirmed) {
             if confirmed {
                 recipient.status = RecipientStatus::DownloadConfirmed;
@@ -125,6 +128,19 @@ mod tests {
             .map(|p| p.org_number.as_str())
             .collect();
         assert_eq!(told, ["991825827", "910753614"]);
+    }
+
+    #[test]
+    fn a_transfer_never_published_only_says_purged() {
+        let mut never = transfer(&[false, false]);
+        never.published = None;
+        never.status = TransferStatus::Initialized;
+        let settlement = purge(&never, Utc::now());
+        assert_eq!(kinds_of(&settlement), [TransferEventKind::FilePurged]);
+    }
+
+    fn kinds_of(settlement: &Settlement) -> Vec<TransferEventKind> {
+        settlement.events.iter().map(|e| e.kind).collect()
     }
 
     #[test]

@@ -79,6 +79,8 @@ impl TransferStatus {
             (self, to),
             (Initialized, UploadStarted)
                 | (Initialized, Failed)
+                // Expired before any upload: nothing to delete, but it is over.
+                | (Initialized, Purged)
                 | (UploadStarted, UploadProcessing)
                 | (UploadStarted, Failed)
                 | (UploadProcessing, Published)
@@ -189,6 +191,7 @@ mod tests {
         let legal = [
             (Initialized, UploadStarted),
             (Initialized, Failed),
+            (Initialized, Purged),
             (UploadStarted, UploadProcessing),
             (UploadStarted, Failed),
             (UploadProcessing, Published),

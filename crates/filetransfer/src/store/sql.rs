@@ -116,13 +116,15 @@ pub(super) const SEARCH_DESCENDING: &str = search!("DESC");
 pub(super) const STUCK_UPLOADS: &str = "SELECT id FROM file_transfers
      WHERE status = 'UploadStarted' AND upload_started < $1 ORDER BY upload_started LIMIT $2";
 
-/// Transfers due for purging at `$1` (Unix ms), at most `$2`: expired ones, and fully confirmed
-/// ones of resources that purge then, once the grace period has passed. `$lock` goes last.
+/// Transfers due for purging at `$1` (Unix ms), at most `$2`: expired ones (never uploaded,
+/// published or all confirmed; uploads under way are the stuck job's), and fully confirmed ones
+/// of resources that purge then, once the grace period has passed. `$lock` goes last.
 macro_rules! due_purge {
     ($lock:literal) => {
         concat!(
             "SELECT t.id FROM file_transfers t
-             WHERE (t.status IN ('Published', 'AllConfirmedDownloaded') AND t.expires <= $1)
+             WHERE (t.status IN ('Initialized', 'Published', 'AllConfirmedDownloaded')
+                    AND t.expires <= $1)
                 OR (t.status = 'AllConfirmedDownloaded' AND EXISTS (
                       SELECT 1 FROM resource_settings s
                       WHERE s.resource_id = t.resource_id AND s.purge_after_all_confirmed
