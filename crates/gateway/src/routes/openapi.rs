@@ -100,6 +100,7 @@ pub struct OAuthError {
         super::filetransfer::settings::put_resource_settings,
         super::filetransfer::settings::get_resource_settings,
         super::filetransfer::settings::monthly_statistics,
+        super::filetransfer::malware::malware_scan_result,
         super::events::subscriptions::create,
         super::events::subscriptions::list,
         super::events::subscriptions::get,
