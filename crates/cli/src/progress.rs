@@ -38,3 +38,22 @@ pub fn counted<E>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_template_parses() {
+        // `bar` falls back to indicatif's default style on a bad template; this keeps it ours.
+        assert!(ProgressStyle::with_template(TEMPLATE).is_ok());
+    }
+
+    #[test]
+    fn a_hidden_bar_still_counts() {
+        let bar = bar(10, "test", false);
+        let chunks = futures::stream::iter([Ok::<_, ()>(Bytes::from_static(b"abc"))]);
+        futures::executor::block_on(counted(chunks, bar.clone()).collect::<Vec<_>>());
+        assert_eq!(bar.position(), 3);
+    }
+}
