@@ -208,12 +208,15 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
 
     assert!(
         store
-            .claim_due(at(99), 10, at(200), &[])
+            .claim_due(at(99), 10, at(200), 100, &[])
             .await
             .unwrap()
             .is_empty()
     );
-    let claimed = store.claim_due(at(100), 10, at(130), &[]).await.unwrap();
+    let claimed = store
+        .claim_due(at(100), 10, at(130), 100, &[])
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let delivery = &claimed[0];
     assert_eq!(delivery.event, *event);
@@ -223,14 +226,17 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert!(
         store
-            .claim_due(at(110), 10, at(200), &[])
+            .claim_due(at(110), 10, at(200), 100, &[])
             .await
             .unwrap()
             .is_empty(),
         "leased"
     );
     // The worker died: the lease runs out and the row comes back.
-    let again = store.claim_due(at(130), 10, at(140), &[]).await.unwrap();
+    let again = store
+        .claim_due(at(130), 10, at(140), 100, &[])
+        .await
+        .unwrap();
     assert_eq!(again.len(), 1);
 
     let retry = Outcome::Retry {
@@ -252,12 +258,15 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(149), 10, at(300), &[])
+            .claim_due(at(149), 10, at(300), 100, &[])
             .await
             .unwrap()
             .is_empty()
     );
-    let retried = store.claim_due(at(150), 10, at(300), &[]).await.unwrap();
+    let retried = store
+        .claim_due(at(150), 10, at(300), 100, &[])
+        .await
+        .unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     assert_eq!(
@@ -283,7 +292,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000), &[])
+            .claim_due(at(10_000), 10, at(20_000), 100, &[])
             .await
             .unwrap()
             .is_empty()
@@ -298,7 +307,10 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert!(store.redrive(delivery.id, at(200)).await.unwrap());
     assert!(!store.redrive(delivery.id, at(200)).await.unwrap());
     assert!(store.dead_letters(0, 10).await.unwrap().is_empty());
-    let redriven = store.claim_due(at(200), 10, at(230), &[]).await.unwrap();
+    let redriven = store
+        .claim_due(at(200), 10, at(230), 100, &[])
+        .await
+        .unwrap();
     assert_eq!(redriven.len(), 1);
     assert_eq!(redriven[0].attempts, 0);
     assert!(
@@ -309,7 +321,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     );
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000), &[])
+            .claim_due(at(10_000), 10, at(20_000), 100, &[])
             .await
             .unwrap()
             .is_empty()
@@ -326,7 +338,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert!(store.delete_subscription(subscription.id).await.unwrap());
     assert!(
         store
-            .claim_due(at(10_000), 10, at(20_000), &[])
+            .claim_due(at(10_000), 10, at(20_000), 100, &[])
             .await
             .unwrap()
             .is_empty()
@@ -359,7 +371,7 @@ async fn concurrent_claimers_never_share_a_row(store: Arc<dyn EventStore>) {
             let mut mine = Vec::new();
             loop {
                 let batch = store
-                    .claim_due(at(2000), 7, at(100_000), &[])
+                    .claim_due(at(2000), 7, at(100_000), 100, &[])
                     .await
                     .unwrap();
                 if batch.is_empty() {
@@ -478,9 +490,16 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
             .await
             .unwrap();
     }
+    // At most one row per endpoint, when asked; released rows are due again at once.
+    let one_each = store.claim_due(at(10), 10, at(45), 1, &[]).await.unwrap();
+    assert_eq!(one_each.len(), 2);
+    assert_ne!(one_each[0].subscription_id, one_each[1].subscription_id);
+    for delivery in &one_each {
+        assert!(store.release(delivery.id, at(45)).await.unwrap());
+    }
     let excluded = ["https://slow.example/".to_owned()];
     let claimed = store
-        .claim_due(at(10), 10, at(50), &excluded)
+        .claim_due(at(10), 10, at(50), 100, &excluded)
         .await
         .unwrap();
     assert_eq!(claimed.len(), 2);
@@ -494,7 +513,7 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
             .iter()
             .all(|delivery| delivery.signing_secret.is_none())
     );
-    let slow_rows = store.claim_due(at(10), 10, at(50), &[]).await.unwrap();
+    let slow_rows = store.claim_due(at(10), 10, at(50), 100, &[]).await.unwrap();
     assert_eq!(slow_rows.len(), 2);
     assert_eq!(
         slow_rows[0].signing_secret.as_deref(),
@@ -503,7 +522,7 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
     // Released rows can be claimed again at once; a stale lease releases nothing.
     assert!(!store.release(slow_rows[0].id, at(49)).await.unwrap());
     assert!(store.release(slow_rows[0].id, at(50)).await.unwrap());
-    let again = store.claim_due(at(11), 10, at(60), &[]).await.unwrap();
+    let again = store.claim_due(at(11), 10, at(60), 100, &[]).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, slow_rows[0].id);
 
@@ -529,7 +548,7 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
     assert_eq!(rest.iter().map(|d| d.id).collect::<Vec<_>>(), dead[2..]);
     assert_eq!(store.redrive_all(at(30)).await.unwrap(), 3);
     assert_eq!(store.redrive_all(at(30)).await.unwrap(), 0);
-    let redriven = store.claim_due(at(30), 10, at(90), &[]).await.unwrap();
+    let redriven = store.claim_due(at(30), 10, at(90), 100, &[]).await.unwrap();
     assert_eq!(redriven.len(), 3);
     assert!(redriven.iter().all(|delivery| delivery.attempts == 0));
 

@@ -15,11 +15,13 @@
 //!
 //! **Fairness.** Concurrency is bounded overall (`max_in_flight`) and per endpoint URL
 //! (`max_per_endpoint`). A slow endpoint must not delay the others, so a claim asks only for
-//! as many rows as there are free overall slots and *excludes endpoints whose slots are all
-//! taken* (the store filters them out). A batch may still hold more rows for one endpoint than
-//! it has free slots; those are released at once, unattempted, and the next claim leaves the
-//! now-saturated endpoint out. A row therefore only ever holds an overall slot while it is
-//! being sent, and a slow endpoint occupies at most `max_per_endpoint` of them.
+//! as many rows as there are free overall slots, *excludes endpoints whose slots are all
+//! taken*, and takes at most `max_per_endpoint` rows of any one endpoint (the store does all
+//! three in its claim statement). An endpoint with some slots busy may still get more rows than
+//! it has free slots; those few are released at once, unattempted, and the next claim leaves
+//! the now-saturated endpoint out. A row therefore only ever holds an overall slot while it is
+//! being sent, a slow endpoint occupies at most `max_per_endpoint` of them, and a backlog of
+//! one endpoint costs no extra writes.
 
 pub mod client;
 pub mod signing;
@@ -120,6 +122,11 @@ impl Deliverer {
         let _ = tokio::time::timeout(DRAIN, self.shared.slots.acquire_many(all)).await;
     }
 
+    /// Most rows of one endpoint a claim may take: its slots, at most.
+    fn per_endpoint_claim(&self) -> u32 {
+        u32::try_from(self.max_per_endpoint).unwrap_or(u32::MAX)
+    }
+
     /// One claim; whether it filled every free slot (so another claim may find more).
     async fn claim_and_send(
         &self,
@@ -143,7 +150,13 @@ impl Deliverer {
         let batch = self
             .shared
             .store
-            .claim_due(now, limit, lease_until, &saturated)
+            .claim_due(
+                now,
+                limit,
+                lease_until,
+                self.per_endpoint_claim(),
+                &saturated,
+            )
             .await?;
         let full = batch.len() == free;
         for delivery in batch {

@@ -208,13 +208,15 @@ pub trait EventStore: Send + Sync {
         subscriptions: &[i64],
         at: DateTime<Utc>,
     ) -> Result<usize, StoreError>;
-    /// Leases up to `limit` pending deliveries due at `now` until `lease_until`, oldest due
-    /// first, leaving out those whose endpoint is in `exclude_endpoints`.
+    /// Leases pending deliveries due at `now` until `lease_until`, oldest due first: of the
+    /// first `limit` due rows (leaving out those whose endpoint is in `exclude_endpoints`), at
+    /// most `per_endpoint` for any one endpoint.
     async fn claim_due(
         &self,
         now: DateTime<Utc>,
         limit: u32,
         lease_until: DateTime<Utc>,
+        per_endpoint: u32,
         exclude_endpoints: &[String],
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Gives back a delivery claimed with `lease_until` without attempting it, so any worker

@@ -43,8 +43,18 @@ pub(super) const DELETE_SUBSCRIPTION_DELIVERIES: &str =
 pub(super) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
 pub(super) const MARK_VALIDATED: &str =
     "UPDATE subscriptions SET validated = TRUE, next_validation = NULL WHERE id = $1";
+/// PostgreSQL's clause that locks the rows a claim reads and skips rows other claims hold;
+/// SQLite has a single writer and needs none.
+fn lock_clause(row_locks: bool, table: &str) -> String {
+    if row_locks {
+        format!("FOR UPDATE OF {table} SKIP LOCKED")
+    } else {
+        String::new()
+    }
+}
 /// Claims due handshakes by moving their due time to the lease's end.
-pub(super) fn claim_validations(lock: &str) -> String {
+pub(super) fn claim_validations(row_locks: bool) -> String {
+    let lock = lock_clause(row_locks, "subscriptions");
     format!(
         "UPDATE subscriptions SET next_validation = $3 WHERE id IN (
            SELECT id FROM subscriptions
@@ -68,23 +78,31 @@ pub(super) const RECORD_VALIDATION: &str = "UPDATE subscriptions SET validated =
 pub(super) const ENQUEUE: &str = "INSERT INTO deliveries (event_id, subscription_id, state,
        attempts, next_attempt, updated)
      VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (event_id, subscription_id) DO NOTHING";
-/// Claims and leases in one statement, leaving out `excluded` endpoints (`$4`…).
-pub(super) fn claim_due(lock: &str, excluded: usize) -> String {
+/// Claims and leases in one statement: of the first `$2` due rows, at most `$4` per endpoint,
+/// leaving out `excluded` endpoints (`$5`…). The window function ranks candidates that the
+/// innermost select has already locked, as PostgreSQL allows no row lock beside a window.
+pub(super) fn claim_due(row_locks: bool, excluded: usize) -> String {
     let exclusion = if excluded == 0 {
         String::new()
     } else {
-        format!(
-            "AND subscription_id NOT IN (SELECT id FROM subscriptions WHERE end_point IN ({}))",
-            placeholders(4, excluded)
-        )
+        format!("AND s.end_point NOT IN ({})", placeholders(5, excluded))
     };
+    let lock = lock_clause(row_locks, "d");
     format!(
         "UPDATE deliveries SET claimed_until = $3 WHERE id IN (
-           SELECT id FROM deliveries
-           WHERE state = 'pending' AND next_attempt <= $1
-             AND (claimed_until IS NULL OR claimed_until <= $1)
-             {exclusion}
-           ORDER BY next_attempt, id LIMIT $2 {lock}) RETURNING id"
+           SELECT id FROM (
+             SELECT id, ROW_NUMBER() OVER (
+                      PARTITION BY end_point ORDER BY next_attempt, id) AS place
+             FROM (
+               SELECT d.id, d.next_attempt, s.end_point
+               FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id
+               WHERE d.state = 'pending' AND d.next_attempt <= $1
+                 AND (d.claimed_until IS NULL OR d.claimed_until <= $1)
+                 {exclusion}
+               ORDER BY d.next_attempt, d.id LIMIT $2 {lock}
+             ) candidates
+           ) ranked
+           WHERE place <= $4) RETURNING id"
     )
 }
 /// `$first`, `$first+1`, … `count` of them, comma-separated.
@@ -257,7 +275,7 @@ pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
 
 /// The whole [`EventStore`](super::EventStore) for a store type with `pool` and `writes` fields.
 macro_rules! event_store_impl {
-    ($store:ty, $lock:expr) => {
+    ($store:ty, $row_locks:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::EventStore for $store {
             async fn append(
@@ -458,16 +476,18 @@ macro_rules! event_store_impl {
                 now: chrono::DateTime<chrono::Utc>,
                 limit: u32,
                 lease_until: chrono::DateTime<chrono::Utc>,
+                per_endpoint: u32,
                 exclude_endpoints: &[String],
             ) -> Result<Vec<$crate::store::Delivery>, $crate::store::StoreError> {
                 use $crate::store::sql;
-                let claim = sql::claim_due($lock, exclude_endpoints.len());
+                let claim = sql::claim_due($row_locks, exclude_endpoints.len());
                 let claimed: Vec<(i64,)> = {
                     let _turn = self.writes.enter().await;
                     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(claim))
                         .bind(sql::millis(now))
                         .bind(i64::from(limit))
-                        .bind(sql::millis(lease_until));
+                        .bind(sql::millis(lease_until))
+                        .bind(i64::from(per_endpoint));
                     for end_point in exclude_endpoints {
                         query = query.bind(end_point);
                     }
@@ -584,7 +604,7 @@ macro_rules! event_store_impl {
                 use $crate::store::sql;
                 let claimed: Vec<(i64,)> = {
                     let _turn = self.writes.enter().await;
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_validations($lock)))
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_validations($row_locks)))
                         .bind(sql::millis(now))
                         .bind(i64::from(limit))
                         .bind(sql::millis(lease_until))
