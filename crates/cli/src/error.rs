@@ -29,9 +29,9 @@ pub enum CliError {
     /// The broker could not be reached or the connection broke.
     #[error("{0}")]
     Connection(String),
-    /// The broker answered with a problem (RFC 7807).
+    /// The broker answered with a problem (RFC 7807); boxed to keep every `Result` small.
     #[error("{0}")]
-    Problem(Problem),
+    Problem(Box<Problem>),
     /// The token endpoint refused the grant (RFC 6749).
     #[error("{error}{}", description.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
     OAuth {
@@ -93,6 +93,7 @@ impl CliError {
         if let Self::Problem(problem) = self {
             value["status"] = problem.status.into();
             value["code"] = problem.code.clone().into();
+            value["traceId"] = problem.trace_id.clone().into();
         }
         value
     }
@@ -153,6 +154,9 @@ pub struct Problem {
     /// Altinn's error code, `BRO-000nn`.
     #[serde(default)]
     pub code: Option<String>,
+    /// The request id the broker logged the problem under, for the operator.
+    #[serde(default, rename = "traceId")]
+    pub trace_id: Option<String>,
     /// Field errors of a validation problem: field name → messages.
     #[serde(default)]
     pub errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
@@ -203,7 +207,7 @@ pub fn from_answer(status: StatusCode, body: &[u8]) -> CliError {
         if problem.status == 0 {
             problem.status = status.as_u16();
         }
-        return CliError::Problem(problem);
+        return CliError::Problem(Box::new(problem));
     }
     if let Ok(oauth) = serde_json::from_slice::<OAuthError>(body) {
         return CliError::OAuth {

@@ -285,6 +285,8 @@ async fn errors_read_as_plain_words_with_exit_codes() {
     let output = shell.run(&["--json", "show", &unknown]).await;
     let error: Value = serde_json::from_slice(&output.stderr).expect("a JSON error");
     assert_eq!(error["status"], 404, "{error}");
+    assert_eq!(error["code"], "BRO-00001", "{error}");
+    assert!(error["traceId"].is_string(), "{error}");
 
     // The token service's refusal.
     let (code, stderr) = shell.fails(&["--client-id", "nobody", "token"]).await;
