@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::auth::{self, AccessToken};
 use crate::error::{self, CliError};
 
 /// How long to wait for a connection; transfers themselves may take as long as they take.
@@ -118,27 +119,45 @@ pub enum Download {
 /// The broker's API as one client, with its access token.
 pub struct Api {
     http: Http,
-    token: String,
+    token: AccessToken,
 }
 
 impl Api {
     /// Calls through `http` with `token`.
-    pub fn new(http: Http, token: String) -> Self {
+    pub fn new(http: Http, token: AccessToken) -> Self {
         Self { http, token }
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        self.http.request(method, path, Some(&self.token))
+        self.http
+            .request(method, path, Some(&self.token.access_token))
     }
 
-    async fn json<T: DeserializeOwned>(request: RequestBuilder) -> Result<T, CliError> {
-        Ok(Http::send(request).await?.json().await?)
+    /// Sends `request`; a 401 also drops the token from the cache.
+    async fn send(&self, request: RequestBuilder) -> Result<Response, CliError> {
+        Http::send(request)
+            .await
+            .inspect_err(|error| self.check(error))
+    }
+
+    /// Forgets the token when `error` says the broker no longer accepts it.
+    fn check(&self, error: &CliError) {
+        if let CliError::Problem(problem) = error
+            && problem.status == StatusCode::UNAUTHORIZED.as_u16()
+        {
+            auth::forget(&self.token);
+        }
+    }
+
+    async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CliError> {
+        Ok(self.send(request).await?.json().await?)
     }
 
     /// Initializes a transfer and returns its id.
     pub async fn initialize(&self, body: &Initialize) -> Result<String, CliError> {
-        let answer: Value =
-            Self::json(self.request(Method::POST, FILE_TRANSFERS).json(body)).await?;
+        let answer: Value = self
+            .json(self.request(Method::POST, FILE_TRANSFERS).json(body))
+            .await?;
         id_field(&answer, "fileTransferId")
     }
 
@@ -150,18 +169,20 @@ impl Api {
             .header(header::CONTENT_TYPE, "application/octet-stream")
             .header(header::CONTENT_LENGTH, length)
             .body(body);
-        Http::send(request).await.map(drop)
+        self.send(request).await.map(drop)
     }
 
     /// The transfer's overview (`details`: with the status histories), as the broker wrote it.
     pub async fn transfer(&self, id: &str, details: bool) -> Result<Value, CliError> {
         let suffix = if details { "/details" } else { "" };
-        Self::json(self.request(Method::GET, &format!("{FILE_TRANSFERS}/{id}{suffix}"))).await
+        self.json(self.request(Method::GET, &format!("{FILE_TRANSFERS}/{id}{suffix}")))
+            .await
     }
 
     /// The ids of the caller's transfers matching `query` (`resourceId`, `status`, `role`, …).
     pub async fn search(&self, query: &[(&str, &str)]) -> Result<Vec<String>, CliError> {
-        Self::json(self.request(Method::GET, FILE_TRANSFERS).query(query)).await
+        self.json(self.request(Method::GET, FILE_TRANSFERS).query(query))
+            .await
     }
 
     /// Starts downloading the file from byte `from` on.
@@ -188,7 +209,9 @@ impl Api {
             StatusCode::RANGE_NOT_SATISFIABLE => Ok(Download::PastEnd),
             status => {
                 let body = response.bytes().await?;
-                Err(error::from_answer(status, &body))
+                let error = error::from_answer(status, &body);
+                self.check(&error);
+                Err(error)
             }
         }
     }
@@ -196,32 +219,31 @@ impl Api {
     /// Confirms the download as this recipient.
     pub async fn confirm(&self, id: &str) -> Result<(), CliError> {
         let path = format!("{FILE_TRANSFERS}/{id}/confirmdownload");
-        Http::send(self.request(Method::POST, &path))
-            .await
-            .map(drop)
+        self.send(self.request(Method::POST, &path)).await.map(drop)
     }
 
     /// Creates a subscription and returns it as the broker wrote it.
     pub async fn subscribe(&self, body: &Value) -> Result<Value, CliError> {
-        Self::json(self.request(Method::POST, SUBSCRIPTIONS).json(body)).await
+        self.json(self.request(Method::POST, SUBSCRIPTIONS).json(body))
+            .await
     }
 
     /// The caller's subscriptions (`{"count", "subscriptions"}`).
     pub async fn subscriptions(&self) -> Result<Value, CliError> {
-        Self::json(self.request(Method::GET, SUBSCRIPTIONS)).await
+        self.json(self.request(Method::GET, SUBSCRIPTIONS)).await
     }
 
     /// Deletes a subscription.
     pub async fn unsubscribe(&self, id: &str) -> Result<(), CliError> {
         let path = format!("{SUBSCRIPTIONS}/{id}");
-        Http::send(self.request(Method::DELETE, &path))
+        self.send(self.request(Method::DELETE, &path))
             .await
             .map(drop)
     }
 
     /// The events matching `query` (`resource`, `after`, …), oldest first.
     pub async fn events(&self, query: &[(&str, &str)]) -> Result<Vec<Value>, CliError> {
-        Self::json(
+        self.json(
             self.request(Method::GET, "/events/api/v1/events")
                 .query(query),
         )

@@ -168,6 +168,21 @@ async fn a_sender_and_a_recipient_exchange_a_file_through_the_cli() {
     assert_eq!(sent["size"], bytes.len());
     let id = sent["fileTransferId"].as_str().expect("an id").to_owned();
 
+    // Without --json, the id alone: `id=$(broker send …)` works.
+    let output = shell
+        .run(&[
+            "send",
+            "--resource",
+            RESOURCE,
+            "--recipient",
+            RECIPIENT,
+            "report.bin",
+        ])
+        .await;
+    assert!(output.status.success(), "{output:?}");
+    let plain_id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(uuid::Uuid::parse_str(&plain_id).is_ok(), "{plain_id}");
+
     // Receive: the inbox, a whole download, and a resumed one.
     let inbox = shell
         .json(&["--profile", "recipient", "inbox", "--resource", RESOURCE])
@@ -224,6 +239,13 @@ async fn a_sender_and_a_recipient_exchange_a_file_through_the_cli() {
             .is_some_and(|history| history
                 .iter()
                 .any(|h| h["fileTransferStatus"] == "Published"))
+    );
+
+    let text = shell.run(&["show", &id]).await;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&format!("recipient   0192:{RECIPIENT} DownloadConfirmed")),
+        "{text}"
     );
 
     // Events: subscribe, list, unsubscribe, and pull the transfer's.
@@ -300,6 +322,17 @@ async fn errors_read_as_plain_words_with_exit_codes() {
         stderr.contains("cannot connect to http://127.0.0.1:1/"),
         "{stderr}"
     );
+
+    // A cached token the broker refuses is forgotten: the next run gets a new one.
+    shell.json(&["inbox", "--resource", RESOURCE]).await;
+    let tokens = shell.path("config/tokens");
+    for cached in std::fs::read_dir(&tokens).expect("cached tokens") {
+        let refused = json!({"access_token": "refused", "scope": "x", "expires_at": i64::MAX / 2});
+        std::fs::write(cached.expect("an entry").path(), refused.to_string()).expect("writing");
+    }
+    let (code, stderr) = shell.fails(&["inbox", "--resource", RESOURCE]).await;
+    assert_eq!(code, 4, "{stderr}");
+    shell.json(&["inbox", "--resource", RESOURCE]).await;
 
     // No profile at all.
     let empty = Shell::new();

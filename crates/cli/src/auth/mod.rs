@@ -30,6 +30,9 @@ pub struct AccessToken {
     pub scope: String,
     /// When it expires (seconds since the epoch).
     pub expires_at: i64,
+    /// The file it is cached in, to forget it when the broker refuses it.
+    #[serde(skip)]
+    pub cache_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -67,13 +70,19 @@ impl Tokens<'_> {
         if let Some(token) = cache.as_deref().and_then(read_cached)
             && token.expires_at - EXPIRY_MARGIN_SECONDS > now
         {
-            return Ok(token);
+            return Ok(AccessToken {
+                cache_file: cache,
+                ..token
+            });
         }
         let token = self.request(http, &scope, now).await?;
         if let Some(path) = &cache {
             write_cached(path, &token)?;
         }
-        Ok(token)
+        Ok(AccessToken {
+            cache_file: cache,
+            ..token
+        })
     }
 
     async fn request(&self, http: &Http, scope: &str, now: i64) -> Result<AccessToken, CliError> {
@@ -95,6 +104,7 @@ impl Tokens<'_> {
             access_token: answer.access_token,
             scope: answer.scope.unwrap_or_else(|| scope.to_owned()),
             expires_at: now + answer.expires_in,
+            cache_file: None,
         })
     }
 
@@ -137,6 +147,15 @@ pub fn now() -> i64 {
 fn read_cached(path: &Path) -> Option<AccessToken> {
     let text = std::fs::read(path).ok()?;
     serde_json::from_slice(&text).ok()
+}
+
+/// Forgets a cached token the broker refused (revoked, or signed with a key it dropped), so
+/// the next command asks for a new one instead of failing until it expires.
+pub fn forget(token: &AccessToken) {
+    if let Some(path) = &token.cache_file {
+        // Nothing to do if it is already gone; any other failure shows on the next use.
+        let _ = std::fs::remove_file(path);
+    }
 }
 
 /// Writes the token readable by the owner only: it is a credential.

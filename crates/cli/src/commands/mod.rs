@@ -79,7 +79,7 @@ impl Context {
     pub async fn api(&self, scopes: &[&str]) -> Result<(Api, Profile), CliError> {
         let profile = self.profile()?;
         let token = self.token(&profile, scopes).await?;
-        let api = Api::new(Http::new(profile.1.base_url())?, token.access_token);
+        let api = Api::new(Http::new(profile.1.base_url())?, token);
         Ok((api, profile.1))
     }
 
