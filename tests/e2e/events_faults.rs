@@ -27,33 +27,48 @@ const PUBLISHED: &str = "no.altinn.broker.published";
 /// One fault at a time.
 static TURN: Mutex<()> = Mutex::const_new(());
 
-/// PostgreSQL and RabbitMQ, or `None` when these tests skip.
-async fn servers() -> Option<(Database, String)> {
-    let amqp = amqp_url()?;
-    let db = Database::postgres().await?;
-    Some((db, amqp))
+/// The servers one fault test shares between its broker processes: a fresh PostgreSQL
+/// database, RabbitMQ with an exchange of its own, and one admin credential.
+struct Servers {
+    /// Kept alive (and dropped after the processes) by the test.
+    _db: Database,
+    database_url: String,
+    amqp: String,
+    exchange: String,
+    admin: String,
 }
 
-/// Options of a broker process on the shared database and exchange; event deliveries time out
-/// quickly so a killed worker's leases come back soon.
-fn options(database_url: &str, amqp: &str, exchange: &str, admin: &str) -> BrokerOptions {
-    Scenario::options(Database::Sqlite)
-        .database_url(database_url)
-        .admin_token(admin)
-        .env("BROKER_AMQP_URL", amqp)
-        .env("BROKER_AMQP_EXCHANGE", exchange)
-        .env(
-            "BROKER_EVENTS_RETRY_SCHEDULE",
-            "200ms,500ms,1s,2s,2s,2s,2s,2s,2s,2s",
-        )
-        .env("BROKER_EVENTS_VALIDATION_SCHEDULE", "200ms,500ms,1s")
-        .env("BROKER_EVENTS_DELIVERY_TIMEOUT", "2s")
-}
+impl Servers {
+    /// PostgreSQL and RabbitMQ, or `None` when these tests skip.
+    async fn get() -> Option<Self> {
+        let amqp = amqp_url()?;
+        let db = Database::postgres().await?;
+        let Database::Postgres(postgres) = &db else {
+            unreachable!("Database::postgres gives PostgreSQL");
+        };
+        Some(Self {
+            database_url: postgres.url().to_owned(),
+            _db: db,
+            amqp,
+            exchange: format!("broker-fault-{}", uuid::Uuid::new_v4().simple()),
+            admin: format!("admin-{}", uuid::Uuid::new_v4().simple()),
+        })
+    }
 
-fn database_url(db: &Database) -> String {
-    match db {
-        Database::Postgres(db) => db.url().to_owned(),
-        Database::Sqlite => unreachable!("fault tests run on PostgreSQL"),
+    /// Options of a broker process on these servers; event deliveries time out quickly so a
+    /// killed worker's leases come back soon.
+    fn options(&self) -> BrokerOptions {
+        Scenario::options(Database::Sqlite)
+            .database_url(&self.database_url)
+            .admin_token(&self.admin)
+            .env("BROKER_AMQP_URL", &self.amqp)
+            .env("BROKER_AMQP_EXCHANGE", &self.exchange)
+            .env(
+                "BROKER_EVENTS_RETRY_SCHEDULE",
+                "200ms,500ms,1s,2s,2s,2s,2s,2s,2s,2s",
+            )
+            .env("BROKER_EVENTS_VALIDATION_SCHEDULE", "200ms,500ms,1s")
+            .env("BROKER_EVENTS_DELIVERY_TIMEOUT", "2s")
     }
 }
 
@@ -115,17 +130,10 @@ fn rabbitmqctl(args: &[&str]) {
 #[tokio::test]
 async fn no_event_is_lost_when_rabbitmq_restarts() {
     let _turn = TURN.lock().await;
-    let Some((db, amqp)) = servers().await else {
+    let Some(servers) = Servers::get().await else {
         return;
     };
-    let url = database_url(&db);
-    let exchange = format!("broker-fault-{}", uuid::Uuid::new_v4().simple());
-    let admin = format!("admin-{}", uuid::Uuid::new_v4().simple());
-    let s = Scenario::start_with(
-        options(&url, &amqp, &exchange, &admin),
-        AccessList::Disabled,
-    )
-    .await;
+    let s = Scenario::start_with(servers.options(), AccessList::Disabled).await;
     let hook = subscribed_recipient(&s).await;
 
     let mut ids = Vec::new();
@@ -139,27 +147,25 @@ async fn no_event_is_lost_when_rabbitmq_restarts() {
         ids.push(s.published(format!("transfer {n}").as_bytes()).await);
     }
     assert_every_transfer_arrived(&hook, &ids).await;
-    drop(db);
 }
 
 #[tokio::test]
 async fn no_event_is_lost_when_the_event_service_is_killed() {
     let _turn = TURN.lock().await;
-    let Some((db, amqp)) = servers().await else {
+    let Some(servers) = Servers::get().await else {
         return;
     };
-    let url = database_url(&db);
-    let exchange = format!("broker-fault-{}", uuid::Uuid::new_v4().simple());
-    let admin = format!("admin-{}", uuid::Uuid::new_v4().simple());
     let events_port = free_port();
     let events_url = format!("http://127.0.0.1:{events_port}");
-    let front = options(&url, &amqp, &exchange, &admin)
+    let front = servers
+        .options()
         .services(&["gateway", "token", "access", "filetransfer"])
         .env("BROKER_EVENTS_URL", &events_url);
     let s = Scenario::start_with(front, AccessList::Disabled).await;
     let start_events = || {
         Broker::start(
-            options(&url, &amqp, &exchange, &admin)
+            servers
+                .options()
                 .services(&["events"])
                 .env("BROKER_GRPC_ADDR", format!("127.0.0.1:{events_port}"))
                 .env("BROKER_PUBLIC_URL", s.base_url())
@@ -185,7 +191,6 @@ async fn no_event_is_lost_when_the_event_service_is_killed() {
     }
     assert_every_transfer_arrived(&hook, &ids).await;
     drop(events);
-    drop(db);
 }
 
 /// A loopback port nobody listens on right now.
