@@ -69,6 +69,9 @@ struct Behaviour {
     refuse_validation: AtomicBool,
     /// Milliseconds to wait before answering.
     delay_ms: AtomicU64,
+    /// POSTs being answered now, and the most at once.
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
 }
 
 /// A webhook receiver serving `POST /hook` until dropped.
@@ -131,6 +134,19 @@ impl Webhook {
             .clone()
     }
 
+    /// The most POSTs the receiver was answering at once.
+    pub fn most_in_flight(&self) -> usize {
+        self.behaviour.most_in_flight.load(Ordering::SeqCst)
+    }
+
+    /// Every validation handshake POST, accepted or not.
+    pub fn validations(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(Received::is_validation)
+            .collect()
+    }
+
     /// Every event POST (validations left out), accepted or not.
     pub fn attempts(&self) -> Vec<Received> {
         self.received()
@@ -191,10 +207,15 @@ async fn receive(
     headers: HeaderMap,
     raw: Bytes,
 ) -> StatusCode {
+    let in_flight = behaviour.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    behaviour
+        .most_in_flight
+        .fetch_max(in_flight, Ordering::SeqCst);
     let delay = behaviour.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
+    behaviour.in_flight.fetch_sub(1, Ordering::SeqCst);
     let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
     let validation = body["type"] == VALIDATION_TYPE;
     let answered = if validation {

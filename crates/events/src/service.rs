@@ -17,7 +17,7 @@ use broker_proto::common::Principal;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::delivery::signing;
+use crate::delivery::signing::{self, SigningSecret};
 use crate::domain::cloud_event::{CloudEvent, SPEC_VERSION};
 use crate::domain::error::EventsError;
 use crate::domain::subscription::{
@@ -192,7 +192,7 @@ impl EventsCore {
                 created_by: consumer.clone(),
                 consumer,
                 created: self.clock.now(),
-                signing_secret: secret.clone(),
+                signing_secret: secret.clone().map(SigningSecret::new),
             })
             .await?;
         self.validations.notify_one();

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use broker_common::transfer_event::{EventParty, PartyRole, TransferEvent, TransferEventKind};
+use broker_events::delivery::signing::SigningSecret;
 use broker_events::domain::cloud_event::CloudEvent;
 use broker_events::domain::subscription::SubscriptionRequest;
 use broker_events::store::{
@@ -468,7 +469,7 @@ async fn postgres_store_conforms() {
 /// every dead letter, and signing secrets carried to the sender.
 async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
     let slow = NewSubscription {
-        signing_secret: Some("whsec_c2VjcmV0".to_owned()),
+        signing_secret: Some(SigningSecret::new("whsec_c2VjcmV0".to_owned())),
         ..new_subscription(
             "fair-resource",
             "/organisation/974760673",
@@ -516,7 +517,10 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
     let slow_rows = store.claim_due(at(10), 10, at(50), 100, &[]).await.unwrap();
     assert_eq!(slow_rows.len(), 2);
     assert_eq!(
-        slow_rows[0].signing_secret.as_deref(),
+        slow_rows[0]
+            .signing_secret
+            .as_ref()
+            .map(SigningSecret::expose),
         Some("whsec_c2VjcmV0")
     );
     // Released rows can be claimed again at once; a stale lease releases nothing.

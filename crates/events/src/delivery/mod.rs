@@ -279,7 +279,7 @@ impl Shared {
         let body = serde_json::to_string(&delivery.event).map_err(|error| error.to_string())?;
         let headers = match &delivery.signing_secret {
             Some(secret) => signing::headers(
-                secret,
+                secret.expose(),
                 &delivery.event.id.to_string(),
                 self.clock.unix(),
                 &body,

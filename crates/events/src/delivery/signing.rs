@@ -17,6 +17,29 @@ const KEY_BYTES: usize = 24;
 /// SHA-256's block size, which HMAC pads the key to.
 const BLOCK: usize = 64;
 
+/// A subscription's signing secret (`whsec_…`): shown to its owner once, never in logs, so its
+/// `Debug` leaves it out.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret(String);
+
+impl SigningSecret {
+    /// Wraps a generated or stored secret.
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// The secret itself: for signing, storing, and the one answer that shows it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SigningSecret(redacted)")
+    }
+}
+
 /// A new random secret, `whsec_<base64 of 24 random bytes>`.
 pub fn generate_secret() -> Result<String, getrandom::Error> {
     let mut key = [0u8; KEY_BYTES];
@@ -124,6 +147,14 @@ mod tests {
             Some("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
         );
         assert!(signature("not-a-secret", "id", 1, "").is_none());
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let secret = SigningSecret::new("whsec_c2VjcmV0".to_owned());
+        let shown = format!("{:?}", Some(secret.clone()));
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+        assert_eq!(secret.expose(), "whsec_c2VjcmV0");
     }
 
     #[test]

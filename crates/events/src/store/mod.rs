@@ -20,6 +20,7 @@ use uuid::Uuid;
 pub use postgres::PostgresEventStore;
 pub use sqlite::SqliteEventStore;
 
+use crate::delivery::signing::SigningSecret;
 use crate::domain::cloud_event::CloudEvent;
 use crate::domain::subscription::{Subscription, SubscriptionRequest};
 
@@ -73,7 +74,7 @@ pub struct NewSubscription {
     /// When; the first validation handshake is due then.
     pub created: DateTime<Utc>,
     /// The Standard Webhooks secret (`whsec_…`) to sign deliveries with, if asked for.
-    pub signing_secret: Option<String>,
+    pub signing_secret: Option<SigningSecret>,
 }
 
 /// A subscription whose validation handshake is due, leased to one worker.
@@ -145,7 +146,7 @@ pub struct Delivery {
     /// When it last changed (for a dead letter: when it died).
     pub updated: DateTime<Utc>,
     /// The subscription's signing secret, if it signs deliveries.
-    pub signing_secret: Option<String>,
+    pub signing_secret: Option<SigningSecret>,
 }
 
 /// What an attempt came to.

@@ -269,7 +269,7 @@ pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("delivery state {state}")))?,
         last_error,
         updated: time("delivery updated", updated)?,
-        signing_secret: secret,
+        signing_secret: secret.map(crate::delivery::signing::SigningSecret::new),
     })
 }
 
@@ -364,7 +364,11 @@ macro_rules! event_store_impl {
                     .bind(&new.consumer)
                     .bind(&new.created_by)
                     .bind(sql::millis(new.created))
-                    .bind(&new.signing_secret)
+                    .bind(
+                        new.signing_secret
+                            .as_ref()
+                            .map($crate::delivery::signing::SigningSecret::expose),
+                    )
                     .fetch_one(&self.pool)
                     .await?;
                 Ok($crate::domain::subscription::Subscription {

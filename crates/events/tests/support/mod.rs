@@ -1,18 +1,11 @@
-//! What the delivery scenarios share: a real webhook receiver on loopback, an event service's
-//! background loops (ingest, validation, delivery) over a real store and the in-process bus,
+//! What the delivery scenarios share: the test kit's webhook receiver on loopback, an event
+//! service's background loops (ingest, validation, delivery) over a real store and the in-process bus,
 //! and stores on SQLite or on a fresh PostgreSQL database.
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
 use broker_bus::{Bus, InProcessBus, Message};
 use broker_common::Shutdown;
 use broker_common::authz::Authorizer;
@@ -22,6 +15,7 @@ use broker_common::transfer_event::{EventParty, PartyRole, TransferEvent, Transf
 use broker_events::config::EventsConfig;
 use broker_events::delivery::Deliverer;
 use broker_events::delivery::client::WebhookClient;
+use broker_events::delivery::signing::SigningSecret;
 use broker_events::domain::error::EventsError;
 use broker_events::domain::subscription::{Subscription, SubscriptionRequest};
 use broker_events::ingest::{self, Ingest};
@@ -31,9 +25,8 @@ use broker_events::store::{EventStore, NewSubscription, PostgresEventStore, Sqli
 use broker_events::validation::Validator;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_tests::database::{self, TestDatabase};
+pub use broker_tests::webhook::Webhook as Receiver;
 use chrono::Utc;
-use serde_json::Value;
-use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -49,202 +42,6 @@ pub const PUBLIC_URL: &str = "https://broker.example";
 /// `urn:altinn:organization:identifier-no:<org>`.
 pub fn subject(org: &str) -> String {
     format!("urn:altinn:organization:identifier-no:{org}")
-}
-
-/// One POST a receiver got.
-#[derive(Debug, Clone)]
-pub struct Received {
-    /// When it arrived.
-    pub at: Instant,
-    /// Its headers.
-    pub headers: HeaderMap,
-    /// Its body as sent.
-    pub raw: Bytes,
-    /// Its body as JSON.
-    pub body: Value,
-    /// What the receiver answered.
-    pub answered: StatusCode,
-}
-
-impl Received {
-    /// Whether it is the validation handshake.
-    pub fn is_validation(&self) -> bool {
-        self.body["type"] == "platform.events.validatesubscription"
-    }
-
-    /// A header as text.
-    pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-    }
-}
-
-#[derive(Default)]
-struct Behaviour {
-    received: Mutex<Vec<Received>>,
-    failures_left: AtomicUsize,
-    refuse_validation: AtomicBool,
-    delay_ms: AtomicU64,
-    in_flight: AtomicUsize,
-    most_in_flight: AtomicUsize,
-}
-
-/// A webhook receiver on its own loopback port (so its own endpoint) until dropped.
-pub struct Receiver {
-    addr: SocketAddr,
-    behaviour: Arc<Behaviour>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Receiver {
-    /// A receiver that accepts everything.
-    pub async fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let behaviour = Arc::new(Behaviour::default());
-        let app = Router::new()
-            .route("/hook", post(receive))
-            .with_state(behaviour.clone());
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
-        Self {
-            addr,
-            behaviour,
-            server,
-        }
-    }
-
-    /// The endpoint.
-    pub fn url(&self) -> String {
-        format!("http://{}/hook", self.addr)
-    }
-
-    /// Answer the next `count` event POSTs with 503.
-    pub fn fail_next_events(&self, count: usize) {
-        self.behaviour.failures_left.store(count, Ordering::SeqCst);
-    }
-
-    /// Answer validation handshakes with 500.
-    pub fn refuse_validation(&self) {
-        self.behaviour
-            .refuse_validation
-            .store(true, Ordering::SeqCst);
-    }
-
-    /// Wait this long before answering.
-    pub fn answer_after(&self, delay: Duration) {
-        let millis = u64::try_from(delay.as_millis()).unwrap();
-        self.behaviour.delay_ms.store(millis, Ordering::SeqCst);
-    }
-
-    /// The most POSTs it was answering at once.
-    pub fn most_in_flight(&self) -> usize {
-        self.behaviour.most_in_flight.load(Ordering::SeqCst)
-    }
-
-    /// Every POST so far.
-    pub fn received(&self) -> Vec<Received> {
-        self.behaviour
-            .received
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Every event POST (handshakes left out).
-    pub fn attempts(&self) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(|post| !post.is_validation())
-            .collect()
-    }
-
-    /// The events accepted.
-    pub fn delivered(&self) -> Vec<Received> {
-        self.attempts()
-            .into_iter()
-            .filter(|post| post.answered.is_success())
-            .collect()
-    }
-
-    /// The handshakes received.
-    pub fn validations(&self) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(Received::is_validation)
-            .collect()
-    }
-
-    /// Polls until `done`, panicking with `what` after `timeout`.
-    pub async fn wait_until(&self, what: &str, timeout: Duration, done: impl Fn(&Self) -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not happen within {timeout:?}; received {:?}",
-                self.received()
-                    .iter()
-                    .map(|post| (post.body["type"].clone(), post.answered))
-                    .collect::<Vec<_>>()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn receive(
-    State(behaviour): State<Arc<Behaviour>>,
-    headers: HeaderMap,
-    raw: Bytes,
-) -> StatusCode {
-    let in_flight = behaviour.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-    behaviour
-        .most_in_flight
-        .fetch_max(in_flight, Ordering::SeqCst);
-    let delay = behaviour.delay_ms.load(Ordering::SeqCst);
-    if delay > 0 {
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-    }
-    behaviour.in_flight.fetch_sub(1, Ordering::SeqCst);
-    let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
-    let answered = if body["type"] == "platform.events.validatesubscription" {
-        if behaviour.refuse_validation.load(Ordering::SeqCst) {
-            StatusCode::INTERNAL_SERVER_ERROR
-        } else {
-            StatusCode::OK
-        }
-    } else if behaviour
-        .failures_left
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
-            left.checked_sub(1)
-        })
-        .is_ok()
-    {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::OK
-    };
-    behaviour
-        .received
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Received {
-            at: Instant::now(),
-            headers,
-            raw,
-            body,
-            answered,
-        });
-    answered
 }
 
 /// Every resource is owned by [`OWNER`].
@@ -437,7 +234,7 @@ impl Service {
                 consumer: format!("/organisation/{consumer}"),
                 created_by: format!("/organisation/{consumer}"),
                 created: Utc::now(),
-                signing_secret,
+                signing_secret: signing_secret.map(SigningSecret::new),
             })
             .await
             .unwrap()
