@@ -164,12 +164,7 @@ async fn delivers_signed_cloud_events_after_the_handshake(store: Arc<dyn EventSt
 
 async fn retries_on_the_schedule_until_delivered(store: Arc<dyn EventStore>) {
     let service = Service::start(store, &support::fast_config()).await;
-    let hook = Receiver::start().await;
-    let recipient = subject(RECIPIENT);
-    let subscription = service
-        .subscribe(RECIPIENT, "retried", Some(&recipient), &hook.url(), None)
-        .await;
-    service.wait_validated(subscription.id).await;
+    let (hook, _) = service.recipient_hook("retried").await;
     hook.fail_next_events(2);
     service.publish(&published("retried")).await;
     hook.wait_until("delivery after two failures", WAIT, |hook| {
@@ -193,12 +188,7 @@ async fn retries_on_the_schedule_until_delivered(store: Arc<dyn EventStore>) {
 async fn dead_letters_survive_a_restart_and_are_redriven(store: Arc<dyn EventStore>) {
     let config = support::fast_config();
     let service = Service::start(store.clone(), &config).await;
-    let hook = Receiver::start().await;
-    let recipient = subject(RECIPIENT);
-    let subscription = service
-        .subscribe(RECIPIENT, "dead", Some(&recipient), &hook.url(), None)
-        .await;
-    service.wait_validated(subscription.id).await;
+    let (hook, _) = service.recipient_hook("dead").await;
     hook.fail_next_events(4);
     service.publish(&published("dead")).await;
     hook.wait_until("four failed attempts", WAIT, |hook| {
@@ -415,12 +405,7 @@ async fn ingests_from_rabbitmq_once_and_drops_poison() {
     let store = support::sqlite().await;
     let service =
         Service::start_on(store.store.clone(), &support::fast_config(), bus, &exchange).await;
-    let hook = Receiver::start().await;
-    let recipient = subject(RECIPIENT);
-    let subscription = service
-        .subscribe(RECIPIENT, "rabbit", Some(&recipient), &hook.url(), None)
-        .await;
-    service.wait_validated(subscription.id).await;
+    let (hook, _) = service.recipient_hook("rabbit").await;
     service.publish_poison().await;
     let event = published("rabbit");
     service.publish(&event).await;

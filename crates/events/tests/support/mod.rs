@@ -256,6 +256,18 @@ impl Service {
         }
     }
 
+    /// A fresh receiver that the recipient subscribed to `resource`'s events of its own, once
+    /// validated.
+    pub async fn recipient_hook(&self, resource: &str) -> (Receiver, Subscription) {
+        let hook = Receiver::start().await;
+        let recipient = subject(RECIPIENT);
+        let subscription = self
+            .subscribe(RECIPIENT, resource, Some(&recipient), &hook.url(), None)
+            .await;
+        self.wait_validated(subscription.id).await;
+        (hook, subscription)
+    }
+
     /// Publishes a file-transfer event on the bus; in-process, returns once ingest committed
     /// and acked it.
     pub async fn publish(&self, event: &TransferEvent) {
