@@ -12,10 +12,9 @@ use broker_gateway::Clients;
 use broker_proto::common::{PageInfo, PageRequest};
 use broker_proto::events as pb;
 use broker_proto::events::event_service_server::{EventService, EventServiceServer};
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
-use crate::support::{ORG, state};
+use crate::support::{ORG, serve_backend, state};
 
 /// The id of the one subscription the double knows.
 pub const SUBSCRIPTION_ID: i64 = 42;
@@ -62,14 +61,10 @@ impl Double {
     /// Serves the double on a loopback port; returns a gateway router forwarding to it.
     pub async fn start() -> (Self, Router) {
         let double = Self::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tonic::transport::Server::builder()
-            .add_service(EventServiceServer::new(double.clone()))
-            .serve_with_incoming(TcpIncoming::from(listener));
-        tokio::spawn(server);
+        let url = serve_backend(tonic::service::Routes::new(EventServiceServer::new(
+            double.clone(),
+        )))
+        .await;
         // Only the event service is called: the others keep their (unused) default addresses.
         let urls = ServiceUrls {
             events_url: url,

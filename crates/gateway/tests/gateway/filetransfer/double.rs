@@ -15,11 +15,10 @@ use broker_proto::filetransfer::file_transfer_service_server::{
 use bytes::Bytes;
 use futures::Stream;
 use http::StatusCode;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::ID;
-use crate::support::state_with_filetransfer;
+use crate::support::{serve_backend, state_with_filetransfer};
 
 /// The file every download serves.
 pub const FILE: &[u8] = b"0123456789";
@@ -70,14 +69,10 @@ impl Double {
     /// Serves the double on a loopback port; returns a gateway router forwarding to it.
     pub async fn start() -> (Self, Router) {
         let double = Self::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("address"));
-        let server = tonic::transport::Server::builder()
-            .add_service(FileTransferServiceServer::new(double.clone()))
-            .serve_with_incoming(TcpIncoming::from(listener));
-        tokio::spawn(server);
+        let url = serve_backend(tonic::service::Routes::new(FileTransferServiceServer::new(
+            double.clone(),
+        )))
+        .await;
         (double, broker_gateway::router(state_with_filetransfer(url)))
     }
 

@@ -56,6 +56,19 @@ fn closed_port_url() -> String {
     format!("http://{addr}")
 }
 
+/// Serves a stand-in backend's gRPC `routes` on a loopback port; its URL.
+pub async fn serve_backend(routes: tonic::service::Routes) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    let server = tonic::transport::Server::builder()
+        .add_routes(routes)
+        .serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener));
+    tokio::spawn(server);
+    url
+}
+
 /// The settings every test gateway shares (issuers derive from the default public URL).
 pub fn common() -> CommonConfig {
     CommonConfig::default()
