@@ -1,9 +1,13 @@
 //! Broker's daemon as a library: which services a process runs ([`Mode`]) and how they are
-//! composed and started ([`start`]), so `brokerd` and in-process tests share one composition.
+//! composed and started ([`start`]), so `brokerd` and in-process tests share one composition;
+//! [`migrate`] brings their databases up to date and [`demo`] seeds a broker for a first
+//! transfer.
 //!
 //! The binary (`main.rs`) only parses its arguments, reads the configuration, sets up telemetry
 //! and prints what [`Running`] reports; everything between configuration and serving is here.
 
+pub mod demo;
+pub mod migrate;
 mod mode;
 mod service;
 mod start;

@@ -2,8 +2,9 @@
 //! mode: SQLite, the in-process bus, local files); `brokerd <service>` runs one service alone,
 //! for production deployments where each service scales on its own against PostgreSQL;
 //! `brokerd <service> <service>…` runs a few together (and reaches the rest at their configured
-//! URLs). The composition lives in the library (`lib.rs`); this file parses arguments, reads
-//! the configuration and reports.
+//! URLs). `brokerd --demo` is embedded mode seeded for a first file transfer; `brokerd migrate`
+//! applies database migrations and exits. The composition lives in the library (`lib.rs`); this
+//! file parses arguments, reads the configuration and reports.
 
 use std::process::ExitCode;
 
@@ -14,10 +15,19 @@ use brokerd::{Mode, Service};
 
 const USAGE: &str = "\
 Usage: brokerd [SERVICE...]
+       brokerd --demo
+       brokerd migrate [SERVICE...]
 
 Runs Broker. Without SERVICE, every service runs in this process (embedded mode). With one
 SERVICE it runs alone on BROKER_GRPC_ADDR (or its default port); with several, they share this
 process on loopback ports the way embedded mode does, and reach the others at BROKER_*_URL.
+
+  --demo    embedded mode, seeded for a first transfer: a service owner, a broker resource,
+            and a sender and a recipient with clients, keys and `broker` CLI profiles under
+            <BROKER_DATA_DIR>/demo; prints the `broker` commands that send and receive a file
+  migrate   applies the database migrations of the SERVICEs named (default: token, access,
+            filetransfer and events) to BROKER_DATABASE_URL, or to the SQLite files in
+            BROKER_DATA_DIR, and exits; run it before a new version's services start
 
 Services:
   gateway   the public HTTP gateway (BROKER_HTTP_ADDR)
@@ -35,9 +45,11 @@ enum Command {
     Help,
     Version,
     Run(Mode),
+    Demo,
+    Migrate(Vec<Service>),
 }
 
-fn parse_args(args: &[String]) -> Result<Command, brokerd::UnknownService> {
+fn parse_args(args: &[String]) -> Result<Command, String> {
     for arg in args {
         match arg.as_str() {
             "-h" | "--help" | "help" => return Ok(Command::Help),
@@ -45,13 +57,20 @@ fn parse_args(args: &[String]) -> Result<Command, brokerd::UnknownService> {
             _ => {}
         }
     }
-    Mode::parse(args).map(Command::Run)
+    match args {
+        [demo] if demo == "--demo" => Ok(Command::Demo),
+        [migrate, services @ ..] if migrate == "migrate" => brokerd::migrate::targets(services)
+            .map(Command::Migrate)
+            .map_err(|error| error.to_string()),
+        services => Mode::parse(services)
+            .map(Command::Run)
+            .map_err(|error| error.to_string()),
+    }
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let mode = match parse_args(&args) {
-        Ok(Command::Run(mode)) => mode,
+    let command = match parse_args(&args) {
         Ok(Command::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -60,6 +79,7 @@ fn main() -> ExitCode {
             println!("brokerd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Ok(command) => command,
         Err(error) => {
             eprintln!("brokerd: {error}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -72,7 +92,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(mode)) {
+    let outcome = match command {
+        Command::Run(mode) => runtime.block_on(run(mode, false)),
+        Command::Demo => runtime.block_on(run(Mode::all(), true)),
+        Command::Migrate(services) => runtime.block_on(migrate(services)),
+        Command::Help | Command::Version => Ok(()),
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("brokerd: {error:#}");
@@ -81,8 +107,10 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(mode: Mode) -> anyhow::Result<()> {
+/// Runs `mode`'s services until they stop; with `demo`, seeds the demo once they listen.
+async fn run(mode: Mode, demo: bool) -> anyhow::Result<()> {
     let common: CommonConfig = config::load()?;
+    let data_dir = common.data_dir.clone();
     let _telemetry = broker_common::telemetry::init(&mode.process_name(), &common)?;
     let urls: ServiceUrls = config::load()?;
     let shutdown = Shutdown::new();
@@ -98,5 +126,20 @@ async fn run(mode: Mode) -> anyhow::Result<()> {
             AdminTokenSource::File(path) => println!("admin token: stored in {}", path.display()),
         }
     }
+    if demo {
+        let seeded = brokerd::demo::seed(&running, &data_dir).await?;
+        println!("{}", seeded.instructions());
+    }
     running.wait().await
+}
+
+/// Applies `services`' migrations and returns.
+async fn migrate(services: Vec<Service>) -> anyhow::Result<()> {
+    let common: CommonConfig = config::load()?;
+    let _telemetry = broker_common::telemetry::init("broker-migrate", &common)?;
+    for service in services {
+        brokerd::migrate::migrate(service, &common).await?;
+        println!("migrated: {service}");
+    }
+    Ok(())
 }

@@ -47,6 +47,11 @@ impl Service {
 }
 
 impl Service {
+    /// Whether the service keeps a database (and so has migrations).
+    pub fn has_database(self) -> bool {
+        self != Service::Gateway
+    }
+
     /// The gRPC port the service serves on alone when `BROKER_GRPC_ADDR` is unset; the gateway
     /// serves HTTP (on `BROKER_HTTP_ADDR`) instead.
     pub fn default_grpc_port(self) -> Option<u16> {
