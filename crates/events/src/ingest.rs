@@ -4,16 +4,26 @@
 //! RabbitMQ; `broker.events.ingest` with the default exchange), so each message is handled by
 //! one of them. The name follows the exchange so that brokers sharing a RabbitMQ server on
 //! different exchanges never take each other's events. A message is acked only after its
-//! CloudEvents are appended *and* their deliveries enqueued, both committed; a crash in between
-//! leaves it unacked and it comes back. Redelivery is harmless: CloudEvent ids are
-//! deterministic, the log ignores an id it has, and enqueueing ignores a pair it has, so an
-//! event that was appended before a crash is still enqueued when its message returns.
+//! CloudEvents are appended *and* their deliveries enqueued, in one committed transaction; a
+//! crash before the commit leaves it unacked and it comes back. Redelivery is harmless:
+//! CloudEvent ids are deterministic, the log ignores an id it has, and enqueueing ignores a pair
+//! it has.
 //!
-//! Up to `prefetch` messages are handled at once (the bus never hands out more), because one
-//! by one the store's commit latency would cap throughput. A message that cannot be decoded
-//! can never succeed, so it is logged and dropped; a store or registry failure requeues the
-//! message after a pause instead. When the bus fails, the consumer subscribes again after a
-//! pause, as [`broker_common::changes`] does.
+//! **Group commit.** Up to `prefetch` messages are handled at once (the bus never hands out
+//! more), and so are concurrent `Publish` calls. Each works out its events' subscribers on its
+//! own, then hands its events to one committer task, which writes whatever has gathered while
+//! its previous transaction committed as the next transaction, and answers each waiter after
+//! that commit. So one fsync covers many messages when they arrive faster than commits, and a
+//! lone message waits for nothing but its own commit. A transaction's failure fails every
+//! message in it; each is requeued, and redelivery makes the retry harmless.
+//!
+//! **Tracing.** Each message is handled in a span that continues the `traceparent` in its bus
+//! headers (the request that caused the event), and that span's `traceparent` is stored with
+//! the event, so each delivery attempt can continue the trace.
+//!
+//! A message that cannot be decoded can never succeed, so it is logged and dropped; a store or
+//! registry failure requeues the message after a pause instead. When the bus fails, the
+//! consumer subscribes again after a pause, as [`broker_common::changes`] does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,15 +32,17 @@ use std::time::Duration;
 use broker_bus::{Bus, QueueKind, Subscription as BusSubscription};
 use broker_common::Shutdown;
 use broker_common::clock::Clock;
+use broker_common::telemetry::propagation;
 use broker_common::transfer_event::{BINDING, TransferEvent};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::domain::cloud_event::CloudEvent;
 use crate::domain::error::EventsError;
 use crate::domain::subscription::resource_id;
 use crate::owners::{Ownership, ResourceOwners};
-use crate::store::EventStore;
+use crate::store::{EventStore, NewEvent, StoreError};
 
 /// The shared queue every replica's ingest consumes, for the bus `exchange`.
 pub fn queue_name(exchange: &str) -> String {
@@ -41,19 +53,30 @@ pub fn queue_name(exchange: &str) -> String {
 const RETRY_PAUSE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for messages being handled to commit and ack.
 const DRAIN: Duration = Duration::from_secs(5);
+/// Most events one group commit writes, so one transaction stays short.
+const MAX_GROUP: usize = 512;
+/// Hand-overs that may queue for the committer before callers wait to hand over; more than the
+/// prefetch and the gRPC calls in flight ever need.
+const COMMIT_QUEUE: usize = 1024;
+
+/// Events handed to the committer, and who waits for their commit.
+struct Waiting {
+    events: Vec<NewEvent>,
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
 
 /// Appends CloudEvents and enqueues their deliveries.
 pub struct Ingest {
     store: Arc<dyn EventStore>,
     owners: Arc<dyn ResourceOwners>,
-    clock: Arc<dyn Clock>,
     public_url: String,
-    deliveries: Arc<Notify>,
+    commits: mpsc::Sender<Waiting>,
 }
 
 impl Ingest {
     /// Ingests into `store`, waking `deliveries` when something was queued; CloudEvent sources
-    /// are derived from `public_url`.
+    /// are derived from `public_url`. Starts the committer task, which ends with the last
+    /// handle, so this must be called within a Tokio runtime.
     pub fn new(
         store: Arc<dyn EventStore>,
         owners: Arc<dyn ResourceOwners>,
@@ -61,26 +84,27 @@ impl Ingest {
         public_url: String,
         deliveries: Arc<Notify>,
     ) -> Self {
+        let (commits, queue) = mpsc::channel(COMMIT_QUEUE);
+        tokio::spawn(commit_in_groups(store.clone(), clock, deliveries, queue));
         Self {
             store,
             owners,
-            clock,
             public_url,
-            deliveries,
+            commits,
         }
     }
 
     /// Appends `events` (an id already in the log is kept as it is) and enqueues each for every
-    /// validated subscription that matches it and whose consumer may receive it.
+    /// validated subscription that matches it and whose consumer may receive it, in one
+    /// transaction, with the current span's trace; returns once that is committed.
     pub async fn accept(&self, events: &[CloudEvent]) -> Result<(), EventsError> {
         if events.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now();
-        self.store.append(events, now).await?;
+        let traceparent = propagation::current_traceparent();
+        let mut batch = Vec::with_capacity(events.len());
         let mut candidates = HashMap::new();
         let mut owners = HashMap::new();
-        let mut queued = 0;
         for event in events {
             if !candidates.contains_key(&event.resource) {
                 let found = self.store.validated_subscriptions(&event.resource).await?;
@@ -114,14 +138,23 @@ impl Ingest {
                     );
                 }
             }
-            if !targets.is_empty() {
-                self.store.enqueue(event.id, &targets, now).await?;
-                queued += targets.len();
-            }
+            batch.push(NewEvent {
+                event: event.clone(),
+                traceparent: traceparent.clone(),
+                subscriptions: targets,
+            });
         }
-        if queued > 0 {
-            self.deliveries.notify_one();
-        }
+        let (done, committed) = oneshot::channel();
+        let waiting = Waiting {
+            events: batch,
+            done,
+        };
+        // Either fails only if the committer is gone, which only a panic does.
+        self.commits
+            .send(waiting)
+            .await
+            .map_err(|_| EventsError::Unavailable)?;
+        committed.await.map_err(|_| EventsError::Unavailable)??;
         Ok(())
     }
 
@@ -138,8 +171,21 @@ impl Ingest {
         })
     }
 
-    /// Handles one bus message: ack after commit, drop if undecodable, requeue on failure.
+    /// Handles one bus message in a span continuing the trace in its headers.
     async fn handle(&self, delivery: broker_bus::Delivery) {
+        let span = tracing::info_span!(
+            "ingest",
+            otel.name = "events.ingest",
+            otel.kind = "consumer",
+            messaging.message.id = %delivery.message.id,
+            messaging.destination.name = %delivery.message.routing_key,
+        );
+        propagation::continue_from_map(&span, &delivery.message.headers);
+        self.settle(delivery).instrument(span).await;
+    }
+
+    /// Ingests one bus message: ack after commit, drop if undecodable, requeue on failure.
+    async fn settle(&self, delivery: broker_bus::Delivery) {
         let message_id = delivery.message.id.clone();
         let event: TransferEvent = match serde_json::from_slice(&delivery.message.payload) {
             Ok(event) => event,
@@ -171,6 +217,52 @@ impl Ingest {
                     tracing::warn!(%error, "requeueing an event failed; it returns anyway");
                 }
             }
+        }
+    }
+}
+
+/// Writes what callers of [`Ingest::accept`] hand over, in groups: everything that gathered
+/// while the previous transaction committed (up to [`MAX_GROUP`] events) goes into the next,
+/// and each caller hears after that commit. Ends when every [`Ingest`] handle is gone.
+async fn commit_in_groups(
+    store: Arc<dyn EventStore>,
+    clock: Arc<dyn Clock>,
+    deliveries: Arc<Notify>,
+    mut queue: mpsc::Receiver<Waiting>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut size = first.events.len();
+        let mut group = vec![first];
+        while size < MAX_GROUP {
+            let Ok(next) = queue.try_recv() else {
+                break;
+            };
+            size += next.events.len();
+            group.push(next);
+        }
+        let events: Vec<NewEvent> = group
+            .iter_mut()
+            .flat_map(|waiting| std::mem::take(&mut waiting.events))
+            .collect();
+        let result = store.append(&events, clock.now()).await;
+        let answer = match result {
+            Ok(appended) => {
+                tracing::debug!(
+                    events = appended.events,
+                    deliveries = appended.deliveries,
+                    handed_over = group.len(),
+                    "group committed"
+                );
+                if appended.deliveries > 0 {
+                    deliveries.notify_one();
+                }
+                Ok(())
+            }
+            Err(error) => Err(Arc::new(error)),
+        };
+        for waiting in group {
+            // A caller that stopped waiting (its task aborted at shutdown) needs no answer.
+            let _ = waiting.done.send(answer.clone().map_err(StoreError::Batch));
         }
     }
 }

@@ -27,11 +27,11 @@ use broker_common::authz::Authorizer;
 use broker_common::clock::{Clock, SystemClock};
 use broker_common::config::CommonConfig;
 use broker_common::db::DatabaseTarget;
+use broker_common::grpc::Channel;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::events::event_service_server::EventServiceServer;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tonic::transport::Channel;
 
 pub use config::{EventsConfig, SETTINGS};
 

@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use broker_bus::Bus;
 use broker_common::authz::CHANGE_BINDING;
+use broker_common::grpc::Channel;
 use broker_common::identity::OrgNumber;
 use broker_common::{Problem, Shutdown};
 use broker_proto::access::GetResourceRequest;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
-use tonic::transport::Channel;
 
 use crate::domain::error::EventsError;
 

@@ -139,7 +139,7 @@ impl Shared {
             .post(
                 &subscription.request.end_point,
                 event.to_string(),
-                Vec::new(),
+                reqwest::header::HeaderMap::new(),
             )
             .await;
         let now = self.clock.now();

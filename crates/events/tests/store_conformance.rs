@@ -9,8 +9,8 @@ use broker_events::delivery::signing::SigningSecret;
 use broker_events::domain::cloud_event::CloudEvent;
 use broker_events::domain::subscription::SubscriptionRequest;
 use broker_events::store::{
-    DeliveryState, EventStore, Inserted, NewSubscription, Outcome, PostgresEventStore, PullQuery,
-    SqliteEventStore, ValidationOutcome,
+    Appended, Attempt, DeliveryState, EventStore, NewEvent, NewSubscription, Outcome,
+    PostgresEventStore, PullQuery, SqliteEventStore, ValidationOutcome,
 };
 use broker_tests::database::{self, TestDatabase};
 use chrono::{DateTime, Utc};
@@ -50,6 +50,43 @@ fn published(resource: &str, seconds: i64) -> Vec<CloudEvent> {
     CloudEvent::from_transfer_event(&event, PUBLIC_URL)
 }
 
+/// `event` to append, queued for `subscriptions`.
+fn queued(event: &CloudEvent, subscriptions: &[i64]) -> NewEvent {
+    NewEvent {
+        event: event.clone(),
+        traceparent: None,
+        subscriptions: subscriptions.to_vec(),
+    }
+}
+
+/// `events` to append, queued for nobody.
+fn unqueued(events: &[CloudEvent]) -> Vec<NewEvent> {
+    events.iter().map(|event| queued(event, &[])).collect()
+}
+
+fn appended(events: usize, deliveries: usize) -> Appended {
+    Appended { events, deliveries }
+}
+
+/// Records one attempt; whether the lease still held the delivery.
+async fn record(
+    store: &dyn EventStore,
+    delivery: i64,
+    lease_until: DateTime<Utc>,
+    outcome: &Outcome,
+    at: DateTime<Utc>,
+) -> bool {
+    let attempt = Attempt {
+        delivery,
+        lease_until,
+        outcome: outcome.clone(),
+        at,
+    };
+    let held = store.record(&[attempt]).await.unwrap();
+    assert_eq!(held.len(), 1);
+    held[0]
+}
+
 fn new_subscription(resource: &str, consumer: &str, end_point: &str) -> NewSubscription {
     NewSubscription {
         request: SubscriptionRequest {
@@ -82,20 +119,20 @@ async fn events_are_appended_once_and_pulled_in_order(store: &dyn EventStore) {
     let second = published("pull-resource", 2);
     let elsewhere = published("other-resource", 3);
     assert_eq!(
-        store.append(&first, at(1)).await.unwrap(),
-        [Inserted::New, Inserted::New]
+        store.append(&unqueued(&first), at(1)).await.unwrap(),
+        appended(2, 0)
     );
     // A redelivered bus message: the same ids again, stored once.
     assert_eq!(
-        store.append(&first, at(5)).await.unwrap(),
-        [Inserted::AlreadyExists, Inserted::AlreadyExists]
+        store.append(&unqueued(&first), at(5)).await.unwrap(),
+        appended(0, 0)
     );
     let mixed = [first[0].clone(), second[0].clone(), second[1].clone()];
     assert_eq!(
-        store.append(&mixed, at(2)).await.unwrap(),
-        [Inserted::AlreadyExists, Inserted::New, Inserted::New]
+        store.append(&unqueued(&mixed), at(2)).await.unwrap(),
+        appended(2, 0)
     );
-    store.append(&elsewhere, at(3)).await.unwrap();
+    store.append(&unqueued(&elsewhere), at(3)).await.unwrap();
     assert_eq!(
         store.event(first[1].id).await.unwrap().as_ref(),
         Some(&first[1])
@@ -189,23 +226,31 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
         .await
         .unwrap();
     let events = published("delivery-resource", 100);
-    store.append(&events, at(100)).await.unwrap();
     let event = &events[1];
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let traced = NewEvent {
+        traceparent: Some(traceparent.to_owned()),
+        ..queued(event, &[subscription.id])
+    };
+    assert_eq!(store.pending_count().await.unwrap(), 0);
+    // An event and its deliveries are written together; a subscription deleted since ingest
+    // read it is left out rather than failing the batch.
     assert_eq!(
         store
-            .enqueue(event.id, &[subscription.id], at(100))
+            .append(&[queued(&events[0], &[i64::MAX]), traced], at(100))
             .await
             .unwrap(),
-        1
+        appended(2, 1)
     );
     assert_eq!(
         store
-            .enqueue(event.id, &[subscription.id], at(101))
+            .append(&[queued(event, &[subscription.id])], at(101))
             .await
             .unwrap(),
-        0,
+        appended(0, 0),
         "a pair is queued once"
     );
+    assert_eq!(store.pending_count().await.unwrap(), 1);
 
     assert!(
         store
@@ -225,6 +270,7 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     assert_eq!(delivery.subscription_id, subscription.id);
     assert_eq!(delivery.attempts, 0);
     assert_eq!(delivery.state, DeliveryState::Pending);
+    assert_eq!(delivery.traceparent.as_deref(), Some(traceparent));
     assert!(
         store
             .claim_due(at(110), 10, at(200), 100, &[])
@@ -245,18 +291,10 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
         error: "503 Service Unavailable".to_owned(),
     };
     assert!(
-        !store
-            .record(delivery.id, at(130), &retry, at(131))
-            .await
-            .unwrap(),
+        !record(store, delivery.id, at(130), &retry, at(131)).await,
         "the first worker's lease ran out and the row was claimed again"
     );
-    assert!(
-        store
-            .record(delivery.id, at(140), &retry, at(131))
-            .await
-            .unwrap()
-    );
+    assert!(record(store, delivery.id, at(140), &retry, at(131)).await);
     assert!(
         store
             .claim_due(at(149), 10, at(300), 100, &[])
@@ -278,18 +316,15 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
     let dead = Outcome::DeadLetter {
         error: "timed out".to_owned(),
     };
+    assert!(record(store, delivery.id, at(300), &dead, at(151)).await);
     assert!(
-        store
-            .record(delivery.id, at(300), &dead, at(151))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .record(delivery.id, at(300), &Outcome::Delivered, at(152))
-            .await
-            .unwrap(),
+        !record(store, delivery.id, at(300), &Outcome::Delivered, at(152)).await,
         "a dead letter takes no more outcomes"
+    );
+    assert_eq!(
+        store.pending_count().await.unwrap(),
+        0,
+        "dead letters wait for nobody"
     );
     assert!(
         store
@@ -314,12 +349,9 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
         .unwrap();
     assert_eq!(redriven.len(), 1);
     assert_eq!(redriven[0].attempts, 0);
-    assert!(
-        store
-            .record(delivery.id, at(230), &Outcome::Delivered, at(201))
-            .await
-            .unwrap()
-    );
+    assert_eq!(store.pending_count().await.unwrap(), 1);
+    assert!(record(store, delivery.id, at(230), &Outcome::Delivered, at(201)).await);
+    assert_eq!(store.pending_count().await.unwrap(), 0);
     assert!(
         store
             .claim_due(at(10_000), 10, at(20_000), 100, &[])
@@ -331,12 +363,12 @@ async fn deliveries_are_queued_leased_retried_and_dead_lettered(store: &dyn Even
 
     // Deleting a subscription drops its queued deliveries.
     let more = published("delivery-resource", 300);
-    store.append(&more, at(300)).await.unwrap();
     store
-        .enqueue(more[1].id, &[subscription.id], at(300))
+        .append(&[queued(&more[1], &[subscription.id])], at(300))
         .await
         .unwrap();
     assert!(store.delete_subscription(subscription.id).await.unwrap());
+    assert_eq!(store.pending_count().await.unwrap(), 0);
     assert!(
         store
             .claim_due(at(10_000), 10, at(20_000), 100, &[])
@@ -357,14 +389,14 @@ async fn concurrent_claimers_never_share_a_row(store: Arc<dyn EventStore>) {
         .await
         .unwrap();
     for index in 0..DELIVERIES / 2 {
-        let events = published("race-resource", 1000);
-        store.append(&events, at(1000)).await.unwrap();
-        for event in &events {
-            store
-                .enqueue(event.id, &[subscription.id], at(1000 + index as i64 % 7))
-                .await
-                .unwrap();
-        }
+        let events: Vec<NewEvent> = published("race-resource", 1000)
+            .iter()
+            .map(|event| queued(event, &[subscription.id]))
+            .collect();
+        store
+            .append(&events, at(1000 + index as i64 % 7))
+            .await
+            .unwrap();
     }
     let workers = (0..4).map(|_| {
         let store = store.clone();
@@ -404,7 +436,7 @@ async fn a_reader_following_concurrent_appends_misses_nothing(store: Arc<dyn Eve
             tokio::spawn(async move {
                 for _ in 0..TRANSFERS {
                     let events = published("follow-resource", 4000);
-                    store.append(&events, at(4000)).await.unwrap();
+                    store.append(&unqueued(&events), at(4000)).await.unwrap();
                 }
             })
         })
@@ -483,14 +515,12 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
         "https://fast.example/",
     );
     let fast = store.create_subscription(&fast).await.unwrap();
-    let events = published("fair-resource", 10);
-    store.append(&events, at(10)).await.unwrap();
-    for event in &events {
-        store
-            .enqueue(event.id, &[slow.id, fast.id], at(10))
-            .await
-            .unwrap();
-    }
+    let events: Vec<NewEvent> = published("fair-resource", 10)
+        .iter()
+        .map(|event| queued(event, &[slow.id, fast.id]))
+        .collect();
+    assert_eq!(store.append(&events, at(10)).await.unwrap(), appended(2, 4));
+    assert_eq!(store.pending_count().await.unwrap(), 4);
     // At most one row per endpoint, when asked; released rows are due again at once.
     let one_each = store.claim_due(at(10), 10, at(45), 1, &[]).await.unwrap();
     assert_eq!(one_each.len(), 2);
@@ -530,20 +560,39 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].id, slow_rows[0].id);
 
-    // Three dead letters, paged two at a time, then all re-driven at once.
-    let mut dead = Vec::new();
-    for delivery in claimed.iter().chain(&slow_rows[1..]) {
-        let outcome = Outcome::DeadLetter {
-            error: "the endpoint answered 500".to_owned(),
-        };
-        assert!(
-            store
-                .record(delivery.id, at(50), &outcome, at(20))
-                .await
-                .unwrap()
-        );
-        dead.push(delivery.id);
-    }
+    // Three dead letters recorded in one batch beside a stale outcome, which changes nothing;
+    // paged two at a time, then all re-driven at once.
+    let outcome = Outcome::DeadLetter {
+        error: "the endpoint answered 500".to_owned(),
+    };
+    let dying = claimed.iter().chain(&slow_rows[1..]);
+    let mut attempts: Vec<Attempt> = dying
+        .map(|delivery| Attempt {
+            delivery: delivery.id,
+            lease_until: at(50),
+            outcome: outcome.clone(),
+            at: at(20),
+        })
+        .collect();
+    attempts.insert(
+        1,
+        Attempt {
+            delivery: again[0].id,
+            lease_until: at(50),
+            outcome: Outcome::Delivered,
+            at: at(20),
+        },
+    );
+    assert_eq!(
+        store.record(&attempts).await.unwrap(),
+        [true, false, true, true]
+    );
+    assert_eq!(store.pending_count().await.unwrap(), 1, "the stale one");
+    let mut dead: Vec<i64> = claimed
+        .iter()
+        .chain(&slow_rows[1..])
+        .map(|delivery| delivery.id)
+        .collect();
     dead.sort_unstable();
     let first = store.dead_letters(0, 2).await.unwrap();
     assert_eq!(first.iter().map(|d| d.id).collect::<Vec<_>>(), dead[..2]);

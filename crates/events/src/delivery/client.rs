@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use url::{Host, Url};
 
 use crate::domain::subscription::is_private_address;
@@ -99,16 +99,14 @@ impl WebhookClient {
         &self,
         end_point: &str,
         body: String,
-        headers: Vec<(HeaderName, HeaderValue)>,
+        mut headers: HeaderMap,
     ) -> Result<u16, PostError> {
         let url = self.checked(end_point)?;
-        let mut map = HeaderMap::with_capacity(headers.len() + 1);
-        map.insert(CONTENT_TYPE, HeaderValue::from_static(CLOUDEVENTS_JSON));
-        map.extend(headers);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CLOUDEVENTS_JSON));
         let answer = self
             .http
             .post(url)
-            .headers(map)
+            .headers(headers)
             .body(body)
             .send()
             .await
@@ -176,7 +174,7 @@ mod tests {
             "ftp://example.com/",
         ] {
             let error = client
-                .post(end_point, "{}".into(), Vec::new())
+                .post(end_point, "{}".into(), HeaderMap::new())
                 .await
                 .unwrap_err();
             assert!(
@@ -186,7 +184,7 @@ mod tests {
         }
         // `localhost` passes the literal check and is refused by the resolver.
         let error = client
-            .post("http://localhost:9/hook", "{}".into(), Vec::new())
+            .post("http://localhost:9/hook", "{}".into(), HeaderMap::new())
             .await
             .unwrap_err();
         assert!(
@@ -196,7 +194,7 @@ mod tests {
         // Allowed, the same address is tried (and nothing listens on the discard port).
         let open = WebhookClient::new(Duration::from_secs(2), true, 1).unwrap();
         let error = open
-            .post("http://127.0.0.1:9/hook", "{}".into(), Vec::new())
+            .post("http://127.0.0.1:9/hook", "{}".into(), HeaderMap::new())
             .await
             .unwrap_err();
         assert!(matches!(error, PostError::Transport(_)), "{error}");

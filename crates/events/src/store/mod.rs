@@ -3,15 +3,20 @@
 //! Both implementations share their SQL (see [`sql`]): times are Unix milliseconds, JSON is
 //! TEXT and parameters are written `$n`. The event log is append-only and keyed by the
 //! CloudEvent id, so a redelivered bus message cannot add a second event; deliveries are keyed
-//! by (event, subscription), so re-enqueueing is harmless. Due deliveries are claimed with a
-//! lease, so concurrent delivery workers (and replicas) never send the same row at once, and a
-//! crashed worker's rows come back when the lease runs out. Validation handshakes are leased the
-//! same way, on the subscription row itself, so they too survive restarts.
+//! by (event, subscription), so re-enqueueing is harmless. An event and its deliveries are
+//! written in one transaction, and so are many events at once: every commit is an fsync, so the
+//! writes that run often ([`EventStore::append`], [`EventStore::record`]) take batches. Due
+//! deliveries are claimed with a lease, so concurrent delivery workers (and replicas) never send
+//! the same row at once, and a crashed worker's rows come back when the lease runs out.
+//! Validation handshakes are leased the same way, on the subscription row itself, so they too
+//! survive restarts.
 
 mod sql;
 
 pub mod postgres;
 pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -36,15 +41,29 @@ pub enum StoreError {
     /// A stored value could not be read back, or a value cannot be stored.
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A transaction shared with other writers failed; each of them gets the cause.
+    #[error("{0}")]
+    Batch(Arc<StoreError>),
 }
 
-/// Outcome of inserting a row with a natural key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Inserted {
-    /// The row is new.
-    New,
-    /// A row with that key already existed; nothing was changed.
-    AlreadyExists,
+/// An event to append, with the subscriptions it is queued for and the trace it came in on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    /// The event, as subscribers get it.
+    pub event: CloudEvent,
+    /// The W3C `traceparent` of the span that ingested it, which its deliveries continue.
+    pub traceparent: Option<String>,
+    /// The subscriptions to deliver it to.
+    pub subscriptions: Vec<i64>,
+}
+
+/// What an append added.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Events that were not in the log yet.
+    pub events: usize,
+    /// Deliveries that were not queued yet.
+    pub deliveries: usize,
 }
 
 /// A page of the event log for pull.
@@ -147,6 +166,8 @@ pub struct Delivery {
     pub updated: DateTime<Utc>,
     /// The subscription's signing secret, if it signs deliveries.
     pub signing_secret: Option<SigningSecret>,
+    /// The `traceparent` its event was ingested under, if it was traced.
+    pub traceparent: Option<String>,
 }
 
 /// What an attempt came to.
@@ -168,15 +189,26 @@ pub enum Outcome {
     },
 }
 
+/// One attempt of a delivery claimed with `lease_until`, to be recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The delivery.
+    pub delivery: i64,
+    /// The lease it was claimed with.
+    pub lease_until: DateTime<Utc>,
+    /// What the attempt came to.
+    pub outcome: Outcome,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
 /// The event service's persistence.
 #[async_trait]
 pub trait EventStore: Send + Sync {
-    /// Appends events in one transaction; an id already in the log is left as it is.
-    async fn append(
-        &self,
-        events: &[CloudEvent],
-        at: DateTime<Utc>,
-    ) -> Result<Vec<Inserted>, StoreError>;
+    /// Appends events and queues each for its subscriptions, due at `at`, all in one
+    /// transaction; an id already in the log is left as it is, and so is a pair already queued
+    /// or a subscription that no longer exists.
+    async fn append(&self, events: &[NewEvent], at: DateTime<Utc>) -> Result<Appended, StoreError>;
     /// One event by id.
     async fn event(&self, id: Uuid) -> Result<Option<CloudEvent>, StoreError>;
     /// A page of a resource's events in append order.
@@ -201,14 +233,6 @@ pub trait EventStore: Send + Sync {
     /// Marks a subscription validated; whether it exists.
     async fn mark_validated(&self, id: i64) -> Result<bool, StoreError>;
 
-    /// Queues `event` for each subscription, due at `at`; a pair already queued is left as it
-    /// is. Returns how many were new.
-    async fn enqueue(
-        &self,
-        event: Uuid,
-        subscriptions: &[i64],
-        at: DateTime<Utc>,
-    ) -> Result<usize, StoreError>;
     /// Leases pending deliveries due at `now` until `lease_until`, oldest due first: of the
     /// first `limit` due rows (leaving out those whose endpoint is in `exclude_endpoints`), at
     /// most `per_endpoint` for any one endpoint.
@@ -223,15 +247,11 @@ pub trait EventStore: Send + Sync {
     /// Gives back a delivery claimed with `lease_until` without attempting it, so any worker
     /// may claim it again at once; whether that lease still held it.
     async fn release(&self, delivery: i64, lease_until: DateTime<Utc>) -> Result<bool, StoreError>;
-    /// Records an attempt of a delivery claimed with `lease_until`; whether that lease still
-    /// held it (a worker whose lease ran out and was claimed again records nothing).
-    async fn record(
-        &self,
-        delivery: i64,
-        lease_until: DateTime<Utc>,
-        outcome: &Outcome,
-        at: DateTime<Utc>,
-    ) -> Result<bool, StoreError>;
+    /// Records attempts in one transaction; for each, whether its lease still held the delivery
+    /// (a worker whose lease ran out and was claimed again records nothing).
+    async fn record(&self, attempts: &[Attempt]) -> Result<Vec<bool>, StoreError>;
+    /// How many deliveries wait to be attempted (pending, including those being sent).
+    async fn pending_count(&self) -> Result<u64, StoreError>;
     /// Up to `limit` dead letters with ids above `after`, oldest first.
     async fn dead_letters(&self, after: i64, limit: u32) -> Result<Vec<Delivery>, StoreError>;
     /// Makes a dead letter pending again with fresh attempts, due at `at`; whether it was dead.

@@ -8,7 +8,7 @@ use std::fmt::Display;
 
 use chrono::{DateTime, Utc};
 
-use super::{Delivery, DeliveryState, PendingValidation, StoreError};
+use super::{Delivery, DeliveryState, Outcome, PendingValidation, StoreError};
 use crate::domain::cloud_event::CloudEvent;
 use crate::domain::subscription::{Subscription, SubscriptionRequest};
 
@@ -16,8 +16,8 @@ use crate::domain::subscription::{Subscription, SubscriptionRequest};
 pub(super) const TAKE_APPEND_TURN: &str =
     "UPDATE append_turn SET appends = appends + 1 WHERE id = 1";
 pub(super) const INSERT_EVENT: &str =
-    "INSERT INTO events (id, resource, subject, payload, appended, event_type)
-     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING";
+    "INSERT INTO events (id, resource, subject, payload, appended, event_type, traceparent)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 pub(super) const SELECT_EVENT: &str = "SELECT payload FROM events WHERE id = $1";
 /// `$2` is the last seen id ('' for none); an unknown id starts at the beginning. `$3` and `$5`
 /// filter by subject and type when not ''.
@@ -75,9 +75,12 @@ pub(super) const RECORD_VALIDATION: &str = "UPDATE subscriptions SET validated =
        validation_attempts = validation_attempts + 1, next_validation = $3
      WHERE id = $1";
 
+/// Queues event `$1` for subscription `$2` unless the subscription was deleted since ingest
+/// read it, which would otherwise fail the whole batch on the foreign key.
 pub(super) const ENQUEUE: &str = "INSERT INTO deliveries (event_id, subscription_id, state,
        attempts, next_attempt, updated)
-     VALUES ($1, $2, 'pending', 0, $3, $3) ON CONFLICT (event_id, subscription_id) DO NOTHING";
+     SELECT $1, id, 'pending', 0, $3, $3 FROM subscriptions WHERE id = $2
+     ON CONFLICT (event_id, subscription_id) DO NOTHING";
 /// Claims and leases in one statement: of the first `$2` due rows, at most `$4` per endpoint,
 /// leaving out `excluded` endpoints (`$5`…). The window function ranks candidates that the
 /// innermost select has already locked, as PostgreSQL allows no row lock beside a window.
@@ -116,7 +119,7 @@ fn placeholders(first: usize, count: usize) -> String {
 fn select_deliveries(filter: &str) -> String {
     format!(
         "SELECT d.id, d.subscription_id, s.end_point, e.payload, d.attempts, d.state,
-                d.last_error, d.updated, s.signing_secret
+                d.last_error, d.updated, s.signing_secret, e.traceparent
          FROM deliveries d
          JOIN events e ON e.id = d.event_id
          JOIN subscriptions s ON s.id = d.subscription_id
@@ -140,6 +143,8 @@ pub(super) const RECORD: &str = "UPDATE deliveries SET state = $2,
        next_attempt = COALESCE($3, next_attempt), last_error = $4, updated = $5,
        attempts = attempts + 1, claimed_until = NULL
      WHERE id = $1 AND state = 'pending' AND claimed_until = $6";
+/// Served by the partial index of due rows, so counting stays cheap.
+pub(super) const COUNT_PENDING: &str = "SELECT COUNT(*) FROM deliveries WHERE state = 'pending'";
 pub(super) const RELEASE: &str = "UPDATE deliveries SET claimed_until = NULL
      WHERE id = $1 AND state = 'pending' AND claimed_until = $2";
 pub(super) const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', attempts = 0,
@@ -148,6 +153,22 @@ pub(super) const REDRIVE: &str = "UPDATE deliveries SET state = 'pending', attem
 pub(super) const REDRIVE_ALL: &str = "UPDATE deliveries SET state = 'pending', attempts = 0,
        next_attempt = $1, claimed_until = NULL, updated = $1
      WHERE state = 'dead'";
+
+/// The stored state, next attempt (none keeps it) and error of an outcome.
+pub(super) fn outcome_columns(outcome: &Outcome) -> (DeliveryState, Option<i64>, Option<&str>) {
+    match outcome {
+        Outcome::Delivered => (DeliveryState::Delivered, None, None),
+        Outcome::Retry {
+            next_attempt,
+            error,
+        } => (
+            DeliveryState::Pending,
+            Some(millis(*next_attempt)),
+            Some(error.as_str()),
+        ),
+        Outcome::DeadLetter { error } => (DeliveryState::Dead, None, Some(error.as_str())),
+    }
+}
 
 /// A stored value that must parse, or the row is corrupt.
 pub(super) fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
@@ -254,11 +275,22 @@ pub(super) type DeliveryRow = (
     Option<String>,
     i64,
     Option<String>,
+    Option<String>,
 );
 
 pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
-    let (id, subscription_id, end_point, payload, attempts, state, last_error, updated, secret) =
-        row;
+    let (
+        id,
+        subscription_id,
+        end_point,
+        payload,
+        attempts,
+        state,
+        last_error,
+        updated,
+        secret,
+        traceparent,
+    ) = row;
     Ok(Delivery {
         id,
         subscription_id,
@@ -270,6 +302,7 @@ pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
         last_error,
         updated: time("delivery updated", updated)?,
         signing_secret: secret.map(crate::delivery::signing::SigningSecret::new),
+        traceparent,
     })
 }
 
@@ -280,36 +313,45 @@ macro_rules! event_store_impl {
         impl $crate::store::EventStore for $store {
             async fn append(
                 &self,
-                events: &[$crate::domain::cloud_event::CloudEvent],
+                events: &[$crate::store::NewEvent],
                 at: chrono::DateTime<chrono::Utc>,
-            ) -> Result<Vec<$crate::store::Inserted>, $crate::store::StoreError> {
-                use $crate::store::{Inserted, sql};
+            ) -> Result<$crate::store::Appended, $crate::store::StoreError> {
+                use $crate::store::{Appended, sql};
                 let rows = events
                     .iter()
-                    .map(sql::event_json)
+                    .map(|new| sql::event_json(&new.event))
                     .collect::<Result<Vec<_>, _>>()?;
+                let at = sql::millis(at);
                 let _turn = self.writes.enter().await;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(sql::TAKE_APPEND_TURN).execute(&mut *tx).await?;
-                let mut inserted = Vec::with_capacity(events.len());
-                for (event, payload) in events.iter().zip(&rows) {
+                let mut appended = Appended::default();
+                for (new, payload) in events.iter().zip(&rows) {
+                    let event = &new.event;
+                    let id = event.id.to_string();
                     let done = sqlx::query(sql::INSERT_EVENT)
-                        .bind(event.id.to_string())
+                        .bind(&id)
                         .bind(&event.resource)
                         .bind(&event.subject)
                         .bind(payload)
-                        .bind(sql::millis(at))
+                        .bind(at)
                         .bind(&event.event_type)
+                        .bind(&new.traceparent)
                         .execute(&mut *tx)
                         .await?;
-                    inserted.push(if done.rows_affected() == 1 {
-                        Inserted::New
-                    } else {
-                        Inserted::AlreadyExists
-                    });
+                    appended.events += usize::from(done.rows_affected() == 1);
+                    for subscription in &new.subscriptions {
+                        let done = sqlx::query(sql::ENQUEUE)
+                            .bind(&id)
+                            .bind(subscription)
+                            .bind(at)
+                            .execute(&mut *tx)
+                            .await?;
+                        appended.deliveries += usize::from(done.rows_affected() == 1);
+                    }
                 }
                 tx.commit().await?;
-                Ok(inserted)
+                Ok(appended)
             }
 
             async fn event(
@@ -451,30 +493,6 @@ macro_rules! event_store_impl {
                 Ok(done.rows_affected() == 1)
             }
 
-            async fn enqueue(
-                &self,
-                event: uuid::Uuid,
-                subscriptions: &[i64],
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> Result<usize, $crate::store::StoreError> {
-                use $crate::store::sql;
-                let event = event.to_string();
-                let _turn = self.writes.enter().await;
-                let mut tx = self.pool.begin().await?;
-                let mut new = 0;
-                for subscription in subscriptions {
-                    let done = sqlx::query(sql::ENQUEUE)
-                        .bind(&event)
-                        .bind(subscription)
-                        .bind(sql::millis(at))
-                        .execute(&mut *tx)
-                        .await?;
-                    new += usize::from(done.rows_affected() == 1);
-                }
-                tx.commit().await?;
-                Ok(new)
-            }
-
             async fn claim_due(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
@@ -525,37 +543,35 @@ macro_rules! event_store_impl {
 
             async fn record(
                 &self,
-                delivery: i64,
-                lease_until: chrono::DateTime<chrono::Utc>,
-                outcome: &$crate::store::Outcome,
-                at: chrono::DateTime<chrono::Utc>,
-            ) -> Result<bool, $crate::store::StoreError> {
-                use $crate::store::{DeliveryState, Outcome, sql};
-                let (state, next_attempt, error) = match outcome {
-                    Outcome::Delivered => (DeliveryState::Delivered, None, None),
-                    Outcome::Retry {
-                        next_attempt,
-                        error,
-                    } => (
-                        DeliveryState::Pending,
-                        Some(sql::millis(*next_attempt)),
-                        Some(error.as_str()),
-                    ),
-                    Outcome::DeadLetter { error } => {
-                        (DeliveryState::Dead, None, Some(error.as_str()))
-                    }
-                };
+                attempts: &[$crate::store::Attempt],
+            ) -> Result<Vec<bool>, $crate::store::StoreError> {
+                use $crate::store::sql;
                 let _turn = self.writes.enter().await;
-                let done = sqlx::query(sql::RECORD)
-                    .bind(delivery)
-                    .bind(state.as_str())
-                    .bind(next_attempt)
-                    .bind(error)
-                    .bind(sql::millis(at))
-                    .bind(sql::millis(lease_until))
-                    .execute(&self.pool)
+                let mut tx = self.pool.begin().await?;
+                let mut held = Vec::with_capacity(attempts.len());
+                for attempt in attempts {
+                    let (state, next_attempt, error) = sql::outcome_columns(&attempt.outcome);
+                    let done = sqlx::query(sql::RECORD)
+                        .bind(attempt.delivery)
+                        .bind(state.as_str())
+                        .bind(next_attempt)
+                        .bind(error)
+                        .bind(sql::millis(attempt.at))
+                        .bind(sql::millis(attempt.lease_until))
+                        .execute(&mut *tx)
+                        .await?;
+                    held.push(done.rows_affected() == 1);
+                }
+                tx.commit().await?;
+                Ok(held)
+            }
+
+            async fn pending_count(&self) -> Result<u64, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let count: i64 = sqlx::query_scalar(sql::COUNT_PENDING)
+                    .fetch_one(&self.pool)
                     .await?;
-                Ok(done.rows_affected() == 1)
+                sql::stored("pending count", u64::try_from(count))
             }
 
             async fn dead_letters(

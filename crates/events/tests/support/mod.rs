@@ -2,6 +2,8 @@
 //! service's background loops (ingest, validation, delivery) over a real store and the in-process bus,
 //! and stores on SQLite or on a fresh PostgreSQL database.
 
+#![allow(dead_code)] // Each test binary uses its own subset of these helpers.
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,7 @@ use broker_common::Shutdown;
 use broker_common::authz::Authorizer;
 use broker_common::clock::{Clock, SystemClock};
 use broker_common::identity::OrgNumber;
+use broker_common::telemetry::propagation::TRACEPARENT;
 use broker_common::transfer_event::{EventParty, PartyRole, TransferEvent, TransferEventKind};
 use broker_events::config::EventsConfig;
 use broker_events::delivery::Deliverer;
@@ -271,10 +274,13 @@ impl Service {
     /// Publishes a file-transfer event on the bus; in-process, returns once ingest committed
     /// and acked it.
     pub async fn publish(&self, event: &TransferEvent) {
-        let message = Message {
-            id: event.id.to_string(),
-            ..Message::new(event.kind.routing_key(), serde_json::to_vec(event).unwrap())
-        };
+        self.bus.publish(message(event)).await.unwrap();
+    }
+
+    /// Publishes a file-transfer event whose message carries `traceparent`, as the
+    /// file-transfer service's are when the request that caused them was traced.
+    pub async fn publish_traced(&self, event: &TransferEvent, traceparent: &str) {
+        let message = message(event).with_header(TRACEPARENT, traceparent);
         self.bus.publish(message).await.unwrap();
     }
 
@@ -282,6 +288,14 @@ impl Service {
     pub async fn publish_poison(&self) {
         let message = Message::new("filetransfer.published", b"{not json".to_vec());
         self.bus.publish(message).await.unwrap();
+    }
+}
+
+/// The bus message the file-transfer service publishes for `event`.
+fn message(event: &TransferEvent) -> Message {
+    Message {
+        id: event.id.to_string(),
+        ..Message::new(event.kind.routing_key(), serde_json::to_vec(event).unwrap())
     }
 }
 
