@@ -11,7 +11,7 @@
 //! the resource without action filters, and `BENCH_MEMBERS` (default 150,000) member
 //! organisations, 1,000 per `ChangeMembers` (enough that every cold level lasts its ~3 s).
 //!
-//! Workloads, each at concurrency 1, 8, 32 and 64 for ~3 s:
+//! Workloads, each at concurrency 1, 8, 32 and 64 for ~3 s (`BENCH_LEVEL_SECONDS`):
 //! - warm: the same 100 questions (member org acting for itself, `read`, `bench-resource`)
 //!   cycled after one warm-up pass, so every answer comes from the decision cache;
 //! - cold: every question distinct (a member never asked about before), so every answer is a
@@ -26,7 +26,9 @@
 //! The client runs on the same cores as the broker: the printed CPU shares say how the two
 //! split them. Every answer must be a permit; anything else counts as a wrong answer and fails
 //! the run after the table is printed. The store is SQLite unless `BROKER_TEST_DATABASE_URL`
-//! names a PostgreSQL server (a fresh database is created on it).
+//! names a PostgreSQL server (a fresh database is created on it). The latency distributions of
+//! the warm level the verdict rests on and of the fastest cold level are recorded for
+//! `scripts/bench.sh`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,7 +40,7 @@ use broker_proto::access as pb;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::change_members_request::Mode;
 use broker_proto::common::{LocalizedText, Principal};
-use broker_tests::bench::ms;
+use broker_tests::bench::{Row, ms, percentile, print_table, record_latencies};
 use broker_tests::{Broker, BrokerOptions, DIGDIR, Database};
 use tonic::Request;
 use tonic::transport::{Channel, Endpoint};
@@ -48,7 +50,7 @@ const LIST_WRITE: &str = "altinn:resourceregistry/accesslist.write";
 const RESOURCE: &str = "bench-resource";
 const LIST: &str = "bench-readers";
 
-const LEVEL_TIME: Duration = Duration::from_secs(3);
+const DEFAULT_LEVEL_SECONDS: u64 = 3;
 const LEVELS: [usize; 4] = [1, 8, 32, 64];
 const BATCH_LEVELS: [usize; 2] = [1, 8];
 const TASKS_PER_CHANNEL: usize = 8;
@@ -62,6 +64,16 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 fn main() {
     broker_tests::bench::run("authorize", run);
+}
+
+/// How long each level runs: `BENCH_LEVEL_SECONDS`, default 3.
+fn level_time() -> Duration {
+    Duration::from_secs(
+        std::env::var("BENCH_LEVEL_SECONDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(DEFAULT_LEVEL_SECONDS),
+    )
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -95,6 +107,8 @@ struct Level {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// Per call, sorted.
+    latencies: Vec<Duration>,
     /// CPU time over wall time, in cores, of the broker process and of this client.
     broker_cpu: f64,
     client_cpu: f64,
@@ -233,7 +247,7 @@ async fn run() {
     println!(
         "store: {store}; {members} list members; one HTTP/2 channel per {TASKS_PER_CHANNEL} \
          tasks; ~{}s per row; client and broker share {cores} cores",
-        LEVEL_TIME.as_secs()
+        level_time().as_secs()
     );
     println!(
         "B10 budget (warm rows): p99 ≤ {MAX_P99_MS} ms and ≥ {MIN_RATE:.0} decisions/s; \
@@ -323,6 +337,59 @@ async fn run() {
             );
         }
     }
+    // The verdict's level: the best that met B10, else the fastest.
+    let chosen = best_met.copied().unwrap_or_else(|| {
+        warm_levels
+            .iter()
+            .max_by(|a, b| a.rate().total_cmp(&b.rate()))
+            .copied()
+            .expect("warm levels")
+    });
+    let cold_best = results
+        .iter()
+        .filter(|l| l.workload == Workload::Cold)
+        .max_by(|a, b| a.rate().total_cmp(&b.rate()))
+        .expect("cold levels");
+    let plot = "B10 Authorize latency";
+    record_latencies(
+        plot,
+        &format!("warm, concurrency {}", chosen.concurrency),
+        &chosen.latencies,
+    );
+    record_latencies(
+        plot,
+        &format!("cold, concurrency {}", cold_best.concurrency),
+        &cold_best.latencies,
+    );
+    print_table(&[
+        Row {
+            budget: "B10",
+            what: "warm Authorize decisions/s (best level)".to_owned(),
+            ours: format!("{:.0}/s", chosen.rate()),
+            anchor: "-".to_owned(),
+            ratio: None,
+            limit: format!("≥ {MIN_RATE:.0}/s"),
+            meets: Some(chosen.rate() >= MIN_RATE && chosen.wrong + chosen.errors == 0),
+        },
+        Row {
+            budget: "B10",
+            what: "warm Authorize p99 at that level".to_owned(),
+            ours: format!("{:.3} ms", ms(chosen.p99)),
+            anchor: "-".to_owned(),
+            ratio: None,
+            limit: format!("≤ {MAX_P99_MS} ms"),
+            meets: Some(ms(chosen.p99) <= MAX_P99_MS),
+        },
+        Row {
+            budget: "B10",
+            what: "cold Authorize decisions/s (best level)".to_owned(),
+            ours: format!("{:.0}/s", cold_best.rate()),
+            anchor: "-".to_owned(),
+            ratio: None,
+            limit: "reported".to_owned(),
+            meets: None,
+        },
+    ]);
     let wrong: usize = results.iter().map(|l| l.wrong).sum();
     let errors: usize = results.iter().map(|l| l.errors).sum();
     let answered: usize = results.iter().map(|l| l.decisions).sum();
@@ -430,6 +497,7 @@ async fn measure(
             Vec::new()
         },
     };
+    let level_time = level_time();
     let broker_before = cpu_seconds(&format!("/proc/{broker_pid}/stat"));
     let client_before = cpu_seconds("/proc/self/stat");
     let started = Instant::now();
@@ -441,7 +509,7 @@ async fn measure(
                 let mut latencies = Vec::new();
                 let (mut decisions, mut wrong, mut errors, mut ran_out) = (0, 0, 0, false);
                 let mut first_problem = None;
-                while started.elapsed() < LEVEL_TIME {
+                while started.elapsed() < level_time {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let sent = Instant::now();
                     let answers = match workload {
@@ -520,12 +588,6 @@ async fn measure(
         );
     }
     latencies.sort();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or_default()
-    };
     Level {
         workload,
         concurrency,
@@ -533,9 +595,10 @@ async fn measure(
         wrong,
         errors,
         elapsed,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
         max: latencies.last().copied().unwrap_or_default(),
+        latencies,
         broker_cpu: broker_cpu / elapsed.as_secs_f64(),
         client_cpu: client_cpu / elapsed.as_secs_f64(),
         ran_out,

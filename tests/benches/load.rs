@@ -5,12 +5,13 @@
 //! Run: `cargo build --release -p brokerd && cargo bench -p broker-tests --bench load`
 //! (`BENCH_LOAD_SECONDS`, default 20, sets how long the clients run; `BENCH_CLIENTS` their
 //! number). The broker runs embedded on SQLite, or on PostgreSQL when `BROKER_TEST_DATABASE_URL`
-//! is set; the clients share its 2 cores.
+//! is set; the clients share its 2 cores. The three latency distributions are recorded for
+//! `scripts/bench.sh`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use broker_tests::bench::{Row, ms, percentile, print_table};
+use broker_tests::bench::{Row, ms, percentile, print_table, record_latencies};
 use broker_tests::{Database, Scenario};
 
 const DEFAULT_CLIENTS: usize = 20;
@@ -96,6 +97,10 @@ async fn run() {
             ms(list.last().copied().unwrap_or_default()),
         );
     }
+    let plot = "B5 load-shape latency";
+    record_latencies(plot, "initialize", &all.initialize);
+    record_latencies(plot, "18-byte upload", &all.upload);
+    record_latencies(plot, "initialize → Published", &all.published);
     let init_p99 = ms(percentile(&all.initialize, 0.99));
     let upload_p99 = ms(percentile(&all.upload, 0.99));
     print_table(&[

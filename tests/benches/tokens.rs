@@ -11,19 +11,18 @@
 //! Prints tokens/s, p50/p99 latency, the ratio to the ceiling and the B9 verdict
 //! (ratio ≥ 0.4 and p99 ≤ 20 ms). The broker runs embedded on SQLite; set
 //! `BENCH_DATABASE=postgres` (with `BROKER_TEST_DATABASE_URL`) to use a fresh PostgreSQL database.
+//! `BENCH_LEVEL_SECONDS` (default 5) sets the time per level. The best level's latency
+//! distribution is recorded for `scripts/bench.sh`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use broker_tests::bench::ms;
-use broker_tests::{
-    Assertion, Broker, BrokerOptions, ClientKeys, DIGDIR, Database, JWT_BEARER, WRITE,
-};
-use serde_json::json;
+use broker_tests::bench::{Row, ms, percentile, print_table, record_latencies};
+use broker_tests::{Assertion, Broker, BrokerOptions, DIGDIR, Database, JWT_BEARER, WRITE};
 
 const CEILING_TIME: Duration = Duration::from_secs(3);
-const LEVEL_TIME: Duration = Duration::from_secs(5);
+const DEFAULT_LEVEL_SECONDS: u64 = 5;
 const LEVELS: [usize; 4] = [1, 4, 16, 64];
 const MIN_RATIO: f64 = 0.4;
 const MAX_P99_MS: f64 = 20.0;
@@ -39,6 +38,8 @@ struct Level {
     elapsed: Duration,
     p50: Duration,
     p99: Duration,
+    /// Sorted.
+    latencies: Vec<Duration>,
 }
 
 impl Level {
@@ -49,12 +50,18 @@ impl Level {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let keys = ClientKeys::generate();
+    let keys = broker_tests::ClientKeys::generate();
+    let level_time = Duration::from_secs(
+        std::env::var("BENCH_LEVEL_SECONDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(DEFAULT_LEVEL_SECONDS),
+    );
 
     println!("B9 token issuance benchmark ({cores} cores)");
     broker_tests::bench::warn_if_busy(cores);
     println!("measuring the RS256 signing ceiling for {CEILING_TIME:?} on {cores} threads…");
-    let ceiling = signing_ceiling(&keys, cores);
+    let ceiling = broker_tests::bench::rs256_signing_ceiling(&keys, cores, CEILING_TIME);
     println!("signing ceiling: {ceiling:.0} signatures/s");
 
     let database = match std::env::var("BENCH_DATABASE").as_deref() {
@@ -88,10 +95,10 @@ async fn run() {
     for concurrency in LEVELS {
         // The service signs one token per assertion on the same cores, so it cannot beat the
         // ceiling: that many assertions always last the level.
-        let count = (ceiling * LEVEL_TIME.as_secs_f64() * 1.05).ceil() as usize + 100;
+        let count = (ceiling * level_time.as_secs_f64() * 1.05).ceil() as usize + 100;
         let sign_time = Duration::from_secs_f64(count as f64 / ceiling);
         // `iat` must be within 10 s of the broker's clock when used: aim at the window's middle.
-        let iat = broker_tests::now() + (sign_time + LEVEL_TIME / 2).as_secs() as i64;
+        let iat = broker_tests::now() + (sign_time + level_time / 2).as_secs() as i64;
         let started = Instant::now();
         let assertions = presign(&client, count, iat, cores);
         println!(
@@ -99,7 +106,7 @@ async fn run() {
             assertions.len(),
             started.elapsed().as_secs_f64()
         );
-        results.push(measure(&http, &url, assertions, concurrency).await);
+        results.push(measure(&http, &url, assertions, concurrency, level_time).await);
     }
 
     println!();
@@ -142,39 +149,31 @@ async fn run() {
         ratio,
         ms(best.p99),
     );
-}
-
-/// Signatures per second over all cores, for claims the size of an access token.
-fn signing_ceiling(keys: &ClientKeys, threads: usize) -> f64 {
-    let now = broker_tests::now();
-    let claims = json!({
-        "iss": "http://127.0.0.1:8080/",
-        "client_id": "0f6bd3b3-52a4-4cd2-9a3a-27e2ad0fa5ab",
-        "client_amr": "private_key_jwt",
-        "consumer": {"authority": "iso6523-actorid-upis", "ID": format!("0192:{DIGDIR}")},
-        "scope": WRITE,
-        "token_type": "Bearer",
-        "iat": now,
-        "exp": now + 120,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    });
-    let started = Instant::now();
-    let total: usize = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut signed = 0;
-                    while started.elapsed() < CEILING_TIME {
-                        std::hint::black_box(keys.sign(&claims));
-                        signed += 1;
-                    }
-                    signed
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().expect("signer")).sum()
-    });
-    total as f64 / started.elapsed().as_secs_f64()
+    record_latencies(
+        "B9 token issuance latency",
+        &format!("{store}, best level"),
+        &best.latencies,
+    );
+    print_table(&[
+        Row {
+            budget: "B9",
+            what: "tokens/s at the best concurrency".to_owned(),
+            ours: format!("{:.0}/s", best.rate()),
+            anchor: format!("{ceiling:.0}/s"),
+            ratio: Some(ratio),
+            limit: format!("≥ {MIN_RATIO} × RS256 ceiling"),
+            meets: Some(ratio >= MIN_RATIO && best.errors == 0),
+        },
+        Row {
+            budget: "B9",
+            what: "token p99 at the best concurrency".to_owned(),
+            ours: format!("{:.2} ms", ms(best.p99)),
+            anchor: "-".to_owned(),
+            ratio: None,
+            limit: format!("≤ {MAX_P99_MS} ms"),
+            meets: Some(ms(best.p99) <= MAX_P99_MS),
+        },
+    ]);
 }
 
 /// `count` valid assertions with unique `jti`s and the given `iat`, signed on every core.
@@ -230,6 +229,7 @@ async fn measure(
     url: &str,
     assertions: Vec<String>,
     concurrency: usize,
+    level_time: Duration,
 ) -> Level {
     let assertions = Arc::new(assertions);
     let next = Arc::new(AtomicUsize::new(0));
@@ -245,7 +245,7 @@ async fn measure(
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut errors = Vec::new();
-                while started.elapsed() < LEVEL_TIME {
+                while started.elapsed() < level_time {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     let Some(assertion) = assertions.get(index) else {
                         break;
@@ -277,18 +277,13 @@ async fn measure(
         );
     }
     latencies.sort();
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or_default()
-    };
     Level {
         concurrency,
         tokens: latencies.len(),
         errors: errors.len(),
         elapsed,
-        p50: percentile(0.50),
-        p99: percentile(0.99),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        latencies,
     }
 }

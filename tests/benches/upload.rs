@@ -4,7 +4,11 @@
 //! and its peak RSS during four parallel 1 GiB uploads.
 //!
 //! Run: `cargo build --release -p brokerd && cargo bench -p broker-tests --bench upload`
-//! (nginx: `apt-get install -y nginx-light`; `BENCH_UPLOAD_BYTES` changes the 1 GiB).
+//! (nginx: `apt-get install -y nginx-light`; `BENCH_UPLOAD_BYTES` changes the 1 GiB, and the
+//! 100 MiB becomes a quarter of it when that is less).
+//!
+//! Recorded for `scripts/bench.sh` besides the table: the throughput of the nginx and broker
+//! uploads over time, and the broker's RSS over time during the memory runs.
 //!
 //! Files, nginx and the broker's data directory all live under the system temp directory, so
 //! every party writes to the same disk. Memory is sampled from `/proc/<pid>/status` (VmRSS)
@@ -12,12 +16,11 @@
 //! a fresh broker that has published one small transfer first (so start-up work is not counted).
 
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use broker_tests::bench::{
-    Row, fsync_write_speed, gb_per_s, md5_speed, print_table, proc_kib, send_file, test_file,
+    Row, RssSampler, fsync_write_speed, gb_per_s, in_mib, md5_speed, peak_kib, print_table,
+    proc_kib, record_series, send_file_traced, test_file, throughput,
 };
 use broker_tests::nginx::Nginx;
 use broker_tests::{Database, Scenario};
@@ -47,8 +50,9 @@ async fn run() {
     let scratch =
         std::env::temp_dir().join(format!("broker-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&scratch).expect("creating the scratch directory");
+    let small_size = (100 * MIB).min(size / 4);
     let big = test_file(&scratch, size);
-    let small = test_file(&scratch, 100 * MIB);
+    let small = test_file(&scratch, small_size);
     let http = reqwest::Client::new();
 
     // --- anchors ---
@@ -62,7 +66,7 @@ async fn run() {
     );
     let nginx = Nginx::start(&scratch).await;
     let started = Instant::now();
-    let (status, body) = send_file(
+    let (status, body, nginx_trace) = send_file_traced(
         http.put(format!("{}/upload/big.bin", nginx.base_url())),
         &big,
     )
@@ -83,8 +87,16 @@ async fn run() {
     // --- B1: ours, until Published ---
     let scenario = warmed_up().await;
     let started = Instant::now();
-    upload_until_published(&scenario, &http, &big).await;
+    let ours_trace = upload_until_published(&scenario, &http, &big).await;
     let ours_elapsed = started.elapsed();
+    let plot = format!("B1 {} MiB upload throughput", size / MIB);
+    record_series(&plot, "nginx", "GB/s", &throughput(&nginx_trace, 0.1));
+    record_series(
+        &plot,
+        "broker (the request body)",
+        "GB/s",
+        &throughput(&ours_trace, 0.1),
+    );
     let ours = gb_per_s(size, ours_elapsed);
     println!(
         "broker published {} MiB in {:.2} s: {ours:.2} GB/s",
@@ -94,21 +106,30 @@ async fn run() {
     drop(scenario);
 
     // --- B2: memory growth, each size on a fresh broker ---
-    let growth_small = memory_growth(&http, &small).await;
-    let growth_big = memory_growth(&http, &big).await;
+    let memory_plot = "B2 broker RSS during uploads";
+    let growth_small = memory_growth(&http, &small, memory_plot).await;
+    let growth_big = memory_growth(&http, &big, memory_plot).await;
     println!(
-        "RSS growth: 100 MiB upload {growth_small} KiB, {} MiB upload {growth_big} KiB",
+        "RSS growth: {} MiB upload {growth_small} KiB, {} MiB upload {growth_big} KiB",
+        small_size / MIB,
         size / MIB
     );
 
     let scenario = warmed_up().await;
     let pid = scenario.pid().expect("the broker runs");
-    let sampler = Sampler::start(pid);
+    let sampler = RssSampler::start(pid);
     let started = Instant::now();
     let uploads = (0..PARALLEL).map(|_| upload_until_published(&scenario, &http, &big));
     futures::future::join_all(uploads).await;
     let parallel_elapsed = started.elapsed();
-    let parallel_peak = sampler.stop();
+    let samples = sampler.stop();
+    record_series(
+        memory_plot,
+        &format!("{PARALLEL} parallel {} MiB uploads", size / MIB),
+        "MiB",
+        &in_mib(&samples),
+    );
+    let parallel_peak = peak_kib(&samples);
     println!(
         "{PARALLEL} parallel uploads of {} MiB in {:.2} s ({:.2} GB/s together), peak RSS {} MiB",
         size / MIB,
@@ -141,7 +162,11 @@ async fn run() {
         },
         Row {
             budget: "B2",
-            what: format!("RSS growth {} MiB vs 100 MiB upload", size / MIB),
+            what: format!(
+                "RSS growth {} MiB vs {} MiB upload",
+                size / MIB,
+                small_size / MIB
+            ),
             ours: format!("{:.1} MiB", growth_big as f64 / 1024.0),
             anchor: format!("{:.1} MiB", growth_small as f64 / 1024.0),
             ratio: Some(growth_ratio),
@@ -174,54 +199,39 @@ async fn warmed_up() -> Scenario {
     scenario
 }
 
-/// Initializes a transfer, uploads the file at `path` and waits until it is Published.
-async fn upload_until_published(scenario: &Scenario, http: &reqwest::Client, path: &Path) {
+/// Initializes a transfer, uploads the file at `path` and waits until it is Published; the
+/// upload's trace (see [`send_file_traced`]).
+async fn upload_until_published(
+    scenario: &Scenario,
+    http: &reqwest::Client,
+    path: &Path,
+) -> Vec<(f64, u64)> {
     let id = scenario.initialized(scenario.initialize_body()).await;
     let url = scenario.url(&format!("/broker/api/v1/filetransfer/{id}/upload"));
-    let (status, body) = send_file(http.post(url).bearer_auth(&scenario.sender.write), path).await;
+    let (status, body, trace) =
+        send_file_traced(http.post(url).bearer_auth(&scenario.sender.write), path).await;
     assert_eq!(status, 200, "upload of {}: {body}", path.display());
     scenario
         .wait_for_status(&scenario.sender.write, &id, "Published")
         .await;
+    trace
 }
 
-/// Peak RSS growth (KiB) of a fresh broker while it takes the file at `path`.
-async fn memory_growth(http: &reqwest::Client, path: &Path) -> u64 {
+/// Peak RSS growth (KiB) of a fresh broker while it takes the file at `path`; its RSS over
+/// time goes to `plot`.
+async fn memory_growth(http: &reqwest::Client, path: &Path, plot: &str) -> u64 {
     let scenario = warmed_up().await;
     let pid = scenario.pid().expect("the broker runs");
     let before = proc_kib(pid, "VmRSS");
-    let sampler = Sampler::start(pid);
+    let sampler = RssSampler::start(pid);
     upload_until_published(&scenario, http, path).await;
-    sampler.stop().saturating_sub(before)
-}
-
-/// Samples a process's VmRSS every 10 ms on its own thread and keeps the peak.
-struct Sampler {
-    stop: Arc<AtomicBool>,
-    peak: Arc<AtomicU64>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Sampler {
-    fn start(pid: u32) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let peak = Arc::new(AtomicU64::new(proc_kib(pid, "VmRSS")));
-        let thread = {
-            let (stop, peak) = (stop.clone(), peak.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    peak.fetch_max(proc_kib(pid, "VmRSS"), Ordering::Relaxed);
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            })
-        };
-        Self { stop, peak, thread }
-    }
-
-    /// Stops sampling; the peak in KiB.
-    fn stop(self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.thread.join();
-        self.peak.load(Ordering::Relaxed)
-    }
+    let samples = sampler.stop();
+    let size = std::fs::metadata(path).map_or(0, |m| m.len());
+    record_series(
+        plot,
+        &format!("one {} MiB upload", size / MIB),
+        "MiB",
+        &in_mib(&samples),
+    );
+    peak_kib(&samples).saturating_sub(before)
 }

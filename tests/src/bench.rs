@@ -1,5 +1,10 @@
 //! What every benchmark shares: running only under `cargo bench`, warning when other work
-//! shares the CPUs, and printing durations in milliseconds.
+//! shares the CPUs, printing durations in milliseconds, the machine's anchors (disk, MD5, RS256,
+//! PostgreSQL inserts), and recording figures for `scripts/bench.sh`.
+//!
+//! Recording: when `BENCH_RESULTS_FILE` is set, [`print_table`] appends every row it prints, and
+//! [`record_latencies`] and [`record_series`] their samples, as JSON lines to that file; the
+//! report (`bench-report`) reads them. Unset (a bench run by hand), nothing is written.
 
 use std::future::Future;
 use std::time::Duration;
@@ -84,8 +89,22 @@ pub struct Row {
     pub meets: Option<bool>,
 }
 
-/// Prints `rows` as a table with MEETS/MISSES per row.
+/// Prints `rows` as a table with MEETS/MISSES per row, and records each (see [`record`]).
 pub fn print_table(rows: &[Row]) {
+    for row in rows {
+        record(
+            &row.what,
+            serde_json::json!({
+                "kind": "row",
+                "budget": row.budget,
+                "ours": row.ours,
+                "anchor": row.anchor,
+                "ratio": row.ratio,
+                "limit": row.limit,
+                "meets": row.meets,
+            }),
+        );
+    }
     println!();
     println!(
         "{:<6} {:<44} {:>14} {:>14} {:>7} {:<22} verdict",
@@ -177,22 +196,44 @@ pub fn md5_speed(size: u64) -> f64 {
 /// Streams the file at `path` as the body of `request` with its `Content-Length`; returns the
 /// status and the answer's text.
 pub async fn send_file(request: reqwest::RequestBuilder, path: &std::path::Path) -> (u16, String) {
+    let (status, text, _) = send_file_traced(request, path).await;
+    (status, text)
+}
+
+/// [`send_file`], also returning when each chunk was taken by the client: seconds since the
+/// request started and the bytes taken so far (for [`throughput`]).
+pub async fn send_file_traced(
+    request: reqwest::RequestBuilder,
+    path: &std::path::Path,
+) -> (u16, String, Vec<(f64, u64)>) {
     use tokio::io::AsyncReadExt;
+    let trace = std::sync::Arc::new(std::sync::Mutex::new(vec![(0.0, 0)]));
+    let started = std::time::Instant::now();
     let file = tokio::fs::File::open(path)
         .await
         .expect("opening the upload");
     let size = file.metadata().await.expect("its size").len();
     // 1 MiB reads: reqwest's own file body reads a few KiB at a time, which would make the
     // client, not the server, the bottleneck.
-    let chunks = futures::stream::unfold(file, |mut file| async move {
-        let mut chunk = vec![0u8; 1 << 20];
-        match file.read(&mut chunk).await {
-            Ok(0) => None,
-            Ok(n) => {
-                chunk.truncate(n);
-                Some((Ok::<_, std::io::Error>(chunk), file))
+    let taken = trace.clone();
+    let chunks = futures::stream::unfold((file, 0u64), move |(mut file, sent)| {
+        let taken = taken.clone();
+        async move {
+            // The body asks for the next chunk once the last one is on its way: the time of the
+            // ask is when those bytes left.
+            taken
+                .lock()
+                .expect("the trace")
+                .push((started.elapsed().as_secs_f64(), sent));
+            let mut chunk = vec![0u8; 1 << 20];
+            match file.read(&mut chunk).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Some((Ok::<_, std::io::Error>(chunk), (file, sent + n as u64)))
+                }
+                Err(error) => Some((Err(error), (file, sent))),
             }
-            Err(error) => Some((Err(error), file)),
         }
     });
     let response = request
@@ -203,7 +244,37 @@ pub async fn send_file(request: reqwest::RequestBuilder, path: &std::path::Path)
         .await
         .unwrap_or_else(|error| panic!("upload of {} failed: {error:#}", path.display()));
     let status = response.status().as_u16();
-    (status, response.text().await.unwrap_or_default())
+    let text = response.text().await.unwrap_or_default();
+    trace
+        .lock()
+        .expect("the trace")
+        .push((started.elapsed().as_secs_f64(), size));
+    let trace = std::mem::take(&mut *trace.lock().expect("the trace"));
+    (status, text, trace)
+}
+
+/// Throughput in GB/s per `bin` seconds from a trace of (seconds, bytes so far): one point per
+/// bin, at its end.
+pub fn throughput(trace: &[(f64, u64)], bin: f64) -> Vec<(f64, f64)> {
+    let Some(&(end, _)) = trace.last() else {
+        return Vec::new();
+    };
+    let bytes_at = |t: f64| {
+        // The last sample at or before `t`: bytes are counted when taken.
+        trace
+            .iter()
+            .take_while(|(at, _)| *at <= t)
+            .last()
+            .map_or(0, |(_, bytes)| *bytes)
+    };
+    let bins = (end / bin).ceil().max(1.0) as usize;
+    (1..=bins)
+        .map(|i| {
+            let (from, to) = ((i - 1) as f64 * bin, (i as f64 * bin).min(end));
+            let bytes = bytes_at(to).saturating_sub(bytes_at(from));
+            (to, bytes as f64 / (to - from).max(1e-9) / 1e9)
+        })
+        .collect()
 }
 
 /// Sends `request` and reads the answer's body to the end without keeping it; returns the
@@ -223,4 +294,222 @@ pub async fn drain_download(request: reqwest::RequestBuilder) -> (u16, u64) {
         bytes += chunk.len() as u64;
     }
     (status, bytes)
+}
+
+/// The variable naming the JSON-lines file figures are recorded to.
+pub const RESULTS_VAR: &str = "BENCH_RESULTS_FILE";
+
+/// Appends `{"workload": workload, ...fields}` as one line to `$BENCH_RESULTS_FILE` when it is
+/// set (does nothing otherwise). `fields` is an object; `"kind"` says what it holds (`row`,
+/// `latency`, `series` or one of the bench's own).
+pub fn record(workload: &str, fields: serde_json::Value) {
+    use std::io::Write;
+    let Some(path) = std::env::var_os(RESULTS_VAR).filter(|path| !path.is_empty()) else {
+        return;
+    };
+    let mut line = serde_json::Map::new();
+    line.insert("workload".to_owned(), workload.into());
+    match fields {
+        serde_json::Value::Object(fields) => line.extend(fields),
+        other => {
+            line.insert("value".to_owned(), other);
+        }
+    }
+    let mut text = serde_json::Value::Object(line).to_string();
+    text.push('\n');
+    // One write of a whole line in append mode: lines from several writers never interleave.
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .and_then(|mut file| file.write_all(text.as_bytes()));
+    if let Err(error) = written {
+        eprintln!(
+            "warning: cannot record to {}: {error}",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
+/// The percentiles [`record_latencies`] keeps: every whole percent, then the tail.
+const QUANTILES: [f64; 5] = [99.5, 99.9, 99.95, 99.99, 100.0];
+
+/// Records the distribution of `sorted` latencies as `label` in the plot `plot` (e.g.
+/// `"B7 publish → webhook"`, `"at 200 events/s"`): the count and the latency in milliseconds
+/// at every whole percentile and at 99.5, 99.9, 99.95 and 99.99.
+pub fn record_latencies(plot: &str, label: &str, sorted: &[Duration]) {
+    let quantiles: Vec<(f64, f64)> = (0..100)
+        .map(f64::from)
+        .chain(QUANTILES)
+        .map(|p| {
+            let at = if p == 0.0 {
+                sorted.first().copied().unwrap_or_default()
+            } else {
+                percentile(sorted, p / 100.0)
+            };
+            (p, ms(at))
+        })
+        .collect();
+    record(
+        plot,
+        serde_json::json!({"kind": "latency", "label": label, "count": sorted.len(), "quantiles_ms": quantiles}),
+    );
+}
+
+/// Records `points` (seconds, value in `unit`) as `label` in the time plot `plot`.
+pub fn record_series(plot: &str, label: &str, unit: &str, points: &[(f64, f64)]) {
+    record(
+        plot,
+        serde_json::json!({"kind": "series", "label": label, "unit": unit, "points": points}),
+    );
+}
+
+/// Samples a process's VmRSS every 10 ms on its own thread, keeping the peak and the series.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl RssSampler {
+    /// Starts sampling `pid`.
+    pub fn start(pid: u32) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let mut samples = Vec::new();
+                loop {
+                    samples.push((started.elapsed().as_secs_f64(), proc_kib(pid, "VmRSS")));
+                    if stop.load(Ordering::Relaxed) {
+                        return samples;
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            })
+        };
+        Self { stop, thread }
+    }
+
+    /// Stops sampling; the samples as (seconds since the start, KiB).
+    pub fn stop(self) -> Vec<(f64, u64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// The peak of RSS samples, in KiB.
+pub fn peak_kib(samples: &[(f64, u64)]) -> u64 {
+    samples.iter().map(|(_, kib)| *kib).max().unwrap_or(0)
+}
+
+/// RSS samples as (seconds, MiB), for [`record_series`].
+pub fn in_mib(samples: &[(f64, u64)]) -> Vec<(f64, f64)> {
+    samples
+        .iter()
+        .map(|&(at, kib)| (at, kib as f64 / 1024.0))
+        .collect()
+}
+
+/// The signing anchor: RS256 signatures per second over `threads` threads for `time`, of claims
+/// the size of an access token, with jsonwebtoken (the library the token service signs with).
+pub fn rs256_signing_ceiling(keys: &crate::ClientKeys, threads: usize, time: Duration) -> f64 {
+    let now = crate::now();
+    let claims = serde_json::json!({
+        "iss": "http://127.0.0.1:8080/",
+        "client_id": "0f6bd3b3-52a4-4cd2-9a3a-27e2ad0fa5ab",
+        "client_amr": "private_key_jwt",
+        "consumer": {"authority": "iso6523-actorid-upis", "ID": format!("0192:{}", crate::DIGDIR)},
+        "scope": crate::WRITE,
+        "token_type": "Bearer",
+        "iat": now,
+        "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    });
+    let started = std::time::Instant::now();
+    let total: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut signed = 0;
+                    while started.elapsed() < time {
+                        std::hint::black_box(keys.sign(&claims));
+                        signed += 1;
+                    }
+                    signed
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("signer")).sum()
+    });
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The database anchor: single-row `INSERT`s per second into a fresh table of the database at
+/// `url`, each its own transaction (autocommit, so each waits for its WAL flush when the server
+/// runs with `fsync` and `synchronous_commit` on), from `connections` connections for `time`.
+/// The table is dropped afterwards.
+pub async fn postgres_insert_rate(
+    url: &str,
+    connections: usize,
+    time: Duration,
+) -> anyhow::Result<f64> {
+    use sqlx::Connection;
+    let table = format!("bench_inserts_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(url).await?;
+    // The name is ours (a UUID), never input.
+    let create = format!(
+        "CREATE TABLE {table} (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), payload text NOT NULL)"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(create))
+        .execute(&mut admin)
+        .await?;
+    let insert = format!("INSERT INTO {table} (payload) VALUES ($1)");
+    let mut clients = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        clients.push(sqlx::PgConnection::connect(url).await?);
+    }
+    let started = std::time::Instant::now();
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|mut connection| {
+            let insert = insert.clone();
+            tokio::spawn(async move {
+                let mut inserted = 0u64;
+                while started.elapsed() < time {
+                    sqlx::query(sqlx::AssertSqlSafe(insert.as_str()))
+                        .bind("a row about the size of an outbox entry's payload")
+                        .execute(&mut connection)
+                        .await?;
+                    inserted += 1;
+                }
+                anyhow::Ok(inserted)
+            })
+        })
+        .collect();
+    let mut inserted = 0;
+    for worker in workers {
+        inserted += worker.await??;
+    }
+    let rate = inserted as f64 / started.elapsed().as_secs_f64();
+    let drop = format!("DROP TABLE {table}");
+    sqlx::query(sqlx::AssertSqlSafe(drop))
+        .execute(&mut admin)
+        .await?;
+    Ok(rate)
+}
+
+/// The server's `fsync` and `synchronous_commit` settings, e.g. `fsync=on synchronous_commit=on`.
+pub async fn postgres_durability(url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let mut settings = Vec::new();
+    for name in ["fsync", "synchronous_commit"] {
+        let value: String = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SHOW {name}")))
+            .fetch_one(&mut connection)
+            .await?;
+        settings.push(format!("{name}={value}"));
+    }
+    Ok(settings.join(" "))
 }
