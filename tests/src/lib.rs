@@ -17,7 +17,10 @@
 //! - [`nginx`]: nginx on loopback, the anchor of the transfer benchmarks;
 //! - [`events`]: subscriptions, pull and dead letters of the event API;
 //! - [`webhook`]: a webhook receiver that records event deliveries and can fail on demand;
-//! - [`bench`]: what the benchmarks in `benches/` share.
+//! - [`bench`]: what the benchmarks in `benches/` share;
+//! - [`cluster`]: every service its own process, file transfer and events as replicas, on
+//!   PostgreSQL, RabbitMQ and S3;
+//! - [`sockets`]: which local process holds a loopback connection.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -30,6 +33,7 @@ pub mod bench;
 pub mod broker;
 pub mod checklist;
 pub mod client;
+pub mod cluster;
 pub mod database;
 pub mod events;
 pub mod issuer;
@@ -38,6 +42,7 @@ pub mod nginx;
 pub mod reply;
 pub mod s3;
 pub mod scenario;
+pub mod sockets;
 pub mod webhook;
 
 pub use amqp::amqp_url;
@@ -46,6 +51,7 @@ pub use assertion::Assertion;
 pub use broker::{Broker, BrokerOptions, Database};
 pub use checklist::{Checklist, Expected};
 pub use client::TestClient;
+pub use cluster::{Cluster, Replicas};
 pub use database::TestDatabase;
 pub use issuer::FakeIssuer;
 pub use keys::ClientKeys;

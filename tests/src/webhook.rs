@@ -1,6 +1,8 @@
 //! A real webhook receiver on loopback, the other end of event delivery in tests and
 //! benchmarks: it records every POST (headers, body, when it arrived, what it answered) and can
-//! be told to fail, to refuse the validation handshake, or to answer slowly.
+//! be told to fail, to refuse the validation handshake, or to answer slowly. Told which
+//! processes may be delivering ([`Webhook::identify_deliverers`]), it also records which of them
+//! each POST came from.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use serde_json::Value;
@@ -31,6 +33,11 @@ pub struct Received {
     pub body: Value,
     /// The status the receiver answered.
     pub answered: StatusCode,
+    /// The address the POST came from.
+    pub peer: SocketAddr,
+    /// The process (among those given to [`Webhook::identify_deliverers`]) whose connection
+    /// carried the POST.
+    pub delivered_by: Option<u32>,
 }
 
 impl Received {
@@ -62,7 +69,11 @@ impl Received {
 
 #[derive(Default)]
 struct Behaviour {
+    /// Where the receiver listens.
+    addr: Option<SocketAddr>,
     received: Mutex<Vec<Received>>,
+    /// Process ids of the possible deliverers, to tell which one a POST came from.
+    deliverers: Mutex<Vec<u32>>,
     /// Event POSTs still to fail with 503.
     failures_left: AtomicUsize,
     /// Answer the validation handshake with 500.
@@ -88,12 +99,20 @@ impl Webhook {
             .await
             .expect("bind a loopback port for the webhook receiver");
         let addr = listener.local_addr().expect("local address");
-        let behaviour = Arc::new(Behaviour::default());
+        let behaviour = Arc::new(Behaviour {
+            addr: Some(addr),
+            ..Behaviour::default()
+        });
         let app = Router::new()
             .route("/hook", post(receive))
             .with_state(behaviour.clone());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .ok();
         });
         Self {
             addr,
@@ -123,6 +142,17 @@ impl Webhook {
     pub fn answer_after(&self, delay: Duration) {
         let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
         self.behaviour.delay_ms.store(millis, Ordering::SeqCst);
+    }
+
+    /// From now on, records which of the processes `pids` each POST came from
+    /// ([`Received::delivered_by`]), read from the operating system while the POST is served
+    /// (see [`crate::sockets`]).
+    pub fn identify_deliverers(&self, pids: &[u32]) {
+        *self
+            .behaviour
+            .deliverers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = pids.to_vec();
     }
 
     /// Every POST so far, in arrival order.
@@ -204,9 +234,20 @@ impl Drop for Webhook {
 
 async fn receive(
     State(behaviour): State<Arc<Behaviour>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     raw: Bytes,
 ) -> StatusCode {
+    // While the POST is being served its connection is surely open.
+    let deliverers = behaviour
+        .deliverers
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let delivered_by = match behaviour.addr {
+        Some(addr) if !deliverers.is_empty() => crate::sockets::owner(peer, addr, &deliverers),
+        _ => None,
+    };
     let in_flight = behaviour.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     behaviour
         .most_in_flight
@@ -245,6 +286,8 @@ async fn receive(
             raw,
             body,
             answered,
+            peer,
+            delivered_by,
         });
     answered
 }
