@@ -6,7 +6,7 @@
 //! the mode prints has appeared on stdout.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,6 +45,8 @@ impl Database {
 pub struct BrokerOptions {
     /// The services to run (`brokerd <service>…`); empty runs them all (embedded).
     services: Vec<&'static str>,
+    args: Vec<String>,
+    data_dir: Option<PathBuf>,
     database: Database,
     database_url: Option<String>,
     admin_token: String,
@@ -62,6 +64,8 @@ impl BrokerOptions {
     pub fn new() -> Self {
         Self {
             services: Vec::new(),
+            args: Vec::new(),
+            data_dir: None,
             database: Database::Sqlite,
             database_url: None,
             admin_token: format!("admin-{}", uuid::Uuid::new_v4().simple()),
@@ -78,6 +82,19 @@ impl BrokerOptions {
     /// ports); the rest are reached at their `BROKER_*_URL`.
     pub fn services(mut self, services: &[&'static str]) -> Self {
         self.services = services.to_vec();
+        self
+    }
+
+    /// An argument after the services, e.g. `--demo`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
+    /// Runs on `dir`, which the caller owns: it is kept when the broker stops, so another
+    /// broker can start on it (a fresh directory, removed afterwards, otherwise).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_owned());
         self
     }
 
@@ -132,6 +149,8 @@ pub struct Broker {
     api: Api,
     listening: HashMap<String, String>,
     data_dir: PathBuf,
+    /// Whether the data directory is the broker's own, removed when it stops.
+    owns_data_dir: bool,
     log: ProcessLog,
     _database: Database,
 }
@@ -149,12 +168,14 @@ impl Broker {
     /// Starts `brokerd` and waits until it listens; panics (with its output) when it does not.
     pub async fn start(options: BrokerOptions) -> Self {
         let binary = brokerd_binary();
-        let data_dir =
-            std::env::temp_dir().join(format!("broker-test-{}", uuid::Uuid::new_v4().simple()));
+        let owns_data_dir = options.data_dir.is_none();
+        let data_dir = options.data_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("broker-test-{}", uuid::Uuid::new_v4().simple()))
+        });
         std::fs::create_dir_all(&data_dir).expect("creating the data directory");
 
         let mut command = Command::new(&binary);
-        command.args(&options.services);
+        command.args(&options.services).args(&options.args);
         // The test's own BROKER_* settings must not leak into the broker.
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("BROKER_") {
@@ -250,6 +271,7 @@ impl Broker {
             api: Api::new(base, options.admin_token.clone(), log.clone()),
             listening,
             data_dir,
+            owns_data_dir,
             log,
             _database: options.database,
         }
@@ -320,7 +342,9 @@ impl BrokerOptions {
 impl Drop for Broker {
     fn drop(&mut self) {
         let _ = self.child.start_kill();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
