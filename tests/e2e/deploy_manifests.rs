@@ -120,7 +120,7 @@ fn str_at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a str> {
     get(value, path).and_then(Value::as_str)
 }
 
-fn seq<'a>(value: Option<&'a Value>) -> &'a [Value] {
+fn seq(value: Option<&Value>) -> &[Value] {
     value
         .and_then(Value::as_sequence)
         .map(Vec::as_slice)
@@ -237,8 +237,9 @@ fn is_read(settings: &BTreeSet<&str>, name: &str) -> bool {
             && object_store::aws::AmazonS3ConfigKey::from_str(&name.to_ascii_lowercase()).is_ok())
 }
 
-/// The commands `brokerd --help` lists: the first word of each indented entry (`  token  the
-/// token service`) and the word after `brokerd` in a usage line (`brokerd migrate …`).
+/// The commands `brokerd --help` lists: the first word of each entry of its lists, indented by
+/// two spaces (`  token     the token service`; descriptions continue further in), and the word
+/// after `brokerd` in a usage line (`brokerd migrate [SERVICE...]`).
 fn brokerd_commands() -> BTreeSet<String> {
     let binary = brokerd_binary();
     let output = Command::new(&binary)
@@ -255,7 +256,8 @@ fn brokerd_commands() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for line in usage.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();
-        if line.starts_with(char::is_whitespace)
+        if line.starts_with("  ")
+            && !line.starts_with("   ")
             && let Some(first) = words.first()
         {
             names.insert(first.to_string());
