@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use broker_common::Shutdown;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
@@ -142,10 +143,18 @@ impl ProcessLog {
     }
 }
 
+/// How a broker's services run.
+enum Process {
+    /// A `brokerd` child process, killed on drop.
+    Child(Child),
+    /// Services started inside the test process, stopped on drop.
+    InProcess(Shutdown),
+}
+
 /// A running `brokerd`, killed on drop.
 pub struct Broker {
-    // Declared first so it is dropped (killed) before the database is.
-    child: Child,
+    // Declared first so it is dropped (stopped) before the database is.
+    process: Process,
     api: Api,
     listening: HashMap<String, String>,
     data_dir: PathBuf,
@@ -168,12 +177,7 @@ impl Broker {
     /// Starts `brokerd` and waits until it listens; panics (with its output) when it does not.
     pub async fn start(options: BrokerOptions) -> Self {
         let binary = brokerd_binary();
-        let owns_data_dir = options.data_dir.is_none();
-        let data_dir = options.data_dir.clone().unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("broker-test-{}", uuid::Uuid::new_v4().simple()))
-        });
-        std::fs::create_dir_all(&data_dir).expect("creating the data directory");
-
+        let (data_dir, owns_data_dir) = options.resolve_data_dir();
         let mut command = Command::new(&binary);
         command.args(&options.services).args(&options.args);
         // The test's own BROKER_* settings must not leak into the broker.
@@ -182,25 +186,8 @@ impl Broker {
                 command.env_remove(name);
             }
         }
-        let log_filter = std::env::var("BROKER_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
         command
-            .env("BROKER_HTTP_ADDR", "127.0.0.1:0")
-            .env("BROKER_GRPC_ADDR", "127.0.0.1:0")
-            .env("BROKER_DATA_DIR", &data_dir)
-            .env("BROKER_ADMIN_TOKEN", &options.admin_token)
-            .env("BROKER_LOG", log_filter);
-        let database_url = match (&options.database_url, &options.database) {
-            (Some(url), _) => Some(url.clone()),
-            (None, Database::Postgres(db)) => Some(db.url().to_owned()),
-            (None, Database::Sqlite) => None,
-        };
-        if let Some(url) = database_url {
-            command.env("BROKER_DATABASE_URL", url);
-        }
-        for (name, value) in &options.env {
-            command.env(name, value);
-        }
-        command
+            .envs(options.settings(&data_dir))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -224,11 +211,19 @@ impl Broker {
             None,
         );
 
-        let needed: &[&str] = if options.services.is_empty() {
-            &["gateway", "token"]
+        let mut needed: Vec<&str> = if options.services.is_empty() {
+            vec!["gateway", "token"]
         } else {
-            &options.services
+            options.services.clone()
         };
+        // Announced after the services, unless a test switched it off.
+        if !options
+            .env
+            .iter()
+            .any(|(name, value)| name == "BROKER_METRICS_ADDR" && value == "off")
+        {
+            needed.push("metrics");
+        }
         let mut listening = HashMap::new();
         let waited = tokio::time::timeout(START_TIMEOUT, async {
             while !needed
@@ -267,7 +262,49 @@ impl Broker {
             .cloned()
             .unwrap_or_else(|| options.public_url_or_unknown());
         Self {
-            child,
+            process: Process::Child(child),
+            api: Api::new(base, options.admin_token.clone(), log.clone()),
+            listening,
+            data_dir,
+            owns_data_dir,
+            log,
+            _database: options.database,
+        }
+    }
+
+    /// Runs the options' services inside this test process (`brokerd::start`) instead of as a
+    /// `brokerd` process, for tests that observe them from within, such as with an in-memory
+    /// span exporter. Its log stays empty: what the services log goes to this process's
+    /// subscriber.
+    pub async fn in_process(options: BrokerOptions) -> Self {
+        let (data_dir, owns_data_dir) = options.resolve_data_dir();
+        let config = brokerd::Config::load_from(options.settings(&data_dir))
+            .unwrap_or_else(|error| panic!("the options' settings: {error}"));
+        let mode = brokerd::Mode::parse(&options.services).expect("known services");
+        let shutdown = Shutdown::new();
+        let running = brokerd::start(&mode, config, shutdown.clone())
+            .await
+            .unwrap_or_else(|error| panic!("starting the services in-process: {error:#}"));
+        let mut listening: HashMap<String, String> = running
+            .listening()
+            .iter()
+            .map(|(service, addr)| (service.name().to_owned(), format!("http://{addr}")))
+            .collect();
+        if let Some(addr) = running.metrics_addr() {
+            listening.insert("metrics".to_owned(), format!("http://{addr}"));
+        }
+        tokio::spawn(async move {
+            if let Err(error) = running.wait().await {
+                eprintln!("in-process services stopped: {error:#}");
+            }
+        });
+        let base = listening
+            .get("gateway")
+            .cloned()
+            .unwrap_or_else(|| options.public_url_or_unknown());
+        let log = ProcessLog::default();
+        Self {
+            process: Process::InProcess(shutdown),
             api: Api::new(base, options.admin_token.clone(), log.clone()),
             listening,
             data_dir,
@@ -313,9 +350,13 @@ impl Broker {
             })
     }
 
-    /// The process id, e.g. to read its CPU time or memory from `/proc` (`None` once reaped).
+    /// The process id, e.g. to read its CPU time or memory from `/proc` (`None` once reaped,
+    /// and for services running inside the test process).
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        match &self.process {
+            Process::Child(child) => child.id(),
+            Process::InProcess(_) => None,
+        }
     }
 
     /// What the process wrote so far.
@@ -330,6 +371,47 @@ impl Broker {
 }
 
 impl BrokerOptions {
+    /// The data directory to use, and whether it is the broker's own (a fresh one, removed
+    /// when the broker stops) rather than the caller's.
+    fn resolve_data_dir(&self) -> (PathBuf, bool) {
+        match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).expect("creating the data directory");
+                (dir.clone(), false)
+            }
+            None => (fresh_data_dir(), true),
+        }
+    }
+
+    /// The `BROKER_*` settings the broker runs with: random ports, the data directory, the
+    /// admin token, the database, then the options' own.
+    fn settings(&self, data_dir: &std::path::Path) -> Vec<(String, String)> {
+        let log_filter = std::env::var("BROKER_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+        let mut settings = vec![
+            ("BROKER_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+            ("BROKER_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            // Announced as `listening: metrics http://…`; several brokers share a test machine.
+            ("BROKER_METRICS_ADDR", "127.0.0.1:0".to_owned()),
+            ("BROKER_DATA_DIR", data_dir.display().to_string()),
+            ("BROKER_ADMIN_TOKEN", self.admin_token.clone()),
+            ("BROKER_LOG", log_filter),
+        ];
+        let database_url = match (&self.database_url, &self.database) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Database::Postgres(db)) => Some(db.url().to_owned()),
+            (None, Database::Sqlite) => None,
+        };
+        if let Some(url) = database_url {
+            settings.push(("BROKER_DATABASE_URL", url));
+        }
+        let mut settings: Vec<(String, String)> = settings
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        settings.extend(self.env.iter().cloned());
+        settings
+    }
+
     fn public_url_or_unknown(&self) -> String {
         self.env
             .iter()
@@ -341,11 +423,23 @@ impl BrokerOptions {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.start_kill();
+        match &mut self.process {
+            Process::Child(child) => {
+                let _ = child.start_kill();
+            }
+            Process::InProcess(shutdown) => shutdown.trigger(),
+        }
         if self.owns_data_dir {
             let _ = std::fs::remove_dir_all(&self.data_dir);
         }
     }
+}
+
+/// A new, empty data directory under the system's temporary directory.
+fn fresh_data_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("broker-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("creating the data directory");
+    dir
 }
 
 /// `listening: token http://127.0.0.1:4000` → `("token", "http://127.0.0.1:4000")`.

@@ -143,7 +143,11 @@ impl Scenario {
 
     /// A broker started with `options`, the resource set up with `access`.
     pub async fn start_with(options: BrokerOptions, access: AccessList) -> Self {
-        let broker = Broker::start(options).await;
+        Self::on(Broker::start(options).await, access).await
+    }
+
+    /// The scenario on a running `broker`, the resource set up with `access`.
+    pub async fn on(broker: Broker, access: AccessList) -> Self {
         register_service_owner(&broker).await;
         // Service owners call the broker with a platform token: the exchange names the
         // owner's org code in it (`urn:altinn:org`), which the broker's owner calls need.

@@ -666,6 +666,7 @@ fn notice(change: Change, now: i64) -> OutboxRecord {
         routing_key: change.routing_key(),
         payload: change.payload().to_string(),
         created_at: now,
+        traceparent: broker_common::telemetry::propagation::current_traceparent(),
     }
 }
 

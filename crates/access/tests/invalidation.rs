@@ -105,7 +105,7 @@ async fn removed_member_is_denied_within_a_second(
 
     // A long time to live: only a notice can make the caller forget its permit in time.
     let caller = Authorizer::new(
-        AccessRegistryClient::connect(b.url.clone()).await.unwrap(),
+        AccessRegistryClient::new(broker_common::grpc::channel(&b.url).unwrap()),
         Duration::from_secs(600),
     );
     let shutdown = Shutdown::new();

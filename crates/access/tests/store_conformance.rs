@@ -103,6 +103,7 @@ fn notice(key: &str) -> OutboxRecord {
         routing_key: key.to_owned(),
         payload: r#"{"change":"test"}"#.to_owned(),
         created_at: NOW,
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
     }
 }
 
@@ -688,6 +689,11 @@ async fn outbox_claims_are_leased(store: Arc<dyn AccessStore>) {
             .collect::<Vec<_>>()
     };
     assert_eq!(keys(&first), ["k0", "k1"], "oldest first");
+    assert_eq!(
+        first[0].traceparent,
+        notice("k").traceparent,
+        "the trace context is kept with the row"
+    );
 
     // Concurrent relays never share a row.
     let claims = (0..4).map(|_| {

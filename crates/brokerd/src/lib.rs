@@ -6,12 +6,14 @@
 //! The binary (`main.rs`) only parses its arguments, reads the configuration, sets up telemetry
 //! and prints what [`Running`] reports; everything between configuration and serving is here.
 
+mod config;
 pub mod demo;
 pub mod migrate;
 mod mode;
 mod service;
 mod start;
 
+pub use config::Config;
 pub use mode::Mode;
 pub use service::{Service, UnknownService};
 pub use start::{Running, start};

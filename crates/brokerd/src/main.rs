@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use broker_common::Shutdown;
 use broker_common::admin::AdminTokenSource;
-use broker_common::config::{self, CommonConfig, ServiceUrls};
-use brokerd::{Mode, Service};
+use broker_common::config::{self, CommonConfig};
+use brokerd::{Config, Mode, Service};
 
 const USAGE: &str = "\
 Usage: brokerd [SERVICE...]
@@ -109,16 +109,18 @@ fn main() -> ExitCode {
 
 /// Runs `mode`'s services until they stop; with `demo`, seeds the demo once they listen.
 async fn run(mode: Mode, demo: bool) -> anyhow::Result<()> {
-    let common: CommonConfig = config::load()?;
-    let data_dir = common.data_dir.clone();
-    let _telemetry = broker_common::telemetry::init(&mode.process_name(), &common)?;
-    let urls: ServiceUrls = config::load()?;
+    let config = Config::load()?;
+    let data_dir = config.common.data_dir.clone();
+    let _telemetry = broker_common::telemetry::init(&mode.process_name(), &config.common)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
-    let running = brokerd::start(&mode, common, urls, shutdown).await?;
+    let running = brokerd::start(&mode, config, shutdown).await?;
     // The lines tooling and tests wait for: `listening: <service> http://<addr>`.
     for (service, addr) in running.listening() {
         println!("listening: {service} http://{addr}");
+    }
+    if let Some(addr) = running.metrics_addr() {
+        println!("listening: metrics http://{addr}");
     }
     if mode.runs(Service::Gateway) {
         match running.admin_token_source() {

@@ -9,23 +9,22 @@ use anyhow::Context;
 use broker_common::Shutdown;
 use broker_common::admin::{AdminToken, AdminTokenSource};
 use broker_common::auth::{GrpcJwks, TokenVerifier};
-use broker_common::config::{self, CommonConfig, ServiceUrls};
+use broker_common::config::{CommonConfig, ServiceUrls};
 use broker_common::grpc;
-use broker_events::EventsConfig;
-use broker_filetransfer::FileTransferConfig;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::token::token_service_client::TokenServiceClient;
-use broker_token::TokenConfig;
 use broker_token::exchange::GrpcServiceOwners;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use crate::config::Config;
 use crate::mode::Mode;
 use crate::service::Service;
 
 /// The services of one [`start`], serving.
 pub struct Running {
     listening: Vec<(Service, SocketAddr)>,
+    metrics_addr: Option<SocketAddr>,
     admin: AdminToken,
     admin_source: AdminTokenSource,
     public_url: String,
@@ -45,6 +44,11 @@ impl Running {
             .iter()
             .find(|(running, _)| *running == service)
             .map(|(_, addr)| *addr)
+    }
+
+    /// Where Prometheus metrics are served (`GET /metrics`), unless switched off.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The admin credential the services accept.
@@ -80,14 +84,17 @@ impl Running {
     }
 }
 
-/// Binds, builds and spawns the services of `mode`. `urls` locates the services this process
-/// does not run; those it runs are reached on the addresses bound here. `shutdown` stops them.
-pub async fn start(
-    mode: &Mode,
-    mut common: CommonConfig,
-    mut urls: ServiceUrls,
-    shutdown: Shutdown,
-) -> anyhow::Result<Running> {
+/// Binds, builds and spawns the services of `mode`, and the metrics listener. `config.urls`
+/// locates the services this process does not run; those it runs are reached on the addresses
+/// bound here. `shutdown` stops them.
+pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::Result<Running> {
+    let Config {
+        mut common,
+        mut urls,
+        token: token_config,
+        filetransfer: filetransfer_config,
+        events: events_config,
+    } = config;
     let (admin, admin_source) =
         AdminToken::resolve(&common).context("resolving the admin token")?;
     if !mode.is_embedded() && common.amqp_url.is_none() && mode.runs(Service::Access) {
@@ -116,13 +123,34 @@ pub async fn start(
     )
     .await?;
     let events = bind_grpc(mode, &common, Service::Events, &mut urls.events_url).await?;
+    let metrics = match common.metrics_addr()? {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the metrics listener to {addr}"))?,
+        ),
+        None => None,
+    };
 
     let mut tasks = JoinSet::new();
+    let metrics_addr = match metrics {
+        Some(listener) => {
+            let addr = listener.local_addr()?;
+            let shutdown = shutdown.clone();
+            tasks.spawn(async move {
+                axum::serve(listener, broker_common::metrics::router())
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await
+                    .context("serving metrics")
+            });
+            Some(addr)
+        }
+        None => None,
+    };
     let mut listening = Vec::new();
 
     if let Some(listener) = token {
         listening.push((Service::Token, listener.local_addr()?));
-        let token_config: TokenConfig = config::load()?;
         let owners = GrpcServiceOwners(AccessRegistryClient::new(grpc::channel(&urls.access_url)?));
         let token =
             broker_token::build(&common, &token_config, admin.clone(), Arc::new(owners)).await?;
@@ -138,11 +166,10 @@ pub async fn start(
 
     if let Some(listener) = filetransfer {
         listening.push((Service::FileTransfer, listener.local_addr()?));
-        let config: FileTransferConfig = config::load()?;
         let access = AccessRegistryClient::new(grpc::channel(&urls.access_url)?);
         let filetransfer = broker_filetransfer::build(
             &common,
-            &config,
+            &filetransfer_config,
             verifier(&common, &urls)?,
             bus.clone(),
             access,
@@ -153,11 +180,10 @@ pub async fn start(
 
     if let Some(listener) = events {
         listening.push((Service::Events, listener.local_addr()?));
-        let config: EventsConfig = config::load()?;
         let access = AccessRegistryClient::new(grpc::channel(&urls.access_url)?);
         let events = broker_events::build(
             &common,
-            &config,
+            &events_config,
             admin.clone(),
             verifier(&common, &urls)?,
             bus.clone(),
@@ -178,6 +204,7 @@ pub async fn start(
 
     Ok(Running {
         listening,
+        metrics_addr,
         admin,
         admin_source,
         public_url: common.public_url(),

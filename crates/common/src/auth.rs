@@ -126,7 +126,7 @@ pub trait JwksSource: Send + Sync {
 
 /// The token service's keys over gRPC.
 pub struct GrpcJwks(
-    pub broker_proto::token::token_service_client::TokenServiceClient<tonic::transport::Channel>,
+    pub broker_proto::token::token_service_client::TokenServiceClient<crate::grpc::Channel>,
 );
 
 #[async_trait::async_trait]

@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::grpc::Channel;
 use broker_bus::Bus;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::{AuthorizeRequest, Decision};
 use broker_proto::common::Principal;
-use tonic::transport::Channel;
 
 use crate::{Problem, Shutdown};
 

@@ -33,16 +33,27 @@ pub struct ConfigError(String);
 
 /// Reads `T` from defaults, the optional `BROKER_CONFIG` TOML file and `BROKER_*` variables.
 pub fn load<T: DeserializeOwned + Serialize + Default>() -> Result<T, ConfigError> {
+    load_from(std::env::vars())
+}
+
+/// Reads `T` as [`load`] does, from the given variables instead of the environment (services
+/// started inside a test process, whose environment they must not share).
+pub fn load_from<T: DeserializeOwned + Serialize + Default>(
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
     let mut figment = Figment::from(Serialized::defaults(T::default()));
-    if let Ok(file) = std::env::var("BROKER_CONFIG") {
-        figment = figment.merge(Toml::file_exact(file));
-    }
     // Variables stay strings here (figment's own Env provider would turn an admin token of
     // digits into a number); the lossy extraction parses them only where a field wants a number.
-    let variables: BTreeMap<String, String> = std::env::vars()
-        .filter_map(|(key, value)| Some((key.strip_prefix("BROKER_")?.to_lowercase(), value)))
-        .filter(|(key, _)| key != "config")
-        .collect();
+    let mut variables = BTreeMap::new();
+    for (key, value) in vars {
+        match key.strip_prefix("BROKER_") {
+            Some("CONFIG") => figment = figment.merge(Toml::file_exact(value)),
+            Some(name) => {
+                variables.insert(name.to_lowercase(), value);
+            }
+            None => {}
+        }
+    }
     figment
         .merge(Serialized::defaults(variables))
         .extract_lossy()
@@ -85,6 +96,8 @@ pub struct CommonConfig {
     pub log_format: String,
     /// OTLP/gRPC endpoint for traces; none exported when unset.
     pub otlp_endpoint: Option<String>,
+    /// Where the process serves Prometheus metrics (`GET /metrics`); `off` serves none.
+    pub metrics_addr: String,
 }
 
 impl Default for CommonConfig {
@@ -101,6 +114,7 @@ impl Default for CommonConfig {
             log: "info".to_owned(),
             log_format: "text".to_owned(),
             otlp_endpoint: None,
+            metrics_addr: "127.0.0.1:9464".to_owned(),
         }
     }
 }
@@ -117,6 +131,16 @@ impl CommonConfig {
     /// The Maskinporten-style issuer: the public URL with a trailing slash, as Maskinporten writes it.
     pub fn issuer(&self) -> String {
         format!("{}/", self.public_url())
+    }
+
+    /// The metrics listener's address; `None` when switched off.
+    pub fn metrics_addr(&self) -> anyhow::Result<Option<SocketAddr>> {
+        match self.metrics_addr.trim() {
+            "" | "off" => Ok(None),
+            addr => addr.parse().map(Some).map_err(|_| {
+                anyhow::anyhow!("BROKER_METRICS_ADDR must be host:port or off, not {addr:?}")
+            }),
+        }
     }
 
     /// The issuer of platform tokens from the exchange endpoint.
@@ -173,22 +197,22 @@ pub const SERVICE_URL_SETTINGS: &[Setting] = &[
     Setting {
         name: "BROKER_TOKEN_URL",
         default: "http://127.0.0.1:50051",
-        description: "gRPC URL of the token service, for the gateway and the services that verify tokens; embedded mode sets it itself.",
+        description: "gRPC URL of the token service, for the gateway and the services that verify tokens (several, comma-separated, balance between replicas); embedded mode sets it itself.",
     },
     Setting {
         name: "BROKER_ACCESS_URL",
         default: "http://127.0.0.1:50052",
-        description: "gRPC URL of the access registry, for the gateway and the services that ask it for decisions; embedded mode sets it itself.",
+        description: "gRPC URL of the access registry, for the gateway and the services that ask it for decisions (several, comma-separated, balance between replicas); embedded mode sets it itself.",
     },
     Setting {
         name: "BROKER_FILETRANSFER_URL",
         default: "http://127.0.0.1:50053",
-        description: "gRPC URL of the file-transfer service, for the gateway; embedded mode sets it itself.",
+        description: "gRPC URL of the file-transfer service, for the gateway (several, comma-separated, balance between replicas); embedded mode sets it itself.",
     },
     Setting {
         name: "BROKER_EVENTS_URL",
         default: "http://127.0.0.1:50054",
-        description: "gRPC URL of the event service, for the gateway; embedded mode sets it itself.",
+        description: "gRPC URL of the event service, for the gateway (several, comma-separated, balance between replicas); embedded mode sets it itself.",
     },
 ];
 
@@ -203,6 +227,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "BROKER_GRPC_ADDR",
         default: "127.0.0.1:<service's port>",
         description: "Address a service run on its own (`brokerd token`, …) serves gRPC on; ports default to token 50051, access 50052, filetransfer 50053, events 50054; use `0.0.0.0:<port>` in containers.",
+    },
+    Setting {
+        name: "BROKER_METRICS_ADDR",
+        default: "127.0.0.1:9464",
+        description: "Address each process serves Prometheus metrics on (`GET /metrics`), apart from the public gateway; `off` for none; use `0.0.0.0:9464` in containers.",
     },
     Setting {
         name: "BROKER_DATA_DIR",

@@ -24,6 +24,7 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod identity;
+pub mod metrics;
 pub mod outbox;
 pub mod problem;
 pub mod shutdown;

@@ -27,6 +27,27 @@ pub struct OutboxMessage {
     pub headers: Vec<(String, String)>,
 }
 
+impl OutboxMessage {
+    /// A stored row's message: the trace context it was written in becomes its `traceparent`.
+    pub fn stored(
+        id: String,
+        routing_key: String,
+        payload: String,
+        traceparent: Option<String>,
+    ) -> Self {
+        let headers = traceparent
+            .map(|value| (crate::telemetry::propagation::TRACEPARENT.to_owned(), value))
+            .into_iter()
+            .collect();
+        Self {
+            id,
+            routing_key,
+            payload,
+            headers,
+        }
+    }
+}
+
 /// A service's outbox table, as the relay sees it.
 #[async_trait]
 pub trait OutboxSource: Send + Sync + 'static {
@@ -37,11 +58,13 @@ pub trait OutboxSource: Send + Sync + 'static {
 }
 
 /// The statements of the `outbox` table every service's store keeps (`id`, `routing_key`,
-/// `payload`, `created_at`, `claimed_until`, `published_at`), for PostgreSQL and SQLite alike.
+/// `payload`, `created_at`, `claimed_until`, `published_at`, `traceparent`), for PostgreSQL and
+/// SQLite alike.
 pub mod sql {
-    /// Writes one row: `$1` id, `$2` routing key, `$3` payload, `$4` created.
+    /// Writes one row: `$1` id, `$2` routing key, `$3` payload, `$4` created, `$5` traceparent.
     pub const INSERT: &str =
-        "INSERT INTO outbox (id, routing_key, payload, created_at) VALUES ($1, $2, $3, $4)";
+        "INSERT INTO outbox (id, routing_key, payload, created_at, traceparent)
+                              VALUES ($1, $2, $3, $4, $5)";
     /// Claims and leases in one statement, so SQLite never upgrades a read to a write lock;
     /// the lock clause goes inside the sub-select.
     macro_rules! claim {
@@ -52,7 +75,7 @@ pub mod sql {
                    WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until <= $1)
                    ORDER BY id LIMIT $2 ",
                 $lock,
-                ") RETURNING id, routing_key, payload, created_at"
+                ") RETURNING id, routing_key, payload, created_at, traceparent"
             )
         };
     }
@@ -102,8 +125,12 @@ pub async fn relay_once(source: &dyn OutboxSource, bus: &dyn Bus) -> anyhow::Res
         for (name, value) in row.headers {
             message = message.with_header(name, value);
         }
+        let routing_key = message.routing_key.clone();
         match bus.publish(message).await {
-            Ok(()) => published.push(row.id),
+            Ok(()) => {
+                crate::metrics::bus_published(&routing_key);
+                published.push(row.id);
+            }
             Err(error) => {
                 // Keep order: stop at the first failure; the rest stay claimed until their
                 // lease ends and are published on a later round.

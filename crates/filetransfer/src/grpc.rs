@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use broker_common::Problem;
 use broker_common::auth::{Caller, TokenVerifier};
+use broker_common::metrics::{self, Direction};
 use broker_proto::filetransfer as pb;
 use broker_proto::filetransfer::file_transfer_service_server::FileTransferService;
 use broker_proto::filetransfer::{download_message, upload_message};
@@ -225,6 +226,7 @@ fn chunks(
             };
             match message {
                 Some(upload_message::Message::Chunk(chunk)) => {
+                    metrics::file_bytes(Direction::Upload, chunk.len() as u64);
                     let received = received + chunk.len() as u64;
                     Some((Ok(chunk), (messages, received, false)))
                 }
@@ -270,6 +272,7 @@ impl FileTransferService for FileTransferGrpc {
         &self,
         request: Request<Streaming<pb::UploadMessage>>,
     ) -> Result<Response<pb::FileTransferId>, Status> {
+        let _in_flight = metrics::upload_in_flight();
         let caller = self.caller(&request).await?;
         let mut messages = request.into_inner();
         let start = match messages.message().await? {
@@ -331,9 +334,12 @@ impl FileTransferService for FileTransferGrpc {
             ))),
         };
         let chunks = download.bytes.map(|chunk| match chunk {
-            Ok(chunk) => Ok(pb::DownloadMessage {
-                message: Some(download_message::Message::Chunk(chunk)),
-            }),
+            Ok(chunk) => {
+                metrics::file_bytes(Direction::Download, chunk.len() as u64);
+                Ok(pb::DownloadMessage {
+                    message: Some(download_message::Message::Chunk(chunk)),
+                })
+            }
             Err(error) => {
                 tracing::error!(%error, "reading a file for download");
                 Err(Problem::unavailable("the file storage is unavailable").into())

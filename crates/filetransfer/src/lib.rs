@@ -25,11 +25,11 @@ use broker_common::authz::Authorizer;
 use broker_common::clock::{Clock, SystemClock};
 use broker_common::config::CommonConfig;
 use broker_common::db::DatabaseTarget;
+use broker_common::grpc::Channel;
 use broker_common::outbox;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::filetransfer::file_transfer_service_server::FileTransferServiceServer;
 use tokio::net::TcpListener;
-use tonic::transport::Channel;
 
 pub use config::{FileTransferConfig, SETTINGS};
 

@@ -12,6 +12,7 @@ use broker_common::Problem;
 use broker_common::auth::Caller;
 use broker_common::authz::Authorizer;
 use broker_common::clock::Clock;
+use broker_common::grpc::Channel;
 use broker_common::identity::OrgNumber;
 use broker_proto::access::GetResourceRequest;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
@@ -19,7 +20,7 @@ use broker_proto::common::Principal;
 use bytes::Bytes;
 use futures::Stream;
 use futures::stream::BoxStream;
-use tonic::transport::Channel;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::domain::error::FileTransferError;
@@ -359,15 +360,17 @@ impl FileTransferCore {
             Transitioned::NotFound => return Err(FileTransferError::NotFound),
         };
         let this = self.clone();
-        tokio::spawn(async move {
+        // The task stays in the caller's span, so the events it commits carry its trace.
+        let task = async move {
             let written = this.storage.write(id, bytes, limit).await;
             this.finish_upload(transfer, declared_length, written).await
-        })
-        .await
-        .map_err(|error| {
-            tracing::error!(%error, %id, "upload task failed");
-            FileTransferError::UploadFailed
-        })?
+        };
+        tokio::spawn(task.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, %id, "upload task failed");
+                FileTransferError::UploadFailed
+            })?
     }
 
     /// The largest upload the transfer's resource allows.
@@ -486,7 +489,7 @@ impl FileTransferCore {
         // The uploader is answered now (UploadProcessing) and polls, as with Altinn; should
         // this process stop before a verdict, the stuck-processing job fails the transfer.
         let this = self.clone();
-        tokio::spawn(async move { this.scan(processing).await });
+        tokio::spawn(async move { this.scan(processing).await }.in_current_span());
         Ok(id)
     }
 

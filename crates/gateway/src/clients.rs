@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use broker_common::Problem;
 use broker_common::auth::Caller;
+use broker_common::grpc::Channel;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::access::access_registry_server;
 use broker_proto::common::Principal;
@@ -20,7 +21,6 @@ use broker_proto::filetransfer::file_transfer_service_server;
 use broker_proto::token::token_service_client::TokenServiceClient;
 use broker_proto::token::token_service_server;
 use serde::Serialize;
-use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

@@ -10,13 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use broker_common::Problem;
 use broker_common::auth::{JwkSet, JwksSource, KeyCache};
+use broker_common::grpc::Channel;
 use broker_common::identity::OrgNumber;
 use broker_proto::access::LookupServiceOwnerRequest;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
 use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 use tokio::sync::OnceCell;
-use tonic::transport::Channel;
 
 /// Answers whether an organisation is a registered service owner, and its org code.
 #[async_trait]

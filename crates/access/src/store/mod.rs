@@ -104,6 +104,8 @@ pub struct OutboxRecord {
     pub payload: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// The W3C `traceparent` of the request that caused it, when traced.
+    pub traceparent: Option<String>,
 }
 
 /// Which access list a write changes, at which version it was read, and when.

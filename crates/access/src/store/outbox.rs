@@ -17,12 +17,7 @@ impl OutboxSource for StoreOutbox {
         let rows = self.0.claim_unpublished_outbox(limit, now).await?;
         Ok(rows
             .into_iter()
-            .map(|row| OutboxMessage {
-                id: row.id,
-                routing_key: row.routing_key,
-                payload: row.payload,
-                headers: Vec::new(),
-            })
+            .map(|row| OutboxMessage::stored(row.id, row.routing_key, row.payload, row.traceparent))
             .collect())
     }
 

@@ -223,14 +223,18 @@ pub(super) fn membership_from_row(
     })
 }
 
+/// An outbox row as the claim returns it.
+pub(super) type OutboxRow = (String, String, String, i64, Option<String>);
+
 pub(super) fn outbox_from_row(
-    (id, routing_key, payload, created_at): (String, String, String, i64),
+    (id, routing_key, payload, created_at, traceparent): OutboxRow,
 ) -> OutboxRecord {
     OutboxRecord {
         id,
         routing_key,
         payload,
         created_at,
+        traceparent,
     }
 }
 
@@ -249,6 +253,7 @@ macro_rules! access_store_impl {
                     .bind(&outbox.routing_key)
                     .bind(&outbox.payload)
                     .bind(outbox.created_at)
+                    .bind(&outbox.traceparent)
                     .execute(&mut **tx)
                     .await?;
                 Ok(())
@@ -778,7 +783,7 @@ macro_rules! access_store_impl {
             ) -> Result<Vec<$crate::store::OutboxRecord>, $crate::store::StoreError> {
                 use $crate::store::sql::*;
                 let mut claimed: Vec<$crate::store::OutboxRecord> =
-                    sqlx::query_as::<_, (String, String, String, i64)>($claim)
+                    sqlx::query_as::<_, OutboxRow>($claim)
                         .bind(now)
                         .bind(i64::from(limit))
                         .bind(now + $crate::store::OUTBOX_LEASE_SECONDS)

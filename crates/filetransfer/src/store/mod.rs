@@ -204,6 +204,8 @@ pub struct OutboxRecord {
     pub payload: String,
     /// Unix milliseconds.
     pub created_at: i64,
+    /// The W3C `traceparent` of the request that caused it, when traced.
+    pub traceparent: Option<String>,
 }
 
 /// What the file-transfer service persists.

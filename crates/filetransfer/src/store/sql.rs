@@ -240,6 +240,7 @@ pub(super) fn outbox_record(event: &TransferEvent) -> Result<OutboxRecord, Store
         routing_key: event.kind.routing_key(),
         payload: json(event)?,
         created_at: millis(event.time),
+        traceparent: broker_common::telemetry::propagation::current_traceparent(),
     })
 }
 
@@ -472,6 +473,7 @@ macro_rules! file_transfer_store_impl {
                         .bind(&row.routing_key)
                         .bind(&row.payload)
                         .bind(row.created_at)
+                        .bind(&row.traceparent)
                         .execute(&mut **tx)
                         .await?;
                 }
@@ -953,7 +955,8 @@ macro_rules! file_transfer_store_impl {
                 use $crate::store::{OUTBOX_LEASE_MILLIS, OutboxRecord};
                 let _turn = self.writes.enter().await;
                 let now = $crate::store::sql::millis(now);
-                let mut rows: Vec<(String, String, String, i64)> = sqlx::query_as($claim)
+                let mut rows: Vec<(String, String, String, i64, Option<String>)> =
+                    sqlx::query_as($claim)
                     .bind(now)
                     .bind(i64::from(limit))
                     .bind(now + OUTBOX_LEASE_MILLIS)
@@ -963,11 +966,12 @@ macro_rules! file_transfer_store_impl {
                 rows.sort();
                 Ok(rows
                     .into_iter()
-                    .map(|(id, routing_key, payload, created_at)| OutboxRecord {
+                    .map(|(id, routing_key, payload, created_at, traceparent)| OutboxRecord {
                         id,
                         routing_key,
                         payload,
                         created_at,
+                        traceparent,
                     })
                     .collect())
             }

@@ -13,6 +13,7 @@ use broker_access::service::RESOURCE_WRITE;
 use broker_common::admin::AdminToken;
 use broker_common::auth::{JwkSet, JwksSource, TokenVerifier};
 use broker_common::config::CommonConfig;
+use broker_common::grpc::Channel;
 use broker_common::grpc::with_bearer;
 use broker_common::{Problem, Shutdown};
 use broker_filetransfer::FileTransferConfig;
@@ -25,7 +26,6 @@ use broker_tests::{BRREG, ClientKeys, DIGDIR};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde_json::json;
-use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 pub const ADMIN: &str = "test-admin-token";
