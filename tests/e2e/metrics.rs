@@ -6,9 +6,7 @@
 use std::time::Duration;
 
 use broker_tests::broker::Database;
-use broker_tests::events::subscription;
-use broker_tests::scenario::{RECIPIENT, Scenario, pattern};
-use broker_tests::webhook::Webhook;
+use broker_tests::scenario::{Scenario, pattern};
 
 /// The value of the sample named exactly `series` (name and labels), if present.
 fn sample(page: &str, series: &str) -> Option<f64> {
@@ -37,13 +35,7 @@ async fn scrape(scenario: &Scenario) -> String {
 
 async fn counts_a_whole_transfer(database: Database) {
     let scenario = Scenario::start(database).await;
-    let hook = Webhook::start().await;
-    scenario
-        .subscribed(
-            &scenario.recipient.events,
-            subscription(&hook.url(), RECIPIENT),
-        )
-        .await;
+    let hook = scenario.recipient_webhook().await;
     let bytes = pattern(300_000);
     let id = scenario.published(&bytes).await;
     let downloaded = scenario

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use broker_tests::broker::{Broker, Database};
-use broker_tests::events::subscription;
-use broker_tests::scenario::{AccessList, RECIPIENT, Scenario};
-use broker_tests::webhook::Webhook;
+use broker_tests::scenario::{AccessList, Scenario};
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use reqwest::Method;
@@ -34,13 +32,7 @@ async fn one_transfer_is_one_trace_from_the_gateway_through_the_bus_to_the_webho
 
     let broker = Broker::in_process(Scenario::options(Database::Sqlite)).await;
     let scenario = Scenario::on(broker, AccessList::Disabled).await;
-    let hook = Webhook::start().await;
-    scenario
-        .subscribed(
-            &scenario.recipient.events,
-            subscription(&hook.url(), RECIPIENT),
-        )
-        .await;
+    let hook = scenario.recipient_webhook().await;
 
     let id = scenario.initialized(scenario.initialize_body()).await;
     let upload = scenario

@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::reply::Reply;
-use crate::scenario::{RESOURCE, Scenario, urn};
+use crate::scenario::{RECIPIENT, RESOURCE, Scenario, urn};
+use crate::webhook::Webhook;
 
 /// Where subscriptions live.
 pub const SUBSCRIPTIONS: &str = "/events/api/v1/subscriptions";
@@ -46,6 +47,14 @@ impl Scenario {
         let id = created["id"].as_i64().expect("a numeric subscription id");
         self.wait_until_validated(token, id).await;
         created
+    }
+
+    /// A webhook receiver the recipient subscribed to its events of the resource, validated.
+    pub async fn recipient_webhook(&self) -> Webhook {
+        let hook = Webhook::start().await;
+        self.subscribed(&self.recipient.events, subscription(&hook.url(), RECIPIENT))
+            .await;
+        hook
     }
 
     /// Polls the subscription until it is validated.
