@@ -28,10 +28,7 @@ fn main() {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let size = std::env::var("BENCH_UPLOAD_BYTES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(GIB);
+    let size = broker_tests::bench::setting("BENCH_UPLOAD_BYTES", GIB);
     println!("machine anchors ({cores} cores)");
     broker_tests::bench::warn_if_busy(cores);
     let scratch =

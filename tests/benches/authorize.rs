@@ -68,12 +68,10 @@ fn main() {
 
 /// How long each level runs: `BENCH_LEVEL_SECONDS`, default 3.
 fn level_time() -> Duration {
-    Duration::from_secs(
-        std::env::var("BENCH_LEVEL_SECONDS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(DEFAULT_LEVEL_SECONDS),
-    )
+    Duration::from_secs(broker_tests::bench::setting(
+        "BENCH_LEVEL_SECONDS",
+        DEFAULT_LEVEL_SECONDS,
+    ))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -130,10 +128,7 @@ impl Level {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let members: usize = std::env::var("BENCH_MEMBERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DEFAULT_MEMBERS)
+    let members: usize = broker_tests::bench::setting("BENCH_MEMBERS", DEFAULT_MEMBERS)
         .max(WARM_SET + LEVELS.len() * 100);
     println!("B10 Authorize benchmark ({cores} cores)");
     broker_tests::bench::warn_if_busy(cores);

@@ -46,10 +46,7 @@ impl Source {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let size = std::env::var("BENCH_DOWNLOAD_BYTES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(GIB);
+    let size = broker_tests::bench::setting("BENCH_DOWNLOAD_BYTES", GIB);
     println!("B3 download benchmark ({cores} cores, {} MiB)", size / MIB);
     broker_tests::bench::warn_if_busy(cores);
     let scratch =

@@ -97,6 +97,11 @@ async fn run() {
         .filter_map(|post| Some(post.at - *sent.get(post.id())?))
         .collect();
     latencies.sort();
+    broker_tests::bench::record_latencies(
+        "B7 publish → webhook latency",
+        &format!("at {RATE_PER_SECOND} events/s"),
+        &latencies,
+    );
     let p50 = ms(percentile(&latencies, 0.5));
     let p99 = ms(percentile(&latencies, 0.99));
     println!(

@@ -51,12 +51,10 @@ impl Level {
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let keys = broker_tests::ClientKeys::generate();
-    let level_time = Duration::from_secs(
-        std::env::var("BENCH_LEVEL_SECONDS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(DEFAULT_LEVEL_SECONDS),
-    );
+    let level_time = Duration::from_secs(broker_tests::bench::setting(
+        "BENCH_LEVEL_SECONDS",
+        DEFAULT_LEVEL_SECONDS,
+    ));
 
     println!("B9 token issuance benchmark ({cores} cores)");
     broker_tests::bench::warn_if_busy(cores);

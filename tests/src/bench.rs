@@ -40,6 +40,14 @@ pub fn warn_if_busy(cores: usize) {
     }
 }
 
+/// A benchmark's numeric setting from the environment (`BENCH_UPLOAD_BYTES`, …), else `default`.
+pub fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A duration in milliseconds, for tables.
 pub fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
