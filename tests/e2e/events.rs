@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use base64::Engine;
+use broker_tests::events::types::{ALL_CONFIRMED, CONFIRMED, INITIALIZED, PROCESSING, PUBLISHED};
 use broker_tests::events::{DEAD_LETTERS, SUBSCRIPTIONS, resource_urn, subscription};
 use broker_tests::scenario::{RECIPIENT, RESOURCE, SENDER, STRANGER, urn};
 use broker_tests::webhook::{Received, VALIDATION_TYPE};
@@ -17,12 +18,6 @@ use serde_json::{Value, json};
 const ARRIVAL: Duration = Duration::from_secs(30);
 /// How long a test waits to be sure that nothing more arrives.
 const QUIET: Duration = Duration::from_millis(1500);
-
-const PUBLISHED: &str = "no.altinn.broker.published";
-const INITIALIZED: &str = "no.altinn.broker.filetransferinitialized";
-const PROCESSING: &str = "no.altinn.broker.uploadprocessing";
-const CONFIRMED: &str = "no.altinn.broker.downloadconfirmed";
-const ALL_CONFIRMED: &str = "no.altinn.broker.allconfirmeddownloaded";
 
 /// A scenario whose failed deliveries are retried after `schedule` (e.g. `"100ms,200ms"`).
 async fn scenario_with_retries(db: Database, schedule: &str) -> Scenario {

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use broker_tests::events::subscription;
+use broker_tests::events::types::PUBLISHED;
 use broker_tests::scenario::RECIPIENT;
 use broker_tests::{AccessList, Broker, BrokerOptions, Database, Scenario, Webhook, amqp_url};
 use serde_json::json;
@@ -22,7 +23,6 @@ const TRANSFERS: usize = 30;
 const FAULT_AFTER: usize = 10;
 /// How long every delivery may take to arrive once the fault is over.
 const ARRIVAL: Duration = Duration::from_secs(120);
-const PUBLISHED: &str = "no.altinn.broker.published";
 
 /// One fault at a time.
 static TURN: Mutex<()> = Mutex::const_new(());

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use broker_tests::broker::Database;
+use broker_tests::events::types::PUBLISHED;
 use broker_tests::scenario::{Scenario, pattern};
 
 /// The value of the sample named exactly `series` (name and labels), if present.
@@ -44,9 +45,7 @@ async fn counts_a_whole_transfer(database: Database) {
         .expect_status(200);
     assert_eq!(downloaded.bytes, bytes);
     hook.wait_until("the published event", Duration::from_secs(20), |hook| {
-        hook.delivered()
-            .iter()
-            .any(|r| r.event_type() == "no.altinn.broker.published")
+        hook.delivered().iter().any(|r| r.event_type() == PUBLISHED)
     })
     .await;
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use broker_tests::cluster::{
     EVENTS, FILETRANSFER, FILETRANSFER_DOWNLOAD, FILETRANSFER_UPLOAD, served_calls,
 };
+use broker_tests::events::types::{ALL_CONFIRMED, CONFIRMED, INITIALIZED, PROCESSING, PUBLISHED};
 use broker_tests::events::{resource_urn, subscription};
 use broker_tests::scenario::{RECIPIENT, RESOURCE, SENDER, md5_hex, pattern, urn};
 use broker_tests::webhook::Received;
@@ -40,11 +41,6 @@ const ARRIVAL: Duration = Duration::from_secs(60);
 /// How long to listen for surplus deliveries once everything arrived.
 const QUIET: Duration = Duration::from_millis(1500);
 
-const PUBLISHED: &str = "no.altinn.broker.published";
-const INITIALIZED: &str = "no.altinn.broker.filetransferinitialized";
-const PROCESSING: &str = "no.altinn.broker.uploadprocessing";
-const CONFIRMED: &str = "no.altinn.broker.downloadconfirmed";
-const ALL_CONFIRMED: &str = "no.altinn.broker.allconfirmeddownloaded";
 /// What the recipient hears of each transfer.
 const RECIPIENT_EVENTS: [&str; 2] = [PUBLISHED, CONFIRMED];
 /// What the sender hears of each transfer.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use broker_tests::broker::{Broker, Database};
+use broker_tests::events::types::PUBLISHED;
 use broker_tests::scenario::{AccessList, Scenario};
 use opentelemetry::trace::{SpanId, TraceId, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
@@ -53,7 +54,7 @@ async fn one_transfer_is_one_trace_from_the_gateway_through_the_bus_to_the_webho
         .wait_for_deliveries(1, Duration::from_secs(20))
         .await
         .into_iter()
-        .find(|received| received.event_type() == "no.altinn.broker.published")
+        .find(|received| received.event_type() == PUBLISHED)
         .expect("the recipient's webhook got the published event");
     let traceparent = published
         .header("traceparent")

@@ -33,6 +33,20 @@ pub fn subscription(end_point: &str, org: &str) -> Value {
     })
 }
 
+/// The CloudEvent types of a transfer's life, as Altinn names them.
+pub mod types {
+    /// The transfer was initialized.
+    pub const INITIALIZED: &str = "no.altinn.broker.filetransferinitialized";
+    /// The upload is being processed.
+    pub const PROCESSING: &str = "no.altinn.broker.uploadprocessing";
+    /// The transfer was published to its recipients.
+    pub const PUBLISHED: &str = "no.altinn.broker.published";
+    /// A recipient confirmed its download.
+    pub const CONFIRMED: &str = "no.altinn.broker.downloadconfirmed";
+    /// Every recipient confirmed.
+    pub const ALL_CONFIRMED: &str = "no.altinn.broker.allconfirmeddownloaded";
+}
+
 impl Scenario {
     /// `POST /events/api/v1/subscriptions`.
     pub async fn subscribe(&self, token: &str, body: Value) -> Reply {
