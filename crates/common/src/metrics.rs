@@ -16,7 +16,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// The content type of the text exposition format the page is written in.
 const CONTENT_TYPE_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -89,56 +89,58 @@ struct Metrics {
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
     let mut registry = Registry::with_prefix("broker");
-    let metrics = Metrics {
-        http: Family::new_with_constructor(latency_histogram),
-        grpc: Family::new_with_constructor(latency_histogram),
-        uploads_in_flight: Gauge::default(),
-        bytes: Family::default(),
-        bus_published: Family::default(),
-        deliveries: Family::default(),
-        delivery_queue: Gauge::default(),
-        registry: Registry::default(),
-    };
-    registry.register(
-        "http_request_duration_seconds",
-        "Gateway requests by route template, method and status, and how long they took",
-        metrics.http.clone(),
-    );
-    registry.register(
-        "grpc_server_duration_seconds",
-        "gRPC calls served, by method and status code, and how long they took",
-        metrics.grpc.clone(),
-    );
-    registry.register(
-        "uploads_in_flight",
-        "File uploads being received right now",
-        metrics.uploads_in_flight.clone(),
-    );
-    registry.register(
-        "file_bytes",
-        "File bytes moved, by direction",
-        metrics.bytes.clone(),
-    );
-    registry.register(
-        "bus_published",
-        "Messages published to the bus, by routing key",
-        metrics.bus_published.clone(),
-    );
-    registry.register(
-        "event_deliveries",
-        "Webhook delivery attempts, by outcome",
-        metrics.deliveries.clone(),
-    );
-    registry.register(
-        "event_delivery_queue",
-        "Webhook deliveries waiting to be attempted, as last counted",
-        metrics.delivery_queue.clone(),
-    );
     Metrics {
+        http: registered(
+            &mut registry,
+            "http_request_duration_seconds",
+            "Gateway requests by route template, method and status, and how long they took",
+            Family::new_with_constructor(latency_histogram),
+        ),
+        grpc: registered(
+            &mut registry,
+            "grpc_server_duration_seconds",
+            "gRPC calls served, by method and status code, and how long they took",
+            Family::new_with_constructor(latency_histogram),
+        ),
+        uploads_in_flight: registered(
+            &mut registry,
+            "uploads_in_flight",
+            "File uploads being received right now",
+            Gauge::default(),
+        ),
+        bytes: registered(
+            &mut registry,
+            "file_bytes",
+            "File bytes moved, by direction",
+            Family::default(),
+        ),
+        bus_published: registered(
+            &mut registry,
+            "bus_published",
+            "Messages published to the bus, by routing key",
+            Family::default(),
+        ),
+        deliveries: registered(
+            &mut registry,
+            "event_deliveries",
+            "Webhook delivery attempts, by outcome",
+            Family::default(),
+        ),
+        delivery_queue: registered(
+            &mut registry,
+            "event_delivery_queue",
+            "Webhook deliveries waiting to be attempted, as last counted",
+            Gauge::default(),
+        ),
         registry,
-        ..metrics
     }
 });
+
+/// Registers `metric` (a handle sharing its values) and returns it for recording.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
 
 /// Records one answered gateway request; `route` is the route template, never the raw path,
 /// so identifiers do not become label values.
