@@ -7,6 +7,7 @@
 //! - [`identity`]: organisation numbers and party URNs, parsed once at the edge;
 //! - [`clock`]: the injectable source of "now";
 //! - [`auth`]: verifying Broker access tokens against the token service's published keys;
+//! - [`md5`]: the checksum Altinn's API speaks, at assembly speed;
 //! - [`db`]: connecting to PostgreSQL (one schema per service) or SQLite;
 //! - [`grpc`]: serving a service on a listener with health and graceful shutdown;
 //! - [`bus`]: RabbitMQ or the in-process bus, as configured;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod db;
 pub mod grpc;
 pub mod identity;
+pub mod md5;
 pub mod metrics;
 pub mod outbox;
 pub mod problem;
