@@ -427,7 +427,7 @@ impl FileTransferCore {
                     )
                     .await;
             }
-            Err(error @ (WriteError::Storage(_) | WriteError::Hasher)) => {
+            Err(error @ (WriteError::Storage(_) | WriteError::Disk(_) | WriteError::Hasher)) => {
                 tracing::error!(%id, %error, "storing an upload failed");
                 return self
                     .fail(

@@ -1,23 +1,26 @@
 //! The file bytes, in object storage: local disk (fsync'd) or S3-compatible, through
 //! `object_store`.
 //!
-//! An upload is written as it arrives: each chunk is counted against the size limit, handed to
-//! an MD5 hasher on a blocking thread and to a multipart writer whose parts are written on
-//! another, so hashing and writing overlap and at most a few parts are ever held in memory.
-//! Nothing is visible under the object's key until the whole upload succeeded (and, on local
-//! disk, was fsync'd); any failure aborts the multipart upload, which deletes what was written.
+//! An upload is written as it arrives: each chunk is counted against the size limit and handed
+//! to an MD5 hasher on a blocking thread and to a writer on another (a [`staged`] file on local
+//! disk, flushed as it grows; a multipart upload on S3), so hashing and writing overlap and
+//! only a few chunks or parts are ever held in memory. Nothing is visible under the object's
+//! key until the whole upload succeeded (and, on local disk, was fsync'd); any failure aborts
+//! the write, which deletes what was written.
+
+mod staged;
 
 use std::fmt::Display;
 use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
-use std::path::Path as FsPath;
+use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use broker_common::md5::{self, Md5};
 use bytes::{Bytes, BytesMut};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use md5::{Digest, Md5};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -28,11 +31,10 @@ use object_store::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Parts being written at once, besides the one filling; each holds one part's bytes. One
-/// suffices: a part reaches the page cache or S3 faster than the next one arrives.
+/// Parts being written to S3 at once, besides the one filling; each holds one part's bytes.
 const PARTS_IN_FLIGHT: usize = 1;
 /// Chunks queued for the hasher ahead of it.
-const HASH_QUEUE: usize = 8;
+const HASH_QUEUE: usize = 4;
 /// Bytes per chunk read from local disk for a download.
 pub const READ_CHUNK_BYTES: usize = 512 * 1024;
 /// Chunks read ahead of the client during a download from local disk.
@@ -62,6 +64,9 @@ pub enum WriteError {
     /// Storage refused a write.
     #[error("storage failed: {0}")]
     Storage(#[from] object_store::Error),
+    /// Writing to local disk failed.
+    #[error("writing to disk failed: {0}")]
+    Disk(#[from] std::io::Error),
     /// The hasher thread died.
     #[error("hashing failed")]
     Hasher,
@@ -72,25 +77,35 @@ pub enum WriteError {
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     part_bytes: usize,
+    /// The directory of the files, when on local disk (uploads are written there directly).
+    local_root: Option<PathBuf>,
 }
 
 impl Storage {
     /// Storage named by `url` (`s3://bucket/prefix`, with `AWS_*` variables for credentials,
     /// region and endpoint), else local disk under `local_root`.
     pub fn open(url: Option<&str>, local_root: &FsPath, part_bytes: usize) -> anyhow::Result<Self> {
-        let store: Arc<dyn ObjectStore> = match url {
-            Some(url) => s3(url)?,
+        let (store, local_root): (Arc<dyn ObjectStore>, _) = match url {
+            Some(url) => (s3(url)?, None),
             None => {
                 std::fs::create_dir_all(local_root)
                     .with_context(|| format!("creating {}", local_root.display()))?;
-                Arc::new(
-                    LocalFileSystem::new_with_prefix(local_root)?
-                        .with_fsync(true)
-                        .with_automatic_cleanup(true),
-                )
+                let abandoned = staged::remove_abandoned(local_root)
+                    .with_context(|| format!("cleaning up {}", local_root.display()))?;
+                if abandoned > 0 {
+                    tracing::info!(abandoned, "removed the files of uploads whose process died");
+                }
+                let store = LocalFileSystem::new_with_prefix(local_root)?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                (Arc::new(store), Some(local_root.to_owned()))
             }
         };
-        Ok(Self { store, part_bytes })
+        Ok(Self {
+            store,
+            part_bytes,
+            local_root,
+        })
     }
 
     /// Writes `stream` as the bytes of `transfer`, refusing it at the first chunk past
@@ -105,18 +120,20 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Display,
     {
-        let location = key(transfer);
-        let mut writer = WriteMultipart::new_with_chunk_size(
-            self.store.put_multipart(&location).await?,
-            self.part_bytes,
-        );
+        let mut sink = match &self.local_root {
+            Some(root) => Sink::Staged(staged::StagedFile::create(root.join(transfer.to_string()))),
+            None => Sink::Multipart(WriteMultipart::new_with_chunk_size(
+                self.store.put_multipart(&key(transfer)).await?,
+                self.part_bytes,
+            )),
+        };
         let (to_hasher, mut chunks) = mpsc::channel::<Bytes>(HASH_QUEUE);
         let hasher = tokio::task::spawn_blocking(move || {
-            let mut md5 = Md5::new();
+            let mut hasher = Md5::new();
             while let Some(chunk) = chunks.blocking_recv() {
-                md5.update(&chunk);
+                hasher.update(&chunk);
             }
-            md5.finalize()
+            hasher.finalize()
         });
         let copied = async {
             let mut size = 0u64;
@@ -126,12 +143,11 @@ impl Storage {
                 if size > limit {
                     return Err(WriteError::TooLarge { limit });
                 }
-                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 to_hasher
                     .send(chunk.clone())
                     .await
                     .map_err(|_| WriteError::Hasher)?;
-                writer.put(chunk);
+                sink.put(chunk).await?;
             }
             Ok(size)
         }
@@ -141,23 +157,17 @@ impl Storage {
             Ok(size) => size,
             Err(error) => {
                 hasher.abort();
-                if let Err(abort) = writer.abort().await {
+                if let Err(abort) = sink.abort().await {
                     tracing::warn!(%transfer, error = %abort, "aborting a failed upload");
                 }
                 return Err(error);
             }
         };
         let digest = hasher.await.map_err(|_| WriteError::Hasher)?;
-        if size == 0 {
-            // S3 cannot complete a multipart upload without parts; an empty file is one put.
-            writer.abort().await?;
-            self.store.put(&location, PutPayload::default()).await?;
-        } else {
-            writer.finish().await?;
-        }
+        sink.finish(&*self.store, transfer, size).await?;
         Ok(Written {
             size,
-            md5: hex(&digest),
+            md5: md5::hex(&digest),
         })
     }
 
@@ -193,8 +203,54 @@ fn key(transfer: Uuid) -> Path {
     Path::from(transfer.to_string())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+/// Where an upload's bytes go while they arrive.
+enum Sink {
+    /// A staging file on local disk.
+    Staged(staged::StagedFile),
+    /// An object storage multipart upload.
+    Multipart(WriteMultipart),
+}
+
+impl Sink {
+    async fn put(&mut self, chunk: Bytes) -> Result<(), WriteError> {
+        match self {
+            Self::Staged(file) => file.put(chunk).await?,
+            Self::Multipart(writer) => {
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+                writer.put(chunk);
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the `size` bytes written durable under the key of `transfer` in `store`.
+    async fn finish(
+        self,
+        store: &dyn ObjectStore,
+        transfer: Uuid,
+        size: u64,
+    ) -> Result<(), WriteError> {
+        match self {
+            Self::Staged(file) => file.finish().await?,
+            Self::Multipart(writer) if size == 0 => {
+                // S3 cannot complete a multipart upload without parts; an empty file is one put.
+                writer.abort().await?;
+                store.put(&key(transfer), PutPayload::default()).await?;
+            }
+            Self::Multipart(writer) => {
+                writer.finish().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn abort(self) -> Result<(), WriteError> {
+        match self {
+            Self::Staged(file) => file.abort().await?,
+            Self::Multipart(writer) => writer.abort().await?,
+        }
+        Ok(())
+    }
 }
 
 /// An S3-compatible store for `s3://bucket[/prefix]`.
