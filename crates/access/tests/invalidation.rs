@@ -1,6 +1,7 @@
 //! A change must reach every cached decision within a second: a member removed through one
 //! replica is denied by a caller whose permit was cached, while the caller asks another
 //! replica that had cached it too. The notice travels replica → outbox → bus → both caches.
+//! The same holds for the caller's cached definition of the resource (its access-list mode).
 //! Runs on the in-process bus and SQLite, and on RabbitMQ and PostgreSQL (required in CI).
 
 mod support;
@@ -135,6 +136,43 @@ async fn removed_member_is_denied_within_a_second(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     println!("removal reached the caller in {:?}", removed.elapsed());
+
+    let mode = |resource: pb::Resource| resource.access_list_mode;
+    assert_eq!(
+        mode(caller.resource("broker-resource").await.unwrap()),
+        "Enabled"
+    );
+    assert_eq!(
+        caller
+            .resource("missing-resource")
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound
+    );
+    let update = pb::UpsertResourceRequest {
+        resource: Some(broker_resource("Disabled")),
+        ..pb::UpsertResourceRequest::default()
+    };
+    let changed = Instant::now();
+    let request = a.as_org(DIGDIR, &OWNER_SCOPES, update);
+    a.client.update_resource(request).await.unwrap();
+    loop {
+        let current = mode(caller.resource("broker-resource").await.unwrap());
+        if current == "Disabled" {
+            break;
+        }
+        assert_eq!(current, "Enabled");
+        assert!(
+            changed.elapsed() < Duration::from_secs(1),
+            "the cached resource outlived its change by a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "the resource's change reached the caller in {:?}",
+        changed.elapsed()
+    );
     shutdown.trigger();
 }
 

@@ -109,7 +109,7 @@ pub async fn build_with_clock(
         config.upload_part_bytes,
     )
     .context("opening the file storage")?;
-    let authorizer = Authorizer::new(access.clone(), DECISION_TTL);
+    let authorizer = Authorizer::new(access, DECISION_TTL);
     let limits = SizeLimits {
         virus_scan: config.max_virus_scan_size,
         global: config.max_file_transfer_size,
@@ -119,7 +119,6 @@ pub async fn build_with_clock(
             store.clone(),
             storage.clone(),
             authorizer.clone(),
-            access,
             clock.clone(),
             limits,
         )

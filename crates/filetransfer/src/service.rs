@@ -12,10 +12,7 @@ use broker_common::Problem;
 use broker_common::auth::Caller;
 use broker_common::authz::Authorizer;
 use broker_common::clock::Clock;
-use broker_common::grpc::Channel;
 use broker_common::identity::OrgNumber;
-use broker_proto::access::GetResourceRequest;
-use broker_proto::access::access_registry_client::AccessRegistryClient;
 use broker_proto::common::Principal;
 use bytes::Bytes;
 use futures::Stream;
@@ -91,7 +88,6 @@ pub struct FileTransferCore {
     store: Arc<dyn FileTransferStore>,
     storage: Storage,
     authorizer: Arc<Authorizer>,
-    access: AccessRegistryClient<Channel>,
     clock: Arc<dyn Clock>,
     limits: SizeLimits,
     scanner: Arc<dyn Scanner>,
@@ -115,12 +111,11 @@ fn storage_error(error: object_store::Error) -> FileTransferError {
 }
 
 impl FileTransferCore {
-    /// The service over its store, storage and the access registry.
+    /// The service over its store, storage and the access registry (through `authorizer`).
     pub fn new(
         store: Arc<dyn FileTransferStore>,
         storage: Storage,
         authorizer: Arc<Authorizer>,
-        access: AccessRegistryClient<Channel>,
         clock: Arc<dyn Clock>,
         limits: SizeLimits,
     ) -> Self {
@@ -128,7 +123,6 @@ impl FileTransferCore {
             store,
             storage,
             authorizer,
-            access,
             clock,
             limits,
             scanner: Arc::new(NoScanner),
@@ -183,11 +177,8 @@ impl FileTransferCore {
 
     /// The resource as the access registry knows it; code 5 when it does not.
     async fn resource(&self, resource_id: &str) -> Result<broker_proto::access::Resource> {
-        let request = GetResourceRequest {
-            identifier: resource_id.to_owned(),
-        };
-        match self.access.clone().get_resource(request).await {
-            Ok(resource) => Ok(resource.into_inner()),
+        match self.authorizer.resource(resource_id).await {
+            Ok(resource) => Ok(resource),
             Err(status) if status.code() == tonic::Code::NotFound => {
                 Err(FileTransferError::InvalidResourceDefinition)
             }
