@@ -1,9 +1,10 @@
 //! `POST /broker/api/v1/filetransfer/{id}/upload`: the raw body streamed into the service's
 //! `Upload` client stream, and the streaming machinery the multipart upload shares.
 //!
-//! The body is never held whole: its frames are copied once into fixed-size chunks
-//! ([`CHUNK_SIZE`]) so the service sees a steady stream of equal messages whatever size the
-//! client's frames have.
+//! The body is never held whole. Frames of at least [`PASS_THROUGH`] bytes go on as chunk
+//! messages as they are; smaller ones are copied together into chunks of up to
+//! [`CHUNK_SIZE`], so the service never sees a flood of tiny messages whatever the client's
+//! frames, and a fast upload (whose frames are hyper's whole read buffer) is not copied here.
 //!
 //! A complete body ends the gRPC stream with an `end` message carrying the byte count. If the
 //! body fails (the client disconnected, or sent fewer bytes than its `Content-Length`), the
@@ -36,6 +37,9 @@ use crate::state::AppState;
 /// Bytes per gRPC chunk: big enough that per-message costs vanish, far below gRPC's 4 MiB
 /// default message limit, and small enough that a few in flight keep memory flat.
 pub const CHUNK_SIZE: usize = 512 * 1024;
+/// Frames at least this big are worth a message of their own: copying them costs more than
+/// the message does.
+const PASS_THROUGH: usize = 64 * 1024;
 
 /// Uploads the file of an initialized transfer the caller sends.
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/upload",
@@ -113,8 +117,8 @@ where
         .map_err(Problem::from)
 }
 
-/// A byte stream regrouped into [`CHUNK_SIZE`] chunk messages (the last may be shorter),
-/// then the `end` message with the total. When the source fails, the reason goes to `abort`
+/// A byte stream as chunk messages of [`PASS_THROUGH`] to [`CHUNK_SIZE`] bytes (the last may
+/// be shorter), then the `end` message with the total. When the source fails, the reason goes to `abort`
 /// and the stream ends without the `end` message (see the module docs).
 struct Rechunk<S> {
     source: S,
@@ -187,12 +191,16 @@ where
             }
             match ready!(this.source.poll_next_unpin(cx)) {
                 Some(Ok(frame)) => {
+                    this.total += frame.len() as u64;
+                    if this.buffer.is_empty() && (PASS_THROUGH..=CHUNK_SIZE).contains(&frame.len())
+                    {
+                        return Poll::Ready(Some(chunk(frame)));
+                    }
                     if this.buffer.capacity() - this.buffer.len() < frame.len() {
                         // One allocation per chunk, reused until it is handed on.
                         this.buffer.reserve(CHUNK_SIZE.max(frame.len()));
                     }
                     this.buffer.extend_from_slice(&frame);
-                    this.total += frame.len() as u64;
                 }
                 Some(Err(error)) => {
                     if let Some(abort) = this.abort.take() {
@@ -252,6 +260,32 @@ mod tests {
             .flat_map(|(i, size)| std::iter::repeat_n(i as u8, *size))
             .collect();
         assert_eq!(chunks.concat(), expected);
+    }
+
+    #[tokio::test]
+    async fn big_frames_go_on_uncopied_and_small_ones_are_gathered() {
+        let (abort, _aborted) = oneshot::channel();
+        let sizes = [PASS_THROUGH, 100, 200, CHUNK_SIZE, 300_000];
+        let source: Vec<Bytes> = frames(&sizes).map(Result::unwrap).collect::<Vec<_>>().await;
+        let first = source[0].as_ptr();
+        let messages: Vec<pb::UploadMessage> = Rechunk::new(
+            futures::stream::iter(source.into_iter().map(Ok::<_, String>)),
+            abort,
+        )
+        .collect()
+        .await;
+        let chunks: Vec<Bytes> = messages
+            .into_iter()
+            .filter_map(|message| match message.message {
+                Some(Message::Chunk(bytes)) => Some(bytes),
+                _ => None,
+            })
+            .collect();
+        let lengths: Vec<usize> = chunks.iter().map(Bytes::len).collect();
+        // The first frame passes as it is; the small ones start a buffer that the next frames
+        // fill to a whole chunk.
+        assert_eq!(lengths, [PASS_THROUGH, CHUNK_SIZE, 100 + 200 + 300_000]);
+        assert_eq!(chunks[0].as_ptr(), first, "the big frame was copied");
     }
 
     #[tokio::test]
