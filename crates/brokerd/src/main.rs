@@ -85,6 +85,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    brokerd::memory::limit_arenas();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
