@@ -89,9 +89,10 @@ export NGINX_BIN=$nginx_bin
 # --- build (BENCH_NO_BUILD=1: take what target/release already holds) ---
 if [[ -z ${BENCH_NO_BUILD:-} ]]; then
   say "building (release)"
-  cargo build --release --locked -p brokerd
-  cargo build --release --locked -p broker-tests --bin bench-report
-  artifacts=$(cargo bench --no-run --locked -p broker-tests --message-format=json)
+  # One invocation, so the daemon and the benches share one feature set and one build of the
+  # dependencies (built apart, the benches' dev-dependencies force a second release build).
+  artifacts=$(cargo build --release --locked -p brokerd -p broker-tests --bins --benches \
+    --message-format=json)
 fi
 # The bench executable of that name: from cargo's report of the build, else the newest built.
 bench_executable() {

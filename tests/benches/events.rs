@@ -38,17 +38,10 @@ fn main() {
     broker_tests::bench::run("events", run);
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let seconds = env("BENCH_EVENTS_SECONDS", 10);
-    let burst = env("BENCH_EVENTS_BURST", 5000) as usize;
+    let seconds = broker_tests::bench::setting("BENCH_EVENTS_SECONDS", 10u64);
+    let burst = broker_tests::bench::setting("BENCH_EVENTS_BURST", 5000usize);
     println!(
         "B7 events benchmark ({cores} cores, {RATE_PER_SECOND}/s for {seconds} s, burst {burst})"
     );

@@ -35,14 +35,11 @@ struct Timings {
 
 async fn run() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(default)
-    };
-    let clients = env("BENCH_CLIENTS", DEFAULT_CLIENTS as u64) as usize;
-    let duration = Duration::from_secs(env("BENCH_LOAD_SECONDS", DEFAULT_SECONDS));
+    let clients = broker_tests::bench::setting("BENCH_CLIENTS", DEFAULT_CLIENTS);
+    let duration = Duration::from_secs(broker_tests::bench::setting(
+        "BENCH_LOAD_SECONDS",
+        DEFAULT_SECONDS,
+    ));
     println!("B5 load benchmark ({cores} cores, {clients} clients, {duration:?})");
     broker_tests::bench::warn_if_busy(cores);
     assert_eq!(PAYLOAD.len(), 18);
