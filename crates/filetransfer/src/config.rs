@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_MAX_FILE_TRANSFER_SIZE: u64 = 100 * 1024 * 1024 * 1024;
 /// Altinn's ceiling when the virus scan is on: 2 GiB, what its scanner accepts.
 pub const DEFAULT_MAX_VIRUS_SCAN_SIZE: u64 = 2 * 1024 * 1024 * 1024;
-/// Upload part size: above S3's 5 MiB minimum part, small enough to keep memory flat.
+/// Part size of uploads to S3: above its 5 MiB minimum part, small enough to keep memory flat.
 pub const DEFAULT_UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 
 /// Settings of the file-transfer service.
@@ -151,7 +151,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "BROKER_UPLOAD_PART_BYTES",
         default: "8388608 (8 MiB)",
-        description: "Bytes written to storage per upload part (S3 needs at least 5 MiB); memory per upload is a small multiple of it.",
+        description: "Bytes per part of an upload to S3-compatible storage (at least 5 MiB); memory per such upload is a small multiple of it. Uploads to local disk are written as they arrive.",
     },
     Setting {
         name: "BROKER_LIFECYCLE_INTERVAL",
