@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use broker_common::md5::{self, Md5};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use object_store::aws::AmazonS3Builder;
@@ -286,10 +286,15 @@ fn read_file(
                 let want = usize::try_from(remaining)
                     .unwrap_or(READ_CHUNK_BYTES)
                     .min(READ_CHUNK_BYTES);
-                let mut chunk = BytesMut::zeroed(want);
-                file.read_exact(&mut chunk)?;
+                // Read into fresh capacity: zeroing each chunk first would cost a pass over
+                // every byte served.
+                let mut chunk = Vec::with_capacity(want);
+                (&mut file).take(want as u64).read_to_end(&mut chunk)?;
+                if chunk.len() < want {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
                 remaining -= want as u64;
-                if sender.blocking_send(Ok(chunk.freeze())).is_err() {
+                if sender.blocking_send(Ok(Bytes::from(chunk))).is_err() {
                     // The consumer went away: stop reading.
                     return Ok(());
                 }
