@@ -92,6 +92,35 @@ async fn brreg_reads(caller: &Authorizer) -> String {
     decision.reason
 }
 
+/// Polls `current` until it reads `after` instead of `before`, failing if that takes a second
+/// from `since`.
+async fn changes_within_a_second<F, Fut>(
+    what: &str,
+    since: Instant,
+    [before, after]: [&str; 2],
+    mut current: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = String>,
+{
+    loop {
+        let value = current().await;
+        if value == after {
+            break;
+        }
+        assert_eq!(value, before);
+        assert!(
+            since.elapsed() < Duration::from_secs(1),
+            "the cached {what} outlived its change by a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!(
+        "the {what}'s change reached the caller in {:?}",
+        since.elapsed()
+    );
+}
+
 /// Replica A takes the write; replica B and the caller had cached a permit.
 async fn removed_member_is_denied_within_a_second(
     database_url: Option<&str>,
@@ -123,19 +152,8 @@ async fn removed_member_is_denied_within_a_second(
     let removed = Instant::now();
     let request = a.as_org(DIGDIR, &OWNER_SCOPES, members_change(Mode::Remove));
     a.client.change_members(request).await.unwrap();
-    loop {
-        let reason = brreg_reads(&caller).await;
-        if reason == "not-on-access-list" {
-            break;
-        }
-        assert_eq!(reason, "permit");
-        assert!(
-            removed.elapsed() < Duration::from_secs(1),
-            "the cached permit outlived the removal by a second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    println!("removal reached the caller in {:?}", removed.elapsed());
+    let reasons = ["permit", "not-on-access-list"];
+    changes_within_a_second("permit", removed, reasons, || brreg_reads(&caller)).await;
 
     let mode = |resource: pb::Resource| resource.access_list_mode;
     assert_eq!(
@@ -157,22 +175,10 @@ async fn removed_member_is_denied_within_a_second(
     let changed = Instant::now();
     let request = a.as_org(DIGDIR, &OWNER_SCOPES, update);
     a.client.update_resource(request).await.unwrap();
-    loop {
-        let current = mode(caller.resource("broker-resource").await.unwrap());
-        if current == "Disabled" {
-            break;
-        }
-        assert_eq!(current, "Enabled");
-        assert!(
-            changed.elapsed() < Duration::from_secs(1),
-            "the cached resource outlived its change by a second"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    println!(
-        "the resource's change reached the caller in {:?}",
-        changed.elapsed()
-    );
+    changes_within_a_second("resource", changed, ["Enabled", "Disabled"], || async {
+        mode(caller.resource("broker-resource").await.unwrap())
+    })
+    .await;
     shutdown.trigger();
 }
 
