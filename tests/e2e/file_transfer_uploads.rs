@@ -153,3 +153,27 @@ on_each_database! {
         s.initialize_and_upload(&s.recipient.read, &metadata, &bytes).await.expect_status(403);
     }
 }
+
+/// A refused upload's answer reaches a client that is still sending: a recipient's token (no
+/// `altinn:broker.write`) sending 2 MiB to either upload endpoint gets its 403 problem every
+/// time, never a reset connection.
+#[tokio::test]
+async fn a_refused_upload_is_answered_while_the_client_still_sends() {
+    let s = Scenario::start(Database::Sqlite).await;
+    let id = s.initialized(s.initialize_body()).await;
+    let bytes = pattern(2 * 1024 * 1024);
+    for _ in 0..10 {
+        let refused = s
+            .upload(&s.recipient.read, &id, bytes.clone())
+            .await
+            .expect_status(403);
+        assert_eq!(
+            refused.headers["content-type"], "application/problem+json",
+            "{}",
+            refused.body
+        );
+        s.initialize_and_upload(&s.recipient.read, &s.initialize_body(), &bytes)
+            .await
+            .expect_status(403);
+    }
+}

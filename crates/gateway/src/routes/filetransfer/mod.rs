@@ -26,6 +26,7 @@ use crate::state::AppState;
 pub mod download;
 pub mod malware;
 pub mod multipart;
+mod refused;
 pub mod search;
 pub mod settings;
 pub mod upload;
@@ -78,7 +79,8 @@ pub fn routes() -> Router<AppState> {
             &format!("{BASE}/upload"),
             post(multipart::initialize_and_upload),
         )
-        .layer(DefaultBodyLimit::disable());
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn(refused::drain_refused));
     json.merge(bytes)
 }
 
