@@ -63,13 +63,11 @@ impl StagedFile {
         joined(self.writer.await)
     }
 
-    /// Stops writing and deletes the staging file.
+    /// Stops writing and deletes the staging file; the writer's own error, if it had failed
+    /// (a full disk, say), so the cause is not lost behind a stopped queue.
     pub(super) async fn abort(self) -> std::io::Result<()> {
         drop(self.commands);
-        joined(self.writer.await).or_else(|error| {
-            tracing::debug!(%error, "the aborted upload's writer had failed");
-            Ok(())
-        })
+        joined(self.writer.await)
     }
 }
 
@@ -98,13 +96,14 @@ fn write(destination: &Path, mut commands: mpsc::Receiver<Command>) -> std::io::
                     file.sync_all()?;
                     drop(file);
                     std::fs::rename(&staging, destination)?;
-                    return sync_directory(destination);
+                    return sync_directory(destination).map(|()| true);
                 }
             }
         }
-        Err(std::io::Error::other("the upload was abandoned"))
+        // Abandoned: no error of the writer's; the file goes below.
+        Ok(false)
     })();
-    if result.is_err() {
+    if !matches!(result, Ok(true)) {
         match std::fs::remove_file(&staging) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
@@ -113,7 +112,7 @@ fn write(destination: &Path, mut commands: mpsc::Receiver<Command>) -> std::io::
             }
         }
     }
-    result
+    result.map(|_| ())
 }
 
 /// Has the disk start writing `range` of `file`, without waiting for it.
@@ -230,7 +229,7 @@ mod tests {
         staged.put(Bytes::from_static(b"partial")).await.unwrap();
         let StagedFile { commands, writer } = staged;
         drop(commands);
-        assert!(writer.await.unwrap().is_err());
+        writer.await.unwrap().unwrap();
         assert!(files(dir.path()).is_empty());
     }
 
@@ -243,6 +242,14 @@ mod tests {
         let _ = staged.put(Bytes::from_static(b"x")).await;
         let error = staged.finish().await.unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
+        let staged = StagedFile::create(dir.path().join("missing").join("bytes"));
+        let _ = staged.put(Bytes::from_static(b"x")).await;
+        let error = staged.abort().await.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            std::io::ErrorKind::NotFound,
+            "abort hid the cause"
+        );
     }
 
     #[test]
