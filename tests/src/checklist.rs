@@ -24,8 +24,7 @@ impl Expected<'_> {
         let status = reply.status.as_u16();
         let problem = || {
             reply
-                .content_type()
-                .starts_with("application/problem+json")
+                .has_problem_type()
                 .then(|| serde_json::from_str::<Value>(&reply.body).ok())
                 .flatten()
         };

@@ -93,7 +93,17 @@ impl Reply {
         );
     }
 
-    /// Asserts an RFC 7807 problem with this status: problem+json with type, title and status.
+    /// Whether the content type is one a problem is sent as: problem+json, or `application/json`
+    /// where the action produces JSON (as ASP.NET's `[Produces]` sends Altinn's problems).
+    pub fn has_problem_type(&self) -> bool {
+        let content_type = self.content_type();
+        content_type.starts_with("application/problem+json")
+            || content_type == "application/json; charset=utf-8"
+    }
+
+    /// Asserts an RFC 7807 problem with this status: type, title and status, sent as
+    /// problem+json, or as `application/json` where the action produces JSON (as ASP.NET's
+    /// `[Produces]` sends Altinn's problems; `altinn_compat` checks which is which).
     #[track_caller]
     pub fn assert_problem(&self, status: u16) -> Value {
         let shown = format!(
@@ -104,10 +114,7 @@ impl Reply {
             self.body
         );
         assert_eq!(self.status.as_u16(), status, "status of {shown}");
-        assert!(
-            self.content_type().starts_with("application/problem+json"),
-            "content type of {shown}"
-        );
+        assert!(self.has_problem_type(), "content type of {shown}");
         let body = self.json();
         assert!(body["type"].is_string(), "type of {shown}");
         assert!(body["title"].is_string(), "title of {shown}");

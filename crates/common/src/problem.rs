@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::{Deserialize, Serialize};
 
+/// The title of ASP.NET's validation problem.
+const VALIDATION_TITLE: &str = "One or more validation errors occurred.";
+
 /// An RFC 7807 problem, with Altinn's `code` and field `errors` extensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
@@ -50,6 +53,14 @@ impl Problem {
         }
     }
 
+    /// A problem that says no more than its status (ASP.NET's bare 415, for one).
+    pub fn bare(status: StatusCode) -> Self {
+        Self {
+            detail: None,
+            ..Self::new(status, "")
+        }
+    }
+
     /// 400 with one failing field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         let mut errors = BTreeMap::new();
@@ -57,14 +68,12 @@ impl Problem {
         Self::validation(errors)
     }
 
-    /// 400 listing every failing field, as ASP.NET's validation problem does.
+    /// 400 listing every failing field, as ASP.NET's validation problem does: its title says
+    /// so, and it has no detail.
     pub fn validation(errors: BTreeMap<String, Vec<String>>) -> Self {
         Self {
             errors: Some(Box::new(errors)),
-            ..Self::new(
-                StatusCode::BAD_REQUEST,
-                "One or more validation errors occurred.",
-            )
+            ..Self::bare(StatusCode::BAD_REQUEST)
         }
     }
 
@@ -161,6 +170,14 @@ impl Problem {
         }
     }
 
+    /// Altinn's `statusDescription` of a coded problem: the reason phrase, except for 500.
+    fn status_description(&self) -> &'static str {
+        match self.status {
+            500 => "An error occurred while processing your request.",
+            _ => self.status_code().canonical_reason().unwrap_or("Error"),
+        }
+    }
+
     /// The body as RFC 7807 JSON (or RFC 6749 JSON for an OAuth2 error).
     pub fn body(&self) -> serde_json::Value {
         if let Some(error) = &self.oauth_error {
@@ -169,17 +186,28 @@ impl Problem {
                 "error_description": self.detail.clone().unwrap_or_default(),
             });
         }
+        let title = if self.errors.is_some() {
+            VALIDATION_TITLE
+        } else {
+            self.status_code().canonical_reason().unwrap_or("Error")
+        };
         let mut body = serde_json::json!({
             "type": self.type_uri(),
-            "title": self.status_code().canonical_reason().unwrap_or("Error"),
+            "title": title,
             "status": self.status,
         });
+        // Altinn's own problems (those with a code) describe their status once more.
+        let status_description = self.code.map(|_| self.status_description());
         let fields = [
             ("detail", self.detail.clone().map(serde_json::Value::from)),
             ("code", self.code_text().map(serde_json::Value::from)),
             (
                 "traceId",
                 self.trace_id.clone().map(serde_json::Value::from),
+            ),
+            (
+                "statusDescription",
+                status_description.map(serde_json::Value::from),
             ),
             (
                 "errors",
@@ -311,6 +339,27 @@ mod tests {
         assert_eq!(body["title"], "Not Found");
         assert_eq!(body["status"], 404);
         assert_eq!(body["code"], "BRO-00001");
+        assert_eq!(body["statusDescription"], "Not Found");
+        let body = Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "failed")
+            .with_code(8)
+            .body();
+        assert_eq!(
+            body["statusDescription"],
+            "An error occurred while processing your request."
+        );
+    }
+
+    #[test]
+    fn renders_asp_net_validation_problems() {
+        let body = Problem::invalid_field("FileName", "The FileName field is required.").body();
+        assert_eq!(body["title"], "One or more validation errors occurred.");
+        assert_eq!(body["status"], 400);
+        assert!(body.get("detail").is_none(), "{body}");
+        assert!(body.get("statusDescription").is_none(), "{body}");
+        assert_eq!(
+            body["errors"]["FileName"][0],
+            "The FileName field is required."
+        );
     }
 
     #[test]

@@ -2,14 +2,20 @@
 //!
 //! - [`Authenticated`]: a Broker access token (Maskinporten-style or platform), verified here
 //!   against the token service's published keys before anything is forwarded;
+//! - [`Authorized`]: the same, holding one of the scopes of a route's [`Policy`], checked before
+//!   the rest of the request is read (ASP.NET authorizes before it binds) and refused as
+//!   Altinn's servers refuse: 401 with a bearer challenge or 403, no body;
 //! - [`Admin`]: the operator's admin credential, compared in constant time and forwarded so the
 //!   owning service checks it again.
 //!
 //! Tokens never reach logs: extractors keep them out of `Debug` output and spans.
 
+use std::marker::PhantomData;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
+use axum::response::Response;
 use broker_common::Problem;
 use broker_common::admin::AdminToken;
 use broker_common::auth::{Caller, TokenVerifier};
@@ -76,6 +82,64 @@ where
         let verifier = Arc::<TokenVerifier>::from_ref(state);
         verifier.verify(token).await.map(Self)
     }
+}
+
+/// The scopes a route accepts, any one of which is enough: an ASP.NET authorization policy
+/// (Altinn's `Sender` is `altinn:broker.write`, say).
+pub trait Policy {
+    /// The accepted scopes.
+    const SCOPES: &'static [&'static str];
+}
+
+/// A caller whose token holds one of `P`'s scopes.
+pub struct Authorized<P> {
+    caller: Authenticated,
+    policy: PhantomData<P>,
+}
+
+impl<P> Deref for Authorized<P> {
+    type Target = Authenticated;
+
+    fn deref(&self) -> &Authenticated {
+        &self.caller
+    }
+}
+
+impl<S, P> FromRequestParts<S> for Authorized<P>
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    S: Send + Sync,
+    P: Policy,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let caller = Authenticated::from_request_parts(parts, state)
+            .await
+            .map_err(refused)?;
+        caller.require_any_scope(P::SCOPES).map_err(refused)?;
+        Ok(Self {
+            caller,
+            policy: PhantomData,
+        })
+    }
+}
+
+/// ASP.NET's answer to a failed authentication (401 with the bearer challenge, which carries
+/// the reason) or authorization (403): no body.
+pub fn refused(problem: Problem) -> Response {
+    let mut response = crate::problem::bare(problem.status_code());
+    if problem.status == 401
+        && let Some(challenge) = problem
+            .www_authenticate
+            .as_deref()
+            .and_then(|c| http::HeaderValue::from_str(c).ok())
+    {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, challenge);
+    }
+    response
 }
 
 /// A request carrying the admin credential; holds the presented token to forward it.

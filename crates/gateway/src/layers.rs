@@ -4,8 +4,10 @@
 //! 2. one tracing span per request with method, path, status and request id; never headers,
 //!    query strings or bodies, which carry tokens and assertions;
 //! 3. request counts and latencies by route template, for `/metrics`;
-//! 4. problem finishing: the request id as every problem's `traceId`, no plain-text errors;
-//! 5. a panicking handler answered with a 500 problem instead of a dropped connection.
+//! 4. Altinn's security headers (`X-Content-Type-Options: nosniff`, `Cache-Control: no-store`)
+//!    on every answer;
+//! 5. problem finishing: the trace id as every problem's `traceId`, no plain-text errors;
+//! 6. a panicking handler answered with a 500 problem instead of a dropped connection.
 
 use std::time::Duration;
 
@@ -19,6 +21,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use crate::negotiation;
 use crate::problem::{self, REQUEST_ID};
 
 /// Wraps `router` in the gateway's cross-cutting layers.
@@ -35,6 +38,7 @@ pub fn apply(router: Router) -> Router {
             )
             .layer(PropagateRequestIdLayer::new(request_id))
             .layer(axum::middleware::from_fn(measure))
+            .layer(axum::middleware::from_fn(negotiation::security_headers))
             .layer(axum::middleware::from_fn(problem::finish))
             .layer(CatchPanicLayer::custom(problem::panic_response)),
     )
@@ -110,6 +114,11 @@ mod tests {
         let problem: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(problem["status"], 500);
         assert!(!problem["detail"].as_str().unwrap().contains("bug"));
-        assert_eq!(problem["traceId"], headers[REQUEST_ID].to_str().unwrap());
+        let request_id = headers[REQUEST_ID].to_str().unwrap().replace('-', "");
+        let trace_id = problem["traceId"].as_str().unwrap();
+        assert!(
+            trace_id.starts_with(&format!("00-{request_id}-")),
+            "the W3C form of the request id: {trace_id}"
+        );
     }
 }

@@ -6,10 +6,11 @@
 //! `routes` (one module per API area) → the cross-cutting `layers` → the listener.
 
 mod auth;
+mod binding;
 mod clients;
 mod conditional;
-mod extract;
 mod layers;
+mod negotiation;
 mod problem;
 mod routes;
 mod state;
@@ -21,11 +22,14 @@ pub use state::AppState;
 
 use anyhow::Context;
 use axum::Router;
+use axum::ServiceExt;
 use axum::serve::ListenerExt;
 use broker_common::Shutdown;
 use broker_common::admin::AdminToken;
 use broker_common::config::{CommonConfig, ServiceUrls};
 use tokio::net::TcpListener;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
 
 /// The gateway's router over `state`, with every route, fallback and layer.
 pub fn router(state: AppState) -> Router {
@@ -66,8 +70,13 @@ pub async fn serve(
             tracing::warn!(%error, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving the gateway")
+    // ASP.NET routes `…/filetransfer/` as `…/filetransfer`; so do we, before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
+    axum::serve(
+        listener,
+        ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await
+    .context("serving the gateway")
 }

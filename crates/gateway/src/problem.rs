@@ -1,9 +1,13 @@
-//! Every error answer is a problem: the fallbacks for unknown routes and methods, the answer to a
-//! panicking handler, and the middleware that stamps each problem with the request id.
+//! Every error answer is a problem, except where Altinn's servers answer with an empty body:
+//! the fallbacks for unknown routes and methods, the answer to a panicking handler, and the
+//! middleware that stamps each problem with its trace id (ASP.NET's `traceId`, the W3C
+//! `traceparent` of the request).
 //!
 //! The middleware also turns any error answer that is not yet JSON (an axum rejection, a layer's
-//! bare status) into a problem, so no plain-text error can leave the gateway. OAuth errors
-//! (RFC 6749 JSON) and other JSON answers pass through untouched.
+//! bare status) into a problem, so no plain-text error can leave the gateway — unless the answer
+//! is marked [`Bare`]: ASP.NET's 401, 403, 404, 405, 406 and 415 have no body, and Altinn's
+//! clients see exactly that. OAuth errors (RFC 6749 JSON) and other JSON answers pass through
+//! untouched.
 
 use std::any::Any;
 
@@ -23,17 +27,59 @@ const PROBLEM_JSON: &str = "application/problem+json";
 /// Error bodies are small; a larger one is replaced rather than buffered.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// 404 for a path no route matches.
-pub async fn not_found() -> Problem {
-    Problem::not_found("no resource exists at this path")
+/// The path prefixes of the APIs Altinn's own servers answer (ASP.NET, whose routing answers an
+/// unknown path or method with an empty body).
+const ALTINN_PREFIXES: [&str; 4] = [
+    "/broker/",
+    "/resourceregistry/",
+    "/events/",
+    "/authentication/",
+];
+
+/// Marks an answer whose empty body is the contract (as ASP.NET answers a failed authentication
+/// or authorization, an unknown route, an unacceptable `Accept` or content type): [`finish`]
+/// leaves it as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct Bare;
+
+/// Marks a route whose problems are sent as `application/json`: ASP.NET's `[Produces]` gives
+/// every object result of an action, problem details included, the content type it names.
+#[derive(Debug, Clone, Copy)]
+pub struct ProblemsAsJson;
+
+/// `status` with no body, as ASP.NET answers it, kept so by [`finish`].
+pub fn bare(status: StatusCode) -> Response {
+    let mut response = status.into_response();
+    response.extensions_mut().insert(Bare);
+    response
 }
 
-/// 405 for a known path called with a method it does not support (axum adds `Allow`).
-pub async fn method_not_allowed() -> Problem {
+/// Whether `path` belongs to one of the Altinn-compatible APIs.
+fn altinn_path(path: &str) -> bool {
+    ALTINN_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+}
+
+/// 404 for a path no route matches: empty on Altinn's APIs, a problem on ours.
+pub async fn not_found(uri: http::Uri) -> Response {
+    if altinn_path(uri.path()) {
+        return bare(StatusCode::NOT_FOUND);
+    }
+    Problem::not_found("no resource exists at this path").into_response()
+}
+
+/// 405 for a known path called with a method it does not support (axum adds `Allow`): empty on
+/// Altinn's APIs, a problem on ours.
+pub async fn method_not_allowed(uri: http::Uri) -> Response {
+    if altinn_path(uri.path()) {
+        return bare(StatusCode::METHOD_NOT_ALLOWED);
+    }
     Problem::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "this resource does not support the request's method",
     )
+    .into_response()
 }
 
 /// The answer to a panicking handler: a 500 problem that reveals nothing.
@@ -47,17 +93,30 @@ pub fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
     Problem::internal().into_response()
 }
 
-/// Puts the request id into every problem as `traceId`, and turns non-JSON error answers into
-/// problems.
+/// ASP.NET's `traceId`: the request's W3C `traceparent` when it is traced, else one made from
+/// the request id (a UUID), so a client can quote either; a request id of the client's own that
+/// is not a UUID is used as it came.
+fn trace_id(request: &Request) -> Option<String> {
+    if let Some(traceparent) = broker_common::telemetry::propagation::current_traceparent() {
+        return Some(traceparent);
+    }
+    let request_id = request.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let Ok(uuid) = uuid::Uuid::parse_str(request_id) else {
+        return Some(request_id.to_owned());
+    };
+    let simple = uuid.simple().to_string();
+    Some(format!("00-{simple}-{}-00", &simple[16..]))
+}
+
+/// Puts the trace id into every problem as `traceId`, turns non-JSON error answers into
+/// problems, and leaves [`Bare`] answers alone.
 pub async fn finish(request: Request, next: Next) -> Response {
-    let trace_id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let trace_id = trace_id(&request);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<Bare>().is_some()
+    {
         return response;
     }
     let content_type = response
@@ -65,13 +124,20 @@ pub async fn finish(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if content_type.starts_with(PROBLEM_JSON) {
+    let mut response = if content_type.starts_with(PROBLEM_JSON) {
         stamp(response, trace_id).await
     } else if content_type.starts_with("application/json") {
-        response
+        return response;
     } else {
         convert(response, trace_id).await
+    };
+    if response.extensions().get::<ProblemsAsJson>().is_some() {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
     }
+    response
 }
 
 /// Adds `traceId` to a problem body that lacks one.
@@ -105,6 +171,7 @@ async fn convert(response: Response, trace_id: Option<String>) -> Response {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
         .filter(|text| !text.trim().is_empty());
+    let as_json = parts.extensions.get::<ProblemsAsJson>().copied();
     let mut rendered = match text {
         // A server error's text may describe internals; the client learns only the status.
         Some(text) if parts.status.is_client_error() => Problem {
@@ -118,6 +185,9 @@ async fn convert(response: Response, trace_id: Option<String>) -> Response {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rendered.headers_mut().append(name, value.clone());
         }
+    }
+    if let Some(marker) = as_json {
+        rendered.extensions_mut().insert(marker);
     }
     rendered
 }

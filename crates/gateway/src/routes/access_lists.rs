@@ -7,7 +7,7 @@
 //! every change honours `If-Match`. Shapes follow Altinn: pages are `{"data", "links"}`, with
 //! the continuation in the next link's `token`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::{Json, Router};
@@ -19,9 +19,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
+use crate::binding::{ApiJson, ApiQuery, JsonBody, QueryBinding, QueryModel, null_as_default};
 use crate::clients::forward;
 use crate::conditional::{IfMatch, Tagged};
-use crate::extract::{ApiJson, null_as_default};
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::{Paginated, TokenQuery, encode, next_link, next_token, page_request};
 use crate::state::AppState;
@@ -236,7 +236,7 @@ pub async fn list_access_lists(
     State(state): State<AppState>,
     caller: Authenticated,
     Path(owner): Path<String>,
-    Query(query): Query<ListsQuery>,
+    ApiQuery(query): ApiQuery<ListsQuery>,
 ) -> Result<Json<Paginated<AccessList>>, Problem> {
     let connections = includes_connections(query.include.as_deref())?;
     let path = format!("{BASE}/{}", encode(&owner));
@@ -290,7 +290,7 @@ pub async fn get_access_list(
     State(state): State<AppState>,
     caller: Authenticated,
     Path((owner, identifier)): Path<(String, String)>,
-    Query(include): Query<IncludeQuery>,
+    ApiQuery(include): ApiQuery<IncludeQuery>,
 ) -> Result<Tagged<AccessList>, Problem> {
     let connections = includes_connections(include.include.as_deref())?;
     let list = fetch_list(&state, &caller, owner, identifier).await?;
@@ -473,7 +473,7 @@ pub async fn list_members(
     State(state): State<AppState>,
     caller: Authenticated,
     Path((owner, identifier)): Path<(String, String)>,
-    Query(page): Query<TokenQuery>,
+    ApiQuery(page): ApiQuery<TokenQuery>,
 ) -> Result<Tagged<Paginated<Member>>, Problem> {
     let mut access = state.clients.access();
     let members = forward(
@@ -747,6 +747,30 @@ pub async fn disconnect_resource(
     )
     .await?;
     Ok(Tagged::ok(connection.list_version, connection.into()))
+}
+
+impl JsonBody for ListDetails {
+    const PARAMETER: &'static str = "model";
+    const TYPE: &'static str = "Altinn.ResourceRegistry.Models.CreateAccessListModel";
+}
+
+impl JsonBody for MemberParties {
+    const PARAMETER: &'static str = "members";
+    const TYPE: &'static str = "Altinn.ResourceRegistry.Models.UpsertAccessListPartyMembersListDto";
+}
+
+impl JsonBody for ConnectionDetails {
+    const PARAMETER: &'static str = "model";
+    const TYPE: &'static str =
+        "Altinn.ResourceRegistry.Models.UpsertAccessListResourceConnectionDto";
+}
+
+impl QueryModel for IncludeQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
+}
+
+impl QueryModel for ListsQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
 }
 
 #[cfg(test)]

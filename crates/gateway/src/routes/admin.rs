@@ -4,7 +4,7 @@
 //! (organisation number check digits, scope syntax, key material) and its problems come back
 //! as they were raised.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -16,8 +16,8 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
+use crate::binding::{ApiJson, ApiQuery, JsonBody};
 use crate::clients::call;
-use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::{PageQuery, next_token};
 use crate::state::AppState;
@@ -171,7 +171,7 @@ pub async fn create_client(
 pub async fn list_clients(
     State(state): State<AppState>,
     admin: Admin,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ClientPage>, Problem> {
     let request = admin.request(pb::ListClientsRequest {
         page: page.request(),
@@ -268,4 +268,14 @@ pub async fn remove_key(
 ) -> Result<Json<ClientView>, Problem> {
     let request = admin.request(pb::RemoveClientKeyRequest { client_id, kid });
     client_answer(state.clients.token().remove_client_key(request)).await
+}
+
+impl JsonBody for NewClient {
+    const PARAMETER: &'static str = "client";
+    const TYPE: &'static str = "NewClient";
+}
+
+impl JsonBody for Jwk {
+    const PARAMETER: &'static str = "jwk";
+    const TYPE: &'static str = "Jwk";
 }

@@ -1,6 +1,6 @@
-//! Health probes in ASP.NET's health-check shape: `/health` says the process is alive (no
-//! dependencies, for liveness probes); `/health/ready` asks every backend over the standard gRPC
-//! health service (for readiness probes and load balancers).
+//! Health probes: `/health` says the process is alive (no dependencies, for liveness probes)
+//! with Altinn's text; `/health/ready` (ours) asks every backend over the standard gRPC health
+//! service (for readiness probes and load balancers).
 
 use std::collections::BTreeMap;
 
@@ -14,12 +14,8 @@ use utoipa::ToSchema;
 use crate::clients::Health;
 use crate::state::AppState;
 
-/// The answer of the liveness probe.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Liveness {
-    /// Always `Healthy`: a process that can answer is alive.
-    status: Health,
-}
+/// Altinn's answer to `GET /health`.
+const LIVE: &str = "Environment properly configured";
 
 /// The answer of the readiness probe.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,13 +33,12 @@ pub fn routes() -> Router<AppState> {
         .route("/health/ready", get(ready))
 }
 
-/// Liveness: the process answers.
+/// Liveness: the process answers, with Altinn's text.
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "The gateway is alive", body = Liveness)))]
-pub async fn live() -> Json<Liveness> {
-    Json(Liveness {
-        status: Health::Healthy,
-    })
+    responses((status = 200, description = "The gateway is alive", body = String,
+        content_type = "text/plain", example = "Environment properly configured")))]
+pub async fn live() -> &'static str {
+    LIVE
 }
 
 /// Readiness: every backend service answers and serves.

@@ -59,7 +59,7 @@ pub struct OAuthError {
         super::token::issue_token,
         super::token::metadata,
         super::token::jwks,
-        super::token::exchange_maskinporten,
+        super::token::exchange,
         super::admin::create_client,
         super::admin::list_clients,
         super::admin::get_client,

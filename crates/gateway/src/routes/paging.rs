@@ -10,6 +10,8 @@ use broker_proto::common::{PageInfo, PageRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::binding::{QueryBinding, QueryModel};
+
 /// The admin API's paging.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
@@ -124,6 +126,14 @@ pub fn encode(text: &str) -> String {
         }
     }
     encoded
+}
+
+impl QueryModel for PageQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
+}
+
+impl QueryModel for TokenQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
 }
 
 #[cfg(test)]

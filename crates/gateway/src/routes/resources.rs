@@ -6,7 +6,7 @@
 //! XACML. Writes honour `If-Match` and every answer with a resource or policy carries its
 //! `ETag`.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Authenticated;
+use crate::binding::{ApiJson, ApiQuery, JsonBody, null_as_default};
 use crate::clients::{call, forward};
 use crate::conditional::{IfMatch, Tagged};
-use crate::extract::{ApiJson, null_as_default};
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::{TokenQuery, encode, next_link, next_token};
 use crate::state::AppState;
@@ -269,7 +269,7 @@ pub async fn get_resource(
     ))]
 pub async fn list_resources(
     State(state): State<AppState>,
-    Query(page): Query<TokenQuery>,
+    ApiQuery(page): ApiQuery<TokenQuery>,
 ) -> Result<Response, Problem> {
     let request = pb::ListResourcesRequest {
         page: page.request(),
@@ -485,4 +485,14 @@ pub async fn put_policy(
     )
     .await?;
     Ok(Tagged::ok(stored.version, stored.into()))
+}
+
+impl JsonBody for ServiceResource {
+    const PARAMETER: &'static str = "serviceResource";
+    const TYPE: &'static str = "Altinn.ResourceRegistry.Core.Models.ServiceResource";
+}
+
+impl JsonBody for ResourcePolicy {
+    const PARAMETER: &'static str = "policy";
+    const TYPE: &'static str = "ResourcePolicy";
 }

@@ -2,7 +2,7 @@
 //! credential. A service owner is an organisation (with its org code) that may own resources
 //! and access lists; the access registry validates registrations and keeps them.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum::routing::{delete, post};
 use axum::{Json, Router};
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Admin;
+use crate::binding::{ApiJson, ApiQuery, JsonBody};
 use crate::clients::call;
-use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::{PageQuery, encode, next_token};
 use crate::state::AppState;
@@ -119,7 +119,7 @@ pub async fn create_service_owner(
 pub async fn list_service_owners(
     State(state): State<AppState>,
     admin: Admin,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ServiceOwnerPage>, Problem> {
     let request = admin.request(pb::ListServiceOwnersRequest {
         page: page.request(),
@@ -150,4 +150,9 @@ pub async fn delete_service_owner(
     let request = admin.request(pb::DeleteServiceOwnerRequest { org_code });
     call(state.clients.access().delete_service_owner(request)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+impl JsonBody for ServiceOwner {
+    const PARAMETER: &'static str = "owner";
+    const TYPE: &'static str = "ServiceOwner";
 }

@@ -6,7 +6,7 @@
 //! of `POST /token` are RFC 6749 JSON, whoever raises them.
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json, Router};
@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::bearer_token;
+use crate::binding::{ApiQuery, QueryBinding, QueryModel};
 use crate::clients::call;
+use crate::problem::Bare;
 use crate::routes::openapi::{OAuthError, ProblemDetails};
 use crate::state::AppState;
 
@@ -37,10 +39,13 @@ pub fn routes() -> Router<AppState> {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/jwk", get(jwks))
         .route(
-            "/authentication/api/v1/exchange/maskinporten",
-            get(exchange_maskinporten),
+            "/authentication/api/v1/exchange/{tokenProvider}",
+            get(exchange),
         )
 }
+
+/// The only token provider the exchange takes; Altinn also has ID-porten and Altinn Studio.
+const MASKINPORTEN: &str = "maskinporten";
 
 /// The token request form (RFC 7523 §2.1); a missing field is forwarded empty.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -156,42 +161,120 @@ fn json_text(json: String) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
-/// Exchanges a Maskinporten-style token (ours or a trusted issuer's) for a platform token.
-#[utoipa::path(get, path = "/authentication/api/v1/exchange/maskinporten", tag = "token",
-    params(ExchangeQuery),
+/// Exchanges a Maskinporten-style token (ours or a trusted issuer's) for a platform token, as
+/// Altinn Authentication answers it: the JWT as plain text, or as a JSON string to a client that
+/// asks for JSON only.
+#[utoipa::path(get, path = "/authentication/api/v1/exchange/{tokenProvider}", tag = "token",
+    params(
+        ("tokenProvider" = String, Path, description = "`maskinporten` (in any case)"),
+        ExchangeQuery,
+    ),
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The platform token (a JWT) as plain text", body = String,
-            content_type = "text/plain"),
+        (status = 200, description = "The platform token (a JWT): plain text, or a JSON string \
+            when `Accept` asks for `application/json` and not `*/*`",
+            content((String = "text/plain"), (String = "application/json"))),
+        (status = 400, description = "Another token provider than Maskinporten (plain text)",
+            body = String, content_type = "text/plain"),
         (status = 401, description = "No, an expired, or an untrusted token",
             body = ProblemDetails),
         (status = 410, body = ProblemDetails, description =
             "`X-Altinn-EnterpriseUser-Authentication` was sent; enterprise users no longer exist"),
     ))]
-pub async fn exchange_maskinporten(
+pub async fn exchange(
     State(state): State<AppState>,
-    Query(query): Query<ExchangeQuery>,
+    Path(provider): Path<String>,
+    ApiQuery(query): ApiQuery<ExchangeQuery>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    if headers.contains_key(ENTERPRISE_USER_HEADER) {
-        return Err(Problem::new(
-            StatusCode::GONE,
-            "enterprise user authentication was removed with Altinn 2; use a system user",
-        ));
+    // Altinn reads the token before it looks at the provider.
+    let token = bearer_token(&headers)?.to_owned();
+    if !provider.eq_ignore_ascii_case(MASKINPORTEN) {
+        let text = format!(
+            "Invalid token provider: {provider}. Trusted token providers are 'Maskinporten', \
+             'Id-porten' and 'AltinnStudio'."
+        );
+        return Ok(plain_text(StatusCode::BAD_REQUEST, text));
     }
     // Not verified here: tokens of trusted external issuers are valid for the exchange, and the
     // token service knows which those are.
     let request = pb::ExchangeRequest {
-        token: bearer_token(&headers)?.to_owned(),
+        token,
         test: query.test,
     };
     let exchanged = call(state.clients.token().exchange_maskinporten(request)).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        exchanged.token,
+    // Altinn refuses the enterprise user only once the token is found valid.
+    if headers.contains_key(ENTERPRISE_USER_HEADER) {
+        return Ok(enterprise_user_gone());
+    }
+    if wants_json(&headers) {
+        let json = serde_json::Value::String(exchanged.token).to_string();
+        return Ok((
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            json,
+        )
+            .into_response());
+    }
+    Ok(plain_text(StatusCode::OK, exchanged.token))
+}
+
+/// Whether ASP.NET's content negotiation answers JSON to this `Accept`: it ignores a header
+/// with `*/*`, and otherwise takes the first of the types it can write.
+fn wants_json(headers: &HeaderMap) -> bool {
+    let items: Vec<String> = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|item| {
+            item.split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .collect();
+    if items.iter().any(|item| item == "*/*") {
+        return false;
+    }
+    items
+        .iter()
+        .find(|item| *item == "application/json" || *item == "text/plain")
+        .is_some_and(|item| item == "application/json")
+}
+
+/// A plain-text answer, as ASP.NET writes a string.
+fn plain_text(status: StatusCode, text: String) -> Response {
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
     )
-        .into_response())
+        .into_response();
+    response.extensions_mut().insert(Bare);
+    response
+}
+
+/// Altinn Authentication's fixed answer to the Altinn 2 enterprise-user header.
+fn enterprise_user_gone() -> Response {
+    let body = serde_json::json!({
+        "type": "https://docs.altinn.studio",
+        "title": "Virksomhetsbruker is no longer available",
+        "status": 410,
+        "detail": "Virksomhetsbruker (enterprise user) is no longer available. It has been \
+            replaced by Systembruker (system user) or ID-porten, depending on the use case. See \
+            https://docs.altinn.studio for migration guidance.",
+    });
+    let mut response = (
+        StatusCode::GONE,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response();
+    response.extensions_mut().insert(Bare);
+    response
+}
+
+impl QueryModel for ExchangeQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
 }

@@ -43,22 +43,22 @@ async fn admin_routes_need_the_admin_token() {
 #[tokio::test]
 async fn malformed_json_names_the_failing_field() {
     let cases = [
-        (r#"{"scopes": [], "jwks": {"keys": []}}"#, "orgNumber"),
+        (r#"{"scopes": [], "jwks": {"keys": []}}"#, "$"),
         (
             r#"{"orgNumber": 991825827, "scopes": [], "jwks": {"keys": []}}"#,
-            "orgNumber",
+            "$.orgNumber",
         ),
         (
             r#"{"orgNumber": "991825827", "scopes": "a", "jwks": {"keys": []}}"#,
-            "scopes",
+            "$.scopes",
         ),
         (
             r#"{"orgNumber": "991825827", "scopes": [], "jwks": {"keys": ["k"]}}"#,
-            "jwks.keys[0]",
+            "$.jwks.keys[0]",
         ),
         (
             r#"{"orgNumber": "991825827", "scopes": [], "jwks": {}}"#,
-            "jwks.keys",
+            "$",
         ),
         (r#"{"orgNumber": "#, "$"),
     ];

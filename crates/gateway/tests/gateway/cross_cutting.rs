@@ -4,13 +4,18 @@ use axum::body::Body;
 use http::StatusCode;
 use serde_json::json;
 
-use crate::support::{gateway, get, header, send};
+use crate::support::{gateway, get, header, send, trace_id_of};
 
 #[tokio::test]
 async fn liveness_needs_no_backend() {
     let (response, body) = send(&gateway(), get("/health").body(Body::empty()).unwrap()).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(body, json!({"status": "Healthy"}));
+    assert_eq!(
+        body,
+        json!("Environment properly configured"),
+        "Altinn's text"
+    );
+    assert!(header(&response, "content-type").starts_with("text/plain"));
 }
 
 #[tokio::test]
@@ -51,7 +56,29 @@ async fn unknown_route_is_a_404_problem_with_the_request_id() {
     );
     let request_id = header(&response, "x-request-id");
     assert_eq!(request_id.len(), 36, "a UUID: {request_id}");
-    assert_eq!(body["traceId"], request_id);
+    assert_eq!(body["traceId"], trace_id_of(request_id));
+}
+
+/// ASP.NET's routing answers an unknown path or method of Altinn's APIs with no body.
+#[tokio::test]
+async fn unknown_routes_of_altinns_apis_have_no_body() {
+    for (method, path) in [
+        ("GET", "/broker/api/v1/nowhere"),
+        ("DELETE", "/broker/api/v1/filetransfer"),
+        ("GET", "/resourceregistry/api/v1/nowhere"),
+        ("PUT", "/events/api/v1/events"),
+    ] {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
+        let (response, body) = send(&gateway(), request).await;
+        assert!(response.status().is_client_error(), "{method} {path}");
+        assert_eq!(body, serde_json::Value::Null, "{method} {path}");
+        assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&response, "cache-control"), "no-store");
+    }
 }
 
 #[tokio::test]
@@ -77,6 +104,8 @@ async fn a_client_request_id_is_kept_and_becomes_the_trace_id() {
         .unwrap();
     let (response, body) = send(&gateway(), request).await;
     assert_eq!(header(&response, "x-request-id"), "client-chosen-id");
+    // Not a UUID: the trace id is the request id as it came, as ASP.NET's is the request's
+    // own identifier when nothing traces it.
     assert_eq!(body["traceId"], "client-chosen-id");
 }
 
@@ -92,7 +121,10 @@ async fn a_bad_query_is_a_problem_not_plain_text() {
         header(&response, "content-type"),
         "application/problem+json"
     );
-    assert!(body["detail"].as_str().unwrap().contains("test"), "{body}");
+    assert_eq!(
+        body["errors"]["test"][0], "The value 'maybe' is not valid.",
+        "{body}"
+    );
     assert!(body["traceId"].is_string());
 }
 
@@ -109,7 +141,7 @@ async fn openapi_documents_every_route_and_both_credentials() {
         "/token",
         "/.well-known/oauth-authorization-server",
         "/jwk",
-        "/authentication/api/v1/exchange/maskinporten",
+        "/authentication/api/v1/exchange/{tokenProvider}",
         "/admin/v1/clients",
         "/admin/v1/clients/{clientId}",
         "/admin/v1/clients/{clientId}/keys",

@@ -4,7 +4,7 @@ use axum::body::Body;
 use http::{Request, StatusCode};
 use serde_json::json;
 
-use crate::support::{gateway, get, header, send};
+use crate::support::{gateway, get, header, send, trace_id_of};
 
 fn token_request(content_type: &str, body: impl Into<Body>) -> Request<Body> {
     Request::post("/token")
@@ -81,16 +81,35 @@ async fn the_exchange_needs_a_bearer_token() {
     assert_eq!(body["status"], 401);
 }
 
+/// Altinn Authentication looks at the enterprise-user header only once the token is found
+/// valid (the 410 itself is in the end-to-end token tests): before that, a missing token is 401.
 #[tokio::test]
-async fn the_exchange_refuses_enterprise_users_with_410() {
+async fn the_exchange_checks_the_token_before_the_enterprise_user_header() {
     let request = get("/authentication/api/v1/exchange/maskinporten")
-        .header("authorization", "Bearer x")
         .header("X-Altinn-EnterpriseUser-Authentication", "dXNlcjpwYXNz")
         .body(Body::empty())
         .unwrap();
+    let (response, _) = send(&gateway(), request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Another provider than Maskinporten is Altinn's plain-text 400, once a token is sent.
+#[tokio::test]
+async fn the_exchange_names_its_providers() {
+    let request = get("/authentication/api/v1/exchange/google")
+        .header("authorization", "Bearer x")
+        .body(Body::empty())
+        .unwrap();
     let (response, body) = send(&gateway(), request).await;
-    assert_eq!(response.status(), StatusCode::GONE);
-    assert_eq!(body["status"], 410);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(header(&response, "content-type").starts_with("text/plain"));
+    assert_eq!(
+        body,
+        json!(
+            "Invalid token provider: google. Trusted token providers are 'Maskinporten', \
+             'Id-porten' and 'AltinnStudio'."
+        )
+    );
 }
 
 #[tokio::test]
@@ -109,7 +128,7 @@ async fn the_exchange_forwards_unverified_tokens_to_the_token_service() {
             "title": "Service Unavailable",
             "status": 503,
             "detail": body["detail"],
-            "traceId": header(&response, "x-request-id"),
+            "traceId": trace_id_of(header(&response, "x-request-id")),
         })
     );
 }

@@ -2,14 +2,14 @@
 //! credential, which is forwarded so the event service checks it again.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use broker_common::Problem;
 use broker_proto::events as pb;
 
 use super::wire::{DeadLetterPage, DeadLetterView, RedriveBody, Redriven};
 use crate::auth::Admin;
+use crate::binding::{ApiJson, ApiQuery, JsonBody};
 use crate::clients::call;
-use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::{PageQuery, next_token};
 use crate::state::AppState;
@@ -25,7 +25,7 @@ use crate::state::AppState;
 pub async fn list(
     State(state): State<AppState>,
     admin: Admin,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<DeadLetterPage>, Problem> {
     let request = admin.request(pb::ListDeadLettersRequest {
         page: page.request(),
@@ -62,4 +62,9 @@ pub async fn redrive(
     Ok(Json(Redriven {
         redriven: redriven.redriven,
     }))
+}
+
+impl JsonBody for super::wire::RedriveBody {
+    const PARAMETER: &'static str = "body";
+    const TYPE: &'static str = "RedriveBody";
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use broker_common::Problem;
 use broker_proto::events as pb;
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::wire::{self, PullQuery};
 use super::{EVENTS, SUBSCRIBE};
 use crate::auth::Authenticated;
+use crate::binding::ApiQuery;
 use crate::clients::forward;
 use crate::routes::openapi::ProblemDetails;
 use crate::routes::paging::encode;
@@ -57,7 +58,7 @@ pub async fn pull(
     State(state): State<AppState>,
     caller: Authenticated,
     headers: HeaderMap,
-    Query(query): Query<PullQuery>,
+    ApiQuery(query): ApiQuery<PullQuery>,
 ) -> Result<Response, Problem> {
     caller.require_any_scope(&[SUBSCRIBE])?;
     let filters = validate(query, &headers)?;
@@ -203,7 +204,7 @@ mod tests {
     fn query(pairs: &[(&str, &str)]) -> PullQuery {
         let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let uri: http::Uri = format!("/?{}", text.join("&")).parse().unwrap();
-        Query::<PullQuery>::try_from_uri(&uri).unwrap().0
+        crate::binding::parse_query::<PullQuery>(uri.query().unwrap_or_default()).unwrap()
     }
 
     fn failing(pairs: &[(&str, &str)]) -> Vec<String> {

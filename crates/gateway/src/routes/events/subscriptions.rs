@@ -11,8 +11,8 @@ use http::{StatusCode, header};
 use super::wire::{NewSubscription, SubscriptionList, SubscriptionView};
 use super::{SUBSCRIBE, SubscriptionId};
 use crate::auth::Authenticated;
+use crate::binding::ApiJson;
 use crate::clients::forward;
-use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::null_as_default;
+use crate::binding::{JsonBody, QueryBinding, QueryModel, null_as_default};
 
 /// The alternative-subject form Altinn converts: an organisation by its number.
 const ORGANISATION_PREFIX: &str = "/organisation/";
@@ -264,6 +264,15 @@ pub struct RedriveBody {
 pub struct Redriven {
     /// How many dead letters were queued for delivery again.
     pub redriven: u32,
+}
+
+impl JsonBody for NewSubscription {
+    const PARAMETER: &'static str = "subscriptionRequest";
+    const TYPE: &'static str = "Altinn.Platform.Events.Models.SubscriptionRequestModel";
+}
+
+impl QueryModel for PullQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use broker_proto::filetransfer::download_message::Message;
 use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::{READ, TransferId};
-use crate::auth::Authenticated;
+use super::{READ, Recipient, TransferId};
+use crate::auth::Authorized;
 use crate::clients::{authorized_request, call};
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
@@ -49,7 +49,7 @@ use crate::state::AppState;
     ))]
 pub async fn download(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<Recipient>,
     TransferId(file_transfer_id): TransferId,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {

@@ -10,6 +10,7 @@
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::{Json, extract::rejection::PathRejection};
 use broker_common::Problem;
@@ -17,9 +18,10 @@ use broker_proto::filetransfer as pb;
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authorized, Policy};
+use crate::binding::ApiJson;
 use crate::clients::forward;
-use crate::extract::ApiJson;
+use crate::negotiation;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
@@ -46,22 +48,65 @@ const SERVICE_OWNER: &str = "altinn:serviceowner";
 /// Where file transfers live.
 const BASE: &str = "/broker/api/v1/filetransfer";
 
+/// Altinn's `Sender` policy.
+pub struct Sender;
+impl Policy for Sender {
+    const SCOPES: &'static [&'static str] = &[WRITE];
+}
+
+/// Altinn's `Recipient` policy.
+pub struct Recipient;
+impl Policy for Recipient {
+    const SCOPES: &'static [&'static str] = &[READ];
+}
+
+/// Altinn's `SenderOrRecipient` policy.
+pub struct SenderOrRecipient;
+impl Policy for SenderOrRecipient {
+    const SCOPES: &'static [&'static str] = &[READ, WRITE];
+}
+
+/// Altinn's `ServiceOwner` policy.
+pub struct ServiceOwner;
+impl Policy for ServiceOwner {
+    const SCOPES: &'static [&'static str] = &[SERVICE_OWNER];
+}
+
+/// The search: Altinn's `SenderOrRecipient`, and the service owner's view (ours,
+/// `role=ServiceOwner`).
+pub struct Searcher;
+impl Policy for Searcher {
+    const SCOPES: &'static [&'static str] = &[READ, WRITE, SERVICE_OWNER];
+}
+
 /// JSON bodies here are small; a larger one is refused (413) before it is buffered.
 const JSON_BODY_LIMIT: usize = 1024 * 1024;
 
 /// The file transfer, settings and statistics routes.
 pub fn routes() -> Router<AppState> {
+    let produces_json = || from_fn(negotiation::produces_json);
     let json = Router::new()
-        .route(BASE, post(initialize).get(search::search))
-        .route(&format!("{BASE}/{{fileTransferId}}"), get(overview))
-        .route(&format!("{BASE}/{{fileTransferId}}/details"), get(details))
+        .route(
+            BASE,
+            post(initialize)
+                .get(search::search)
+                .route_layer(produces_json()),
+        )
+        .route(
+            &format!("{BASE}/{{fileTransferId}}"),
+            get(overview).route_layer(produces_json()),
+        )
+        .route(
+            &format!("{BASE}/{{fileTransferId}}/details"),
+            get(details).route_layer(produces_json()),
+        )
         .route(
             &format!("{BASE}/{{fileTransferId}}/download"),
             get(download::download),
         )
         .route(
             &format!("{BASE}/{{fileTransferId}}/confirmdownload"),
-            post(confirm_download),
+            post(confirm_download).route_layer(produces_json()),
         )
         .route(
             "/broker/api/v1/webhooks/malwarescanresults",
@@ -73,14 +118,18 @@ pub fn routes() -> Router<AppState> {
     let bytes = Router::new()
         .route(
             &format!("{BASE}/{{fileTransferId}}/upload"),
-            post(upload::upload),
+            post(upload::upload)
+                .route_layer(produces_json())
+                .route_layer(from_fn(negotiation::consumes_octet_stream)),
         )
         .route(
             &format!("{BASE}/upload"),
-            post(multipart::initialize_and_upload),
+            post(multipart::initialize_and_upload)
+                .route_layer(produces_json())
+                .route_layer(from_fn(negotiation::consumes_form)),
         )
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn(refused::drain_refused));
+        .layer(from_fn(refused::drain_refused));
     json.merge(bytes)
 }
 
@@ -119,7 +168,7 @@ impl<S: Send + Sync> FromRequestParts<S> for TransferId {
     ))]
 pub async fn initialize(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<Sender>,
     ApiJson(body): ApiJson<FileTransferInitialize>,
 ) -> Result<Json<FileTransferIdBody>, Problem> {
     let mut client = state.clients.filetransfer();
@@ -148,7 +197,7 @@ pub async fn initialize(
     ))]
 pub async fn overview(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<SenderOrRecipient>,
     TransferId(file_transfer_id): TransferId,
 ) -> Result<Json<FileTransferOverview>, Problem> {
     let mut client = state.clients.filetransfer();
@@ -182,7 +231,7 @@ pub async fn overview(
     ))]
 pub async fn details(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<SenderOrRecipient>,
     TransferId(file_transfer_id): TransferId,
 ) -> Result<Json<FileTransferStatusDetails>, Problem> {
     let mut client = state.clients.filetransfer();
@@ -216,7 +265,7 @@ pub async fn details(
     ))]
 pub async fn confirm_download(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<Recipient>,
     TransferId(file_transfer_id): TransferId,
 ) -> Result<StatusCode, Problem> {
     let mut client = state.clients.filetransfer();

@@ -19,9 +19,9 @@ use broker_proto::filetransfer as pb;
 use tokio::sync::mpsc;
 
 use super::wire::{FileTransferIdBody, FileTransferInitialize};
-use super::{WRITE, upload};
-use crate::auth::Authenticated;
-use crate::extract::parse_json;
+use super::{Sender, WRITE, upload};
+use crate::auth::{Authenticated, Authorized};
+use crate::binding::parse_json;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
@@ -57,7 +57,7 @@ const IN_FLIGHT: usize = 4;
     ))]
 pub async fn initialize_and_upload(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<Sender>,
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<FileTransferIdBody>, Problem> {
     caller.require_any_scope(&[WRITE])?;
@@ -280,15 +280,15 @@ impl FormMetadata {
             return Err(Problem::validation(errors));
         }
         Ok(FileTransferInitialize {
-            resource_id,
-            file_name,
-            senders_file_transfer_reference: self
-                .senders_file_transfer_reference
-                .unwrap_or_default(),
-            sender,
-            recipients,
+            resource_id: Some(resource_id),
+            file_name: Some(file_name),
+            senders_file_transfer_reference: Some(
+                self.senders_file_transfer_reference.unwrap_or_default(),
+            ),
+            sender: Some(sender),
+            recipients: Some(recipients),
             property_list,
-            checksum: self.checksum.unwrap_or_default(),
+            checksum: Some(self.checksum.unwrap_or_default()),
             disable_virus_scan: self.disable_virus_scan.unwrap_or_default(),
         })
     }
@@ -339,8 +339,11 @@ mod tests {
             ("Metadata.Unknown", "ignored"),
         ])
         .unwrap();
-        assert_eq!(initialize.resource_id, "broker-demo");
-        assert_eq!(initialize.recipients, ["0192:910753614", "0192:986252932"]);
+        assert_eq!(initialize.resource_id.as_deref(), Some("broker-demo"));
+        assert_eq!(
+            initialize.recipients.unwrap(),
+            ["0192:910753614", "0192:986252932"]
+        );
         assert_eq!(initialize.property_list["kind"], "report");
         assert_eq!(initialize.property_list["year"], "2026");
         assert!(initialize.disable_virus_scan);
@@ -356,14 +359,17 @@ mod tests {
             ("Recipients", "0192:910753614"),
         ])
         .unwrap();
-        assert_eq!(initialize.recipients, ["0192:986252932", "0192:910753614"]);
+        assert_eq!(
+            initialize.recipients.unwrap(),
+            ["0192:986252932", "0192:910753614"]
+        );
     }
 
     #[test]
     fn accepts_one_json_part() {
         let json = r#"{"resourceId": "r", "fileName": "f", "sender": "s", "recipients": ["x"]}"#;
         let initialize = metadata(&[("Metadata", json)]).unwrap();
-        assert_eq!(initialize.recipients, ["x"]);
+        assert_eq!(initialize.recipients.unwrap(), ["x"]);
     }
 
     #[test]

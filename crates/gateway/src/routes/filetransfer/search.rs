@@ -1,16 +1,16 @@
-//! `GET /broker/api/v1/filetransfer`: the search. The query is validated here (required
-//! resource, enum values, RFC 3339 times) so a typo is a 400 naming the parameter rather than an
-//! empty answer; enum values are matched case-insensitively, as ASP.NET binds them.
+//! `GET /broker/api/v1/filetransfer`: the search. The parameters are bound as Altinn binds them
+//! (names in any case, enums by name or number, times in any ISO 8601 form), so a typo is a 400
+//! naming the parameter rather than an empty answer.
 
 use axum::Json;
-use axum::extract::{Query, State};
-use broker_common::Problem;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use broker_proto::filetransfer as pb;
-use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::wire::{FILE_TRANSFER_STATUSES, RECIPIENT_STATUSES, SEARCH_ROLES, SearchQuery};
-use super::{READ, SERVICE_OWNER, WRITE};
-use crate::auth::Authenticated;
+use super::wire::{SearchQuery, SearchRole};
+use super::{READ, SERVICE_OWNER, Searcher, WRITE};
+use crate::auth::{Authorized, refused};
+use crate::binding::ApiQuery;
 use crate::clients::forward;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
@@ -30,159 +30,102 @@ use crate::state::AppState;
     ))]
 pub async fn search(
     State(state): State<AppState>,
-    caller: Authenticated,
-    Query(query): Query<SearchQuery>,
-) -> Result<Json<Vec<String>>, Problem> {
-    let scopes: &[&str] = if query
-        .role
-        .as_deref()
-        .is_some_and(|role| role.eq_ignore_ascii_case("ServiceOwner"))
-    {
+    caller: Authorized<Searcher>,
+    ApiQuery(query): ApiQuery<SearchQuery>,
+) -> Result<Json<Vec<String>>, Response> {
+    let scopes: &[&str] = if query.role == Some(SearchRole::ServiceOwner) {
         &[SERVICE_OWNER]
     } else {
         &[READ, WRITE]
     };
-    caller.require_any_scope(scopes)?;
-    let filters = validate(query)?;
+    // The policy let in any of the three; the role decides which it must have been.
+    caller.require_any_scope(scopes).map_err(refused)?;
     let mut client = state.clients.filetransfer();
     let found = forward(
         &caller,
         scopes,
-        |principal| pb::SearchRequest {
-            principal: Some(principal),
-            ..filters
-        },
+        |principal| filters(query, principal),
         |request| client.search(request),
     )
-    .await?;
+    .await
+    .map_err(IntoResponse::into_response)?;
     Ok(Json(found.file_transfer_ids))
 }
 
-/// The search's filters, or a 400 naming every invalid parameter.
-fn validate(query: SearchQuery) -> Result<pb::SearchRequest, Problem> {
-    let mut errors = std::collections::BTreeMap::<String, Vec<String>>::new();
-    let mut fail = |name: &str, message: String| {
-        errors.entry(name.to_owned()).or_default().push(message);
-    };
-    let resource_id = query.resource_id.unwrap_or_default();
-    if resource_id.trim().is_empty() {
-        fail("resourceId", "is required".to_owned());
-    }
-    let status = one_of("status", query.status, &FILE_TRANSFER_STATUSES, &mut fail);
-    let recipient_status = one_of(
-        "recipientStatus",
-        query.recipient_status,
-        &RECIPIENT_STATUSES,
-        &mut fail,
-    );
-    let role = one_of("role", query.role, &SEARCH_ROLES, &mut fail);
-    let from = time("from", query.from, &mut fail);
-    let to = time("to", query.to, &mut fail);
-    let order_ascending = match query
-        .order_ascending
-        .as_deref()
-        .map(str::to_ascii_lowercase)
-    {
-        None => false,
-        Some(text) if text == "true" => true,
-        Some(text) if text == "false" => false,
-        Some(text) => {
-            fail("orderAscending", format!("{text:?} is not true or false"));
-            false
-        }
-    };
-    if !errors.is_empty() {
-        return Err(Problem::validation(errors));
-    }
-    Ok(pb::SearchRequest {
-        principal: None,
-        resource_id,
-        status,
-        recipient_status,
-        from,
-        to,
-        order_ascending,
-        role,
-    })
-}
-
-/// `value` written as the member of `allowed` it names case-insensitively; empty when absent.
-fn one_of(
-    name: &str,
-    value: Option<String>,
-    allowed: &[&str],
-    fail: &mut impl FnMut(&str, String),
-) -> String {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return String::new();
-    };
-    match allowed.iter().find(|a| a.eq_ignore_ascii_case(&value)) {
-        Some(canonical) => (*canonical).to_owned(),
-        None => {
-            fail(
-                name,
-                format!("{value:?} is not one of {}", allowed.join(", ")),
-            );
-            String::new()
-        }
-    }
-}
-
-/// `value` as RFC 3339 in UTC; empty when absent.
-fn time(name: &str, value: Option<String>, fail: &mut impl FnMut(&str, String)) -> String {
-    let Some(value) = value.filter(|v| !v.is_empty()) else {
-        return String::new();
-    };
-    match DateTime::parse_from_rfc3339(&value) {
-        Ok(time) => time
-            .with_timezone(&Utc)
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        Err(error) => {
-            fail(name, format!("{value:?} is not an RFC 3339 time: {error}"));
-            String::new()
-        }
+/// The contract's search for the bound parameters.
+fn filters(query: SearchQuery, principal: broker_proto::common::Principal) -> pb::SearchRequest {
+    pb::SearchRequest {
+        principal: Some(principal),
+        resource_id: query.resource_id.0,
+        status: query
+            .status
+            .map(|s| s.name())
+            .unwrap_or_default()
+            .to_owned(),
+        recipient_status: query
+            .recipient_status
+            .map(|s| s.name())
+            .unwrap_or_default()
+            .to_owned(),
+        from: query.from.map(|t| t.rfc3339()).unwrap_or_default(),
+        to: query.to.map(|t| t.rfc3339()).unwrap_or_default(),
+        order_ascending: query.order_ascending.unwrap_or_default(),
+        role: query
+            .role
+            .map(SearchRole::name)
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::binding::parse_query;
 
-    /// The query string `pairs` make, as axum parses it.
-    fn query(pairs: &[(&str, &str)]) -> SearchQuery {
-        let text: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let uri: http::Uri = format!("/?{}", text.join("&")).parse().unwrap();
-        Query::<SearchQuery>::try_from_uri(&uri).unwrap().0
+    fn search(query: &str) -> Result<pb::SearchRequest, broker_common::Problem> {
+        parse_query::<SearchQuery>(query).map(|q| filters(q, Default::default()))
     }
 
     #[test]
-    fn normalises_enums_and_times() {
-        let filters = validate(query(&[
-            ("resourceId", "broker-demo"),
-            ("status", "published"),
-            ("recipientStatus", "DOWNLOADSTARTED"),
-            ("role", "recipient"),
-            ("from", "2026-08-01T02:00:00%2B02:00"),
-            ("orderAscending", "True"),
-        ]))
+    fn binds_enums_by_name_or_number_and_times_in_any_form() {
+        let filters = search(
+            "ResourceId=urn:altinn:resource:broker-demo&status=published&recipientStatus=1\
+             &role=recipient&from=2026-08-01%2002:00:00&to=2026-08-02&orderAscending=True",
+        )
         .unwrap();
+        assert_eq!(filters.resource_id, "broker-demo");
         assert_eq!(filters.status, "Published");
         assert_eq!(filters.recipient_status, "DownloadStarted");
         assert_eq!(filters.role, "Recipient");
-        assert_eq!(filters.from, "2026-08-01T00:00:00Z");
+        assert_eq!(filters.from, "2026-08-01T02:00:00Z");
+        assert_eq!(filters.to, "2026-08-02T00:00:00Z");
         assert!(filters.order_ascending);
+        assert_eq!(search("resourceId=r&status=3").unwrap().status, "Published");
     }
 
     #[test]
-    fn names_every_invalid_parameter() {
-        let problem = validate(query(&[
-            ("status", "Sent"),
-            ("from", "yesterday"),
-            ("orderAscending", "maybe"),
-        ]))
-        .unwrap_err();
-        let errors = problem.errors.unwrap();
-        let names: Vec<&str> = errors.keys().map(String::as_str).collect();
-        assert_eq!(names, ["from", "orderAscending", "resourceId", "status"]);
+    fn answers_as_asp_net_does_for_bad_values() {
+        let errors = |query| *search(query).unwrap_err().errors.unwrap();
+        assert_eq!(
+            errors("status=Published")["resourceId"],
+            ["The resourceId field is required."]
+        );
+        assert_eq!(
+            errors("resourceId=r&status=Sent")["status"],
+            ["The value 'Sent' is not valid."]
+        );
+        assert_eq!(
+            errors("resourceId=r&role=Both")["role"],
+            ["The value 'Both' is not valid."]
+        );
+        assert_eq!(
+            errors("resourceId=r&status=9")["status"],
+            ["The value '9' is invalid."]
+        );
+        assert_eq!(
+            errors("resourceId=r&from=yesterday")["from"],
+            ["The value 'yesterday' is not valid."]
+        );
     }
 }

@@ -2,34 +2,40 @@
 //! `/broker/api/v1/resource/{resourceId}`) and the monthly statistics, all for service owners
 //! (`altinn:serviceowner`). The service checks ownership against the access registry.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+use axum::handler::Handler;
+use axum::middleware::from_fn;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use broker_common::Problem;
 use broker_proto::filetransfer as pb;
 use http::StatusCode;
 
-use super::SERVICE_OWNER;
 use super::wire::{
     MonthlyStatistic, ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize,
     ServiceOwnerOverview, StatisticsQuery,
 };
-use crate::auth::Authenticated;
+use super::{SERVICE_OWNER, ServiceOwner};
+use crate::auth::Authorized;
+use crate::binding::{ApiJson, ApiQuery, ResourceId};
 use crate::clients::forward;
-use crate::extract::ApiJson;
+use crate::negotiation;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
 /// The settings and statistics routes.
 pub fn routes() -> Router<AppState> {
+    let produces_json = || from_fn(negotiation::produces_json);
     Router::new()
         .route(
             "/broker/api/v1/serviceowner",
-            post(register_service_owner).get(get_service_owner),
+            post(register_service_owner).get(get_service_owner.layer(produces_json())),
         )
         .route(
             "/broker/api/v1/resource/{resourceId}",
-            get(get_resource_settings).put(put_resource_settings),
+            get(get_resource_settings)
+                .put(put_resource_settings.layer(from_fn(negotiation::consumes_json)))
+                .route_layer(produces_json()),
         )
         .route("/broker/api/v1/statistics/monthly", get(monthly_statistics))
 }
@@ -39,7 +45,7 @@ pub fn routes() -> Router<AppState> {
     security(("bearer" = ["altinn:serviceowner"])),
     request_body = ServiceOwnerInitialize,
     responses(
-        (status = 200, description = "The service owner", body = ServiceOwnerOverview),
+        (status = 200, description = "Registered (no body)"),
         (status = 400, description = "A field is missing or invalid", body = ProblemDetails),
         (status = 401, description = "No, an expired, or an untrusted token",
             body = ProblemDetails),
@@ -49,21 +55,21 @@ pub fn routes() -> Router<AppState> {
     ))]
 pub async fn register_service_owner(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<ServiceOwner>,
     ApiJson(body): ApiJson<ServiceOwnerInitialize>,
-) -> Result<Json<ServiceOwnerOverview>, Problem> {
+) -> Result<StatusCode, Problem> {
     let mut client = state.clients.filetransfer();
-    let owner = forward(
+    forward(
         &caller,
         &[SERVICE_OWNER],
         |principal| pb::RegisterServiceOwnerRequest {
             principal: Some(principal),
-            name: body.name,
+            name: body.name.unwrap_or_default(),
         },
         |request| client.register_service_owner(request),
     )
     .await?;
-    Ok(Json(owner.into()))
+    Ok(StatusCode::OK)
 }
 
 /// The caller's service-owner settings and storage.
@@ -78,7 +84,7 @@ pub async fn register_service_owner(
     ))]
 pub async fn get_service_owner(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<ServiceOwner>,
 ) -> Result<Json<ServiceOwnerOverview>, Problem> {
     let mut client = state.clients.filetransfer();
     let owner = forward(
@@ -109,11 +115,11 @@ pub async fn get_service_owner(
     ))]
 pub async fn put_resource_settings(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<ServiceOwner>,
     Path(resource_id): Path<String>,
     ApiJson(body): ApiJson<ResourceSettingsUpdate>,
 ) -> Result<StatusCode, Problem> {
-    let (settings, present_fields) = body.into_settings(resource_id)?;
+    let (settings, present_fields) = body.into_settings(ResourceId::new(&resource_id).0)?;
     let mut client = state.clients.filetransfer();
     forward(
         &caller,
@@ -143,7 +149,7 @@ pub async fn put_resource_settings(
     ))]
 pub async fn get_resource_settings(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<ServiceOwner>,
     Path(resource_id): Path<String>,
 ) -> Result<Json<ResourceSettingsOverview>, Problem> {
     let mut client = state.clients.filetransfer();
@@ -152,7 +158,7 @@ pub async fn get_resource_settings(
         &[SERVICE_OWNER],
         |principal| pb::GetResourceSettingsRequest {
             principal: Some(principal),
-            resource_id,
+            resource_id: ResourceId::new(&resource_id).0,
         },
         |request| client.get_resource_settings(request),
     )
@@ -174,8 +180,8 @@ pub async fn get_resource_settings(
     ))]
 pub async fn monthly_statistics(
     State(state): State<AppState>,
-    caller: Authenticated,
-    Query(query): Query<StatisticsQuery>,
+    caller: Authorized<ServiceOwner>,
+    ApiQuery(query): ApiQuery<StatisticsQuery>,
 ) -> Result<Json<Vec<MonthlyStatistic>>, Problem> {
     let mut client = state.clients.filetransfer();
     let statistics = forward(

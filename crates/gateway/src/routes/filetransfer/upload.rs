@@ -28,8 +28,8 @@ use http::{HeaderMap, StatusCode, header};
 use tokio::sync::oneshot;
 
 use super::wire::FileTransferIdBody;
-use super::{TransferId, WRITE};
-use crate::auth::Authenticated;
+use super::{Sender, TransferId, WRITE};
+use crate::auth::{Authenticated, Authorized};
 use crate::clients::authorized_request;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ const PASS_THROUGH: usize = 64 * 1024;
     ))]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<Sender>,
     TransferId(file_transfer_id): TransferId,
     headers: HeaderMap,
     body: Body,

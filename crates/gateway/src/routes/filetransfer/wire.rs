@@ -11,58 +11,145 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::extract::null_as_default;
+use crate::binding::{
+    JsonBody, QueryBinding, QueryModel, ResourceId, Timestamp, null_as_default, nullable,
+};
 
-/// The file transfer statuses of the reference, in lifecycle order.
-pub const FILE_TRANSFER_STATUSES: [&str; 8] = [
-    "Initialized",
-    "UploadStarted",
-    "UploadProcessing",
-    "Published",
-    "Cancelled",
-    "AllConfirmedDownloaded",
-    "Purged",
-    "Failed",
-];
+/// A file transfer status, in Altinn's order (`FileTransferStatusExt`: its number is the
+/// position here, which a client may send instead of the name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum FileTransferStatus {
+    /// 0.
+    Initialized,
+    /// 1.
+    UploadStarted,
+    /// 2.
+    UploadProcessing,
+    /// 3.
+    Published,
+    /// 4.
+    Cancelled,
+    /// 5.
+    AllConfirmedDownloaded,
+    /// 6.
+    Purged,
+    /// 7.
+    Failed,
+}
 
-/// The recipient statuses of the reference.
-pub const RECIPIENT_STATUSES: [&str; 3] = ["Initialized", "DownloadStarted", "DownloadConfirmed"];
+impl FileTransferStatus {
+    /// The status's name, as the contract writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Initialized => "Initialized",
+            Self::UploadStarted => "UploadStarted",
+            Self::UploadProcessing => "UploadProcessing",
+            Self::Published => "Published",
+            Self::Cancelled => "Cancelled",
+            Self::AllConfirmedDownloaded => "AllConfirmedDownloaded",
+            Self::Purged => "Purged",
+            Self::Failed => "Failed",
+        }
+    }
+}
 
-/// The roles a search may take; `ServiceOwner` (ours, not Altinn's) is the resource owner's
-/// view of every transfer of the resource, with the `altinn:serviceowner` scope.
-pub const SEARCH_ROLES: [&str; 4] = ["Sender", "Recipient", "Both", "ServiceOwner"];
+/// A recipient's status, in Altinn's order (`RecipientFileTransferStatusExt`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum RecipientFileTransferStatus {
+    /// 0.
+    Initialized,
+    /// 1.
+    DownloadStarted,
+    /// 2.
+    DownloadConfirmed,
+}
+
+impl RecipientFileTransferStatus {
+    /// The status's name, as the contract writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Initialized => "Initialized",
+            Self::DownloadStarted => "DownloadStarted",
+            Self::DownloadConfirmed => "DownloadConfirmed",
+        }
+    }
+}
+
+/// The role a search takes, in Altinn's order (`RoleExt`: Recipient 0, Sender 1); absent means
+/// both. `ServiceOwner` is ours: the resource owner's view of every transfer of the resource,
+/// with the `altinn:serviceowner` scope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+pub enum SearchRole {
+    /// Transfers the caller receives.
+    Recipient,
+    /// Transfers the caller sends.
+    Sender,
+    /// Every transfer of a resource the caller owns (an extension).
+    ServiceOwner,
+}
+
+impl SearchRole {
+    /// The role's name, as the contract writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Recipient => "Recipient",
+            Self::Sender => "Sender",
+            Self::ServiceOwner => "ServiceOwner",
+        }
+    }
+}
 
 /// The reference's error code for a negative maximum file transfer size.
 const NEGATIVE_MAX_SIZE: u16 = 11;
 
-/// `FileTransferInitialize`: what a sender declares before uploading.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+/// `FileTransferInitialize`: what a sender declares before uploading. Every member binds as
+/// Altinn's model does: one left out takes its empty default, one sent as `null` stays null,
+/// and the file-transfer service validates them all with Altinn's messages.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileTransferInitialize {
-    /// The resource the transfer belongs to (1–255 characters).
-    #[schema(example = "broker-demo")]
-    pub resource_id: String,
+    /// The resource the transfer belongs to (1–255 characters), with or without
+    /// `urn:altinn:resource:`.
+    #[serde(default = "left_out")]
+    #[schema(value_type = String, example = "broker-demo")]
+    pub resource_id: Option<String>,
     /// The file's name (1–255 characters).
-    #[schema(example = "report.xml")]
-    pub file_name: String,
+    #[serde(default = "left_out")]
+    #[schema(value_type = String, example = "report.xml")]
+    pub file_name: Option<String>,
     /// The sender's own reference (1–4096 characters).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub senders_file_transfer_reference: String,
-    /// The sending organisation, which must be the caller's: `0192:<orgnr>` or its party URN.
-    #[schema(example = "0192:991825827")]
-    pub sender: String,
+    #[serde(default = "left_out")]
+    #[schema(value_type = String, example = "case-2026-042")]
+    pub senders_file_transfer_reference: Option<String>,
+    /// The sending organisation, `0192:<orgnr>` or its party URN; the caller must be allowed to
+    /// act for it.
+    #[serde(default = "left_out")]
+    #[schema(value_type = String, example = "0192:991825827")]
+    pub sender: Option<String>,
     /// The receiving organisations, at least one.
-    #[schema(example = json!(["0192:986252932"]))]
-    pub recipients: Vec<String>,
+    #[serde(default = "no_recipients")]
+    #[schema(value_type = Vec<String>, example = json!(["0192:986252932"]))]
+    pub recipients: Option<Vec<String>>,
     /// Up to 10 properties (key ≤ 50, value ≤ 3000 characters).
     #[serde(default, deserialize_with = "null_as_default")]
     pub property_list: HashMap<String, String>,
     /// The file's MD5 as 32 lowercase hex characters; the upload fails if it differs.
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub checksum: String,
+    #[serde(default = "left_out")]
+    #[schema(value_type = Option<String>)]
+    pub checksum: Option<String>,
     /// Skips the malware scan, if the resource is approved for it.
     #[serde(default, deserialize_with = "null_as_default")]
     pub disable_virus_scan: bool,
+}
+
+/// A text member left out of the body: Altinn's model starts it as `""`.
+fn left_out() -> Option<String> {
+    Some(String::new())
+}
+
+/// `recipients` left out: Altinn's model starts it as an empty list.
+fn no_recipients() -> Option<Vec<String>> {
+    Some(Vec::new())
 }
 
 impl FileTransferInitialize {
@@ -74,7 +161,8 @@ impl FileTransferInitialize {
             file_name: self.file_name,
             senders_file_transfer_reference: self.senders_file_transfer_reference,
             sender: self.sender,
-            recipients: self.recipients,
+            recipients_null: self.recipients.is_none(),
+            recipients: self.recipients.unwrap_or_default(),
             property_list: self.property_list,
             checksum: self.checksum,
             disable_virus_scan: self.disable_virus_scan,
@@ -101,7 +189,7 @@ impl From<pb::FileTransferId> for FileTransferIdBody {
 /// One recipient's current status.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct RecipientFileTransferStatus {
+pub struct RecipientFileTransferStatusDetails {
     /// The recipient organisation.
     recipient: String,
     /// `Initialized`, `DownloadStarted` or `DownloadConfirmed`.
@@ -112,10 +200,11 @@ pub struct RecipientFileTransferStatus {
     current_recipient_file_transfer_status_changed: String,
 }
 
-/// `FileTransferOverview`: a transfer and its recipients' current statuses.
+/// What the overview and the details both show of a transfer (Altinn's
+/// `FileTransferOverviewExt` without `published`).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct FileTransferOverview {
+pub struct FileTransferFields {
     /// The file transfer's id.
     file_transfer_id: String,
     /// Its resource.
@@ -124,7 +213,8 @@ pub struct FileTransferOverview {
     file_name: String,
     /// The sender's own reference.
     senders_file_transfer_reference: Option<String>,
-    /// The MD5 of the file, when known.
+    /// The file's MD5: as given at initialize (`""` when none was, `null` when it was sent as
+    /// null), or the one computed at upload.
     checksum: Option<String>,
     /// Whether the file is scanned for malware.
     use_virus_scan: bool,
@@ -134,47 +224,55 @@ pub struct FileTransferOverview {
     file_transfer_status: String,
     /// The status in words.
     file_transfer_status_text: String,
-    /// When the status last changed (RFC 3339).
+    /// When the status last changed.
+    #[schema(format = DateTime)]
     file_transfer_status_changed: String,
-    /// When the transfer was initialized (RFC 3339).
+    /// When the transfer was initialized.
+    #[schema(format = DateTime)]
     created: String,
-    /// When the transfer expires and its file is purged (RFC 3339).
-    expiration_time: Option<String>,
-    /// The sending organisation.
+    /// When the transfer expires and its file is purged.
+    #[schema(format = DateTime)]
+    expiration_time: String,
+    /// The sending organisation, as it was given at initialize.
     sender: String,
-    /// The recipients and their current statuses.
-    recipients: Vec<RecipientFileTransferStatus>,
+    /// The recipients (`0192:<orgnr>`) and their current statuses.
+    recipients: Vec<RecipientFileTransferStatusDetails>,
     /// The sender's properties.
     property_list: BTreeMap<String, String>,
-    /// Whether the transfer has been published to its recipients.
-    published: bool,
 }
 
-/// `None` for empty text, which the contract uses for "absent".
-fn non_empty(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
+/// `FileTransferOverview`: a transfer and its recipients' current statuses.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FileTransferOverview {
+    /// The transfer.
+    #[serde(flatten)]
+    fields: FileTransferFields,
+    /// When the transfer was published to its recipients; `null` until then.
+    #[schema(format = DateTime)]
+    published: Option<String>,
 }
 
-impl From<pb::FileTransferOverview> for FileTransferOverview {
+impl From<pb::FileTransferOverview> for FileTransferFields {
     fn from(overview: pb::FileTransferOverview) -> Self {
         Self {
             file_transfer_id: overview.file_transfer_id,
             resource_id: overview.resource_id,
             file_name: overview.file_name,
-            senders_file_transfer_reference: non_empty(overview.senders_file_transfer_reference),
-            checksum: non_empty(overview.checksum),
+            senders_file_transfer_reference: overview.senders_file_transfer_reference,
+            checksum: overview.checksum,
             use_virus_scan: overview.use_virus_scan,
             file_transfer_size: overview.file_transfer_size,
             file_transfer_status: overview.file_transfer_status,
             file_transfer_status_text: overview.file_transfer_status_text,
             file_transfer_status_changed: overview.file_transfer_status_changed,
             created: overview.created,
-            expiration_time: non_empty(overview.expiration_time),
+            expiration_time: overview.expiration_time,
             sender: overview.sender,
             recipients: overview
                 .recipients
                 .into_iter()
-                .map(|r| RecipientFileTransferStatus {
+                .map(|r| RecipientFileTransferStatusDetails {
                     recipient: r.recipient,
                     current_recipient_file_transfer_status_code: r
                         .current_recipient_file_transfer_status_code,
@@ -185,7 +283,16 @@ impl From<pb::FileTransferOverview> for FileTransferOverview {
                 })
                 .collect(),
             property_list: overview.property_list.into_iter().collect(),
-            published: overview.published,
+        }
+    }
+}
+
+impl From<pb::FileTransferOverview> for FileTransferOverview {
+    fn from(mut overview: pb::FileTransferOverview) -> Self {
+        let published = overview.published.take();
+        Self {
+            fields: overview.into(),
+            published,
         }
     }
 }
@@ -220,9 +327,9 @@ pub struct RecipientFileTransferStatusEvent {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileTransferStatusDetails {
-    /// The overview's fields.
+    /// The overview's fields, without `published` (the history says when).
     #[serde(flatten)]
-    overview: FileTransferOverview,
+    fields: FileTransferFields,
     /// Every status the transfer entered, oldest first.
     file_transfer_status_history: Vec<FileTransferStatusEvent>,
     /// Every status each recipient entered, oldest first.
@@ -232,7 +339,7 @@ pub struct FileTransferStatusDetails {
 impl From<pb::FileTransferStatusDetails> for FileTransferStatusDetails {
     fn from(details: pb::FileTransferStatusDetails) -> Self {
         Self {
-            overview: details.overview.unwrap_or_default().into(),
+            fields: details.overview.unwrap_or_default().into(),
             file_transfer_status_history: details
                 .file_transfer_status_history
                 .into_iter()
@@ -257,33 +364,42 @@ impl From<pb::FileTransferStatusDetails> for FileTransferStatusDetails {
     }
 }
 
-/// The search's query string, as sent; validated by `search::validate`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// The search's query parameters, bound as Altinn's action binds them.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// The resource to search (required).
-    pub resource_id: Option<String>,
-    /// Only transfers in this file transfer status.
-    pub status: Option<String>,
-    /// Only transfers where the caller's recipient status is this.
-    pub recipient_status: Option<String>,
-    /// Only transfers created (or, with `status`, entering it) at or after this RFC 3339 time.
-    pub from: Option<String>,
-    /// Only transfers created (or, with `status`, entering it) before this RFC 3339 time.
-    pub to: Option<String>,
+    /// The resource to search (required), with or without `urn:altinn:resource:`.
+    #[param(value_type = String)]
+    pub resource_id: ResourceId,
+    /// Only transfers now in this status (by name in any case, or its number).
+    #[param(value_type = Option<FileTransferStatus>)]
+    pub status: Option<FileTransferStatus>,
+    /// Only transfers where the caller's latest recipient status is this.
+    #[param(value_type = Option<RecipientFileTransferStatus>)]
+    pub recipient_status: Option<RecipientFileTransferStatus>,
+    /// Only transfers created (or, with `status`, entering it) after this time; any ISO 8601
+    /// form, UTC when it has no offset.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub from: Option<Timestamp>,
+    /// Only transfers created (or, with `status`, entering it) before this time.
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub to: Option<Timestamp>,
     /// Oldest first instead of newest first.
-    pub order_ascending: Option<String>,
-    /// `Sender`, `Recipient` or `Both`.
-    pub role: Option<String>,
+    pub order_ascending: Option<bool>,
+    /// `Recipient` or `Sender` (both when absent), or our `ServiceOwner`.
+    #[param(value_type = Option<SearchRole>)]
+    pub role: Option<SearchRole>,
 }
 
 /// `POST /broker/api/v1/serviceowner`: registers the caller as a service owner.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceOwnerInitialize {
-    /// The service owner's name.
-    pub name: String,
+    /// The service owner's name (C# `required`: it must be sent, and null or blank is refused).
+    #[serde(deserialize_with = "nullable")]
+    #[schema(value_type = String)]
+    pub name: Option<String>,
 }
 
 /// A storage provider of a service owner.
@@ -430,6 +546,11 @@ impl ResourceSettingsUpdate {
     }
 }
 
+/// `None` for empty text, which the contract uses for "absent".
+fn non_empty(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
 /// A resource's broker settings as stored.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -510,4 +631,27 @@ impl From<pb::MonthlyStatistic> for MonthlyStatistic {
 pub struct StatisticsQuery {
     /// Only this resource; all of the caller's resources when absent.
     pub resource_id: Option<String>,
+}
+
+impl JsonBody for FileTransferInitialize {
+    const PARAMETER: &'static str = "initializeExt";
+    const TYPE: &'static str = "Altinn.Broker.Models.FileTransferInitalizeExt";
+}
+
+impl JsonBody for ServiceOwnerInitialize {
+    const PARAMETER: &'static str = "serviceOwnerInitializeExt";
+    const TYPE: &'static str = "Altinn.Broker.Models.ServiceOwner.ServiceOwnerInitializeExt";
+}
+
+impl JsonBody for ResourceSettingsUpdate {
+    const PARAMETER: &'static str = "resourceExt";
+    const TYPE: &'static str = "Altinn.Broker.Models.ResourceExt";
+}
+
+impl QueryModel for SearchQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
+}
+
+impl QueryModel for StatisticsQuery {
+    const BINDING: QueryBinding = QueryBinding::Model;
 }

@@ -186,20 +186,27 @@ async fn pull_query_errors_name_the_parameter() {
 #[tokio::test]
 async fn subscription_body_errors_name_the_field() {
     let subscriber = subscriber();
-    let cases = [
-        (r#"{"resourceFilter": "urn:altinn:resource:r"}"#, "endPoint"),
-        (
-            r#"{"endPoint": "https://example.com/hook"}"#,
-            "resourceFilter",
-        ),
+    // What does not bind is keyed by its JSON path, with the body's parameter as missing.
+    for (body, key) in [
+        (r#"{"resourceFilter": "urn:altinn:resource:r"}"#, "$"),
+        (r#"{"endPoint": "https://example.com/hook"}"#, "$"),
         (
             r#"{"endPoint": 5, "resourceFilter": "urn:altinn:resource:r"}"#,
-            "endPoint",
+            "$.endPoint",
         ),
         (
             r#"{"endPoint": "https://e.com", "resourceFilter": "r", "includeSubunits": "yes"}"#,
-            "includeSubunits",
+            "$.includeSubunits",
         ),
+    ] {
+        let problem = expect_problem(
+            request(Method::POST, SUBSCRIPTIONS, Some(&subscriber), Some(body)),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+        assert_eq!(fields(&problem), [key, "subscriptionRequest"], "{body}");
+    }
+    let cases = [
         (
             r#"{"endPoint": "https://e.com", "resourceFilter": "r",
                 "alternativeSubjectFilter": "/person/01017012345"}"#,
@@ -210,8 +217,18 @@ async fn subscription_body_errors_name_the_field() {
                 "alternativeSubjectFilter": "/organisation/991825828"}"#,
             "alternativeSubjectFilter",
         ),
-        (r#"{"endPoint": "#, "$"),
     ];
+    let problem = expect_problem(
+        request(
+            Method::POST,
+            SUBSCRIPTIONS,
+            Some(&subscriber),
+            Some(r#"{"endPoint": "#),
+        ),
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(fields(&problem), ["$", "subscriptionRequest"]);
     for (body, field) in cases {
         let problem = expect_problem(
             request(Method::POST, SUBSCRIPTIONS, Some(&subscriber), Some(body)),
@@ -462,7 +479,7 @@ async fn redrive_forwards_the_ids_and_empty_means_all() {
     )
     .await
     .1;
-    assert_eq!(fields(&problem), ["ids"]);
+    assert_eq!(fields(&problem), ["$.ids", "body"]);
     let seen = double.seen.lock().unwrap();
     let expected: [Vec<String>; 3] = [vec!["dl-1".into(), "dl-2".into()], vec![], vec![]];
     assert_eq!(seen.redrives, expected);

@@ -3,7 +3,7 @@
 //! the gRPC boundary (`streams`, against a recording stand-in of the service).
 
 use axum::body::Body;
-use http::{Method, Request, StatusCode};
+use http::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
 use crate::support::{gateway, header, maskinporten_claims, send, sign};
@@ -71,17 +71,38 @@ const METADATA: [(&str, &str); 4] = [
     ("Metadata.Recipients[0]", "0192:986252932"),
 ];
 
+/// The content type of the problems of `request`'s route: as ASP.NET's `[Produces]` makes it,
+/// `application/json` where the action produces JSON, and `application/problem+json` for the
+/// download, which produces nothing named.
+fn problem_type(request: &Request<Body>) -> &'static str {
+    let path = request.uri().path();
+    if path.ends_with("/download") || path.contains("/webhooks/") {
+        "application/problem+json"
+    } else {
+        "application/json; charset=utf-8"
+    }
+}
+
 /// Sends `request` and checks the answer is a problem with `status`; returns the problem.
 async fn expect_problem(request: Request<Body>, status: StatusCode) -> Value {
     let what = format!("{} {}", request.method(), request.uri());
+    let content_type = problem_type(&request);
     let (response, problem) = send(&gateway(), request).await;
     assert_eq!(response.status(), status, "{what}: {problem}");
-    assert_eq!(
-        header(&response, "content-type"),
-        "application/problem+json",
-        "{what}"
-    );
+    assert_eq!(header(&response, "content-type"), content_type, "{what}");
+    assert_eq!(problem["status"], status.as_u16(), "{what}: {problem}");
     problem
+}
+
+/// Sends `request` and checks the answer is `status` with no body, as ASP.NET answers a failed
+/// authentication or authorization.
+async fn expect_bare(request: Request<Body>, status: StatusCode) -> Response<()> {
+    let what = format!("{} {}", request.method(), request.uri());
+    let (response, body) = send(&gateway(), request).await;
+    assert_eq!(response.status(), status, "{what}: {body}");
+    assert_eq!(body, Value::Null, "{what}: no body");
+    assert_eq!(header(&response, "content-type"), "", "{what}");
+    response
 }
 
 /// Every route of the API with a well-formed request, and the scopes any of which it needs.
@@ -180,16 +201,20 @@ fn routes(bearer: Option<&str>) -> Vec<(Request<Body>, &'static [&'static str])>
     ]
 }
 
+/// As Altinn's JwtBearer schemes answer: 401 with no body, the challenge saying why.
 #[tokio::test]
 async fn every_route_needs_a_valid_token() {
     for (request, _) in routes(None) {
-        let what = format!("{} {}", request.method(), request.uri());
-        let (response, _) = send(&gateway(), request).await;
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
-        assert_eq!(header(&response, "www-authenticate"), "Bearer", "{what}");
+        let response = expect_bare(request, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(header(&response, "www-authenticate"), "Bearer");
     }
     for (request, _) in routes(Some("not-a-jwt")) {
-        expect_problem(request, StatusCode::UNAUTHORIZED).await;
+        let response = expect_bare(request, StatusCode::UNAUTHORIZED).await;
+        let challenge = header(&response, "www-authenticate");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
     }
 }
 
@@ -208,52 +233,78 @@ async fn each_route_refuses_tokens_without_its_scope() {
                     "{what}: {problem}"
                 );
             } else {
+                // Altinn's scope policy: 403, no body, no challenge.
                 assert_eq!(
                     response.status(),
                     StatusCode::FORBIDDEN,
                     "{what}: {problem}"
                 );
-                let challenge = header(&response, "www-authenticate");
-                assert!(
-                    challenge.starts_with("Bearer error=\"insufficient_scope\""),
-                    "{what}: {challenge}"
-                );
+                assert_eq!(problem, Value::Null, "{what}");
+                assert_eq!(header(&response, "www-authenticate"), "", "{what}");
             }
         }
     }
 }
 
+/// A body System.Text.Json cannot read is ASP.NET's validation problem: the failure under its
+/// JSON path, and the body's parameter as missing.
 #[tokio::test]
-async fn malformed_json_is_400_naming_the_field() {
+async fn malformed_json_is_400_naming_the_json_path() {
     let writer = token(&format!("{WRITE} {SERVICE_OWNER}"));
     let cases = [
-        (BASE, Method::POST, r#"{"fileName": "a"}"#, "resourceId"),
         (
             BASE,
             Method::POST,
             r#"{"resourceId": "r", "fileName": "a", "sender": "s", "recipients": "x"}"#,
-            "recipients",
+            "$.recipients",
+            "initializeExt",
         ),
         (
             BASE,
             Method::POST,
-            r#"{"resourceId": "r", "fileName": "a", "sender": "s", "recipients": [],
-                "propertyList": {"k": 1}}"#,
-            "propertyList.k",
+            r#"{"resourceId": "r", "FileName": 5}"#,
+            "$.fileName",
+            "initializeExt",
         ),
-        (BASE, Method::POST, "{", "$"),
+        (
+            BASE,
+            Method::POST,
+            r#"{"resourceId": "r", "propertyList": {"k": 1}}"#,
+            "$.propertyList.k",
+            "initializeExt",
+        ),
+        (BASE, Method::POST, "{", "$", "initializeExt"),
+        (BASE, Method::POST, "", "", "initializeExt"),
         (
             "/broker/api/v1/resource/broker-demo",
             Method::PUT,
             r#"{"maxFileTransferSize": "big"}"#,
-            "maxFileTransferSize",
+            "$.maxFileTransferSize",
+            "resourceExt",
         ),
-        ("/broker/api/v1/serviceowner", Method::POST, "{}", "name"),
+        (
+            "/broker/api/v1/serviceowner",
+            Method::POST,
+            "{}",
+            "$",
+            "serviceOwnerInitializeExt",
+        ),
     ];
-    for (uri, method, body, field) in cases {
+    for (uri, method, body, key, parameter) in cases {
         let request = request(method, uri, Some(&writer), json(body));
-        let problem = expect_problem(request, StatusCode::BAD_REQUEST).await;
-        assert!(problem["errors"][field].is_array(), "{body}: {problem}");
+        let (response, problem) = send(&gateway(), request).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::BAD_REQUEST,
+            "{body}: {problem}"
+        );
+        assert_eq!(problem["title"], "One or more validation errors occurred.");
+        assert!(problem["errors"][key].is_array(), "{body}: {problem}");
+        assert_eq!(
+            problem["errors"][parameter][0],
+            format!("The {parameter} field is required."),
+            "{body}"
+        );
     }
 }
 
@@ -343,10 +394,10 @@ async fn a_form_without_metadata_before_the_file_is_400() {
     )
     .await;
     assert!(problem["errors"]["FileTransfer"].is_array(), "{problem}");
-    // Not a form at all.
-    expect_problem(
-        request(Method::POST, &uri, Some(&writer), json(INITIALIZE)),
-        StatusCode::BAD_REQUEST,
+    // Not a form at all: ASP.NET's routing refuses it (415, no body), before the token counts.
+    expect_bare(
+        request(Method::POST, &uri, None, json(INITIALIZE)),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
     )
     .await;
 }

@@ -61,8 +61,8 @@ async fn initialize_sends_the_wire_fields_and_the_callers_token() {
     let seen = double.seen.lock().unwrap();
     assert_eq!(seen.bearers, [writer]);
     let sent = &seen.initializes[0];
-    assert_eq!(sent.resource_id, "broker-demo");
-    assert_eq!(sent.sender, "0192:991825827");
+    assert_eq!(sent.resource_id.as_deref(), Some("broker-demo"));
+    assert_eq!(sent.sender.as_deref(), Some("0192:991825827"));
     assert_eq!(sent.recipients, ["0192:986252932"]);
     assert_eq!(sent.principal.as_ref().unwrap().org_number, "991825827");
 }
@@ -111,7 +111,7 @@ async fn a_form_upload_sends_the_metadata_then_streams_the_file() {
     assert!(start.file_transfer_id.is_empty());
     assert_eq!(start.declared_length, None);
     let initialize = start.initialize.as_ref().expect("the metadata");
-    assert_eq!(initialize.resource_id, "broker-demo");
+    assert_eq!(initialize.resource_id.as_deref(), Some("broker-demo"));
     assert_eq!(initialize.recipients, ["0192:986252932"]);
     assert_eq!(initialize.property_list["kind"], "report");
     assert_eq!(seen.bytes, "the file's bytes".len() as u64);

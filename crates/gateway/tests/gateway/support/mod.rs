@@ -177,3 +177,10 @@ pub fn sign_with_kid(claims: &Value, kid: &str) -> String {
 pub fn sign(claims: &Value) -> String {
     sign_with_kid(claims, TEST_KID)
 }
+
+/// The `traceId` the gateway gives a problem of an untraced request with id `request_id`: the
+/// W3C form ASP.NET writes, made of the id's hex.
+pub fn trace_id_of(request_id: &str) -> String {
+    let simple = request_id.replace('-', "");
+    format!("00-{simple}-{}-00", &simple[16..])
+}

@@ -1,0 +1,123 @@
+//! [`ApiQuery`]: query parameters bound as ASP.NET binds them — names in any case, repeated
+//! names filling lists, an empty value taken as absent, values converted to each field's type
+//! ([`super::lenient`]) — and a failure answered with ASP.NET's message for it.
+
+use axum::extract::FromRequestParts;
+use broker_common::Problem;
+use http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use super::error::{QueryBinding, query_problem};
+use super::lenient::{Lenient, Source};
+
+/// A set of query parameters, and how ASP.NET binds it.
+pub trait QueryModel: DeserializeOwned {
+    /// Whether Altinn's action takes the parameters one by one or as one model.
+    const BINDING: QueryBinding;
+}
+
+/// Query parameters bound into `T`.
+#[derive(Debug, Clone)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    T: QueryModel,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
+        parse_query(parts.uri.query().unwrap_or_default()).map(Self)
+    }
+}
+
+/// The parameters of `query` (without the `?`) grouped by name, case-insensitively, in the order
+/// they came: one value as text, several as a list; empty values left out.
+pub fn parameters(query: &str) -> Map<String, Value> {
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+        if value.trim().is_empty() {
+            continue;
+        }
+        match grouped
+            .iter_mut()
+            .find(|(seen, _)| seen.eq_ignore_ascii_case(&name))
+        {
+            Some((_, values)) => values.push(value.into_owned()),
+            None => grouped.push((name.into_owned(), vec![value.into_owned()])),
+        }
+    }
+    grouped
+        .into_iter()
+        .map(|(name, mut values)| {
+            let value = if values.len() == 1 {
+                Value::String(values.swap_remove(0))
+            } else {
+                Value::Array(values.into_iter().map(Value::String).collect())
+            };
+            (name, value)
+        })
+        .collect()
+}
+
+/// Binds `query` into `T`, or the 400 validation problem ASP.NET would answer.
+pub fn parse_query<T: QueryModel>(query: &str) -> Result<T, Problem> {
+    let value = Value::Object(parameters(query));
+    serde_path_to_error::deserialize(Lenient::new(value, Source::Query)).map_err(|error| {
+        let path = error.path().to_string();
+        let field = path.split(['[', '.']).next().unwrap_or_default();
+        let field = match error.inner() {
+            super::error::BindError::Missing(missing) if field.is_empty() => missing.as_str(),
+            _ => field,
+        };
+        query_problem(field, error.inner(), T::BINDING)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Search {
+        resource_id: String,
+        #[serde(default)]
+        order_ascending: Option<bool>,
+        #[serde(default, rename = "type")]
+        types: Vec<String>,
+    }
+
+    impl QueryModel for Search {
+        const BINDING: QueryBinding = QueryBinding::Parameters;
+    }
+
+    #[test]
+    fn names_in_any_case_lists_from_repeats_and_empty_as_absent() {
+        let search: Search = parse_query("RESOURCEID=r&type=a&Type=b&orderAscending=&x=1").unwrap();
+        assert_eq!(search.resource_id, "r");
+        assert_eq!(search.types, ["a", "b"]);
+        assert_eq!(search.order_ascending, None);
+        let search: Search = parse_query("resourceId=r&orderascending=TRUE&type=one").unwrap();
+        assert_eq!(search.order_ascending, Some(true));
+        assert_eq!(search.types, ["one"]);
+    }
+
+    #[test]
+    fn failures_are_worded_as_asp_net_words_them() {
+        let problem = parse_query::<Search>("resourceId=").unwrap_err();
+        assert_eq!(
+            problem.errors.unwrap()["resourceId"],
+            ["The resourceId field is required."]
+        );
+        let problem = parse_query::<Search>("resourceId=r&orderAscending=1").unwrap_err();
+        assert_eq!(
+            problem.errors.unwrap()["orderAscending"],
+            ["The value '1' is not valid."]
+        );
+    }
+}
