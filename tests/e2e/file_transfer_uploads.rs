@@ -136,6 +136,7 @@ on_each_database! {
         let fields = [
             ("Metadata.ResourceId", broker_tests::scenario::RESOURCE.to_owned()),
             ("Metadata.FileName", "form.txt".to_owned()),
+            ("Metadata.SendersFileTransferReference", "form-1".to_owned()),
             ("Metadata.Sender", broker_tests::scenario::party(broker_tests::scenario::SENDER)),
             ("Metadata.Recipients[0]", broker_tests::scenario::party(broker_tests::scenario::RECIPIENT)),
             ("Metadata.PropertyList[case]", "7".to_owned()),
@@ -155,8 +156,8 @@ on_each_database! {
 }
 
 /// A refused upload's answer reaches a client that is still sending: a recipient's token (no
-/// `altinn:broker.write`) sending 2 MiB to either upload endpoint gets its 403 problem every
-/// time, never a reset connection.
+/// `altinn:broker.write`) sending 2 MiB to either upload endpoint gets its 403 (with no body, as
+/// Altinn answers a missing scope) every time, never a reset connection.
 #[tokio::test]
 async fn a_refused_upload_is_answered_while_the_client_still_sends() {
     let s = Scenario::start(Database::Sqlite).await;
@@ -167,11 +168,7 @@ async fn a_refused_upload_is_answered_while_the_client_still_sends() {
             .upload(&s.recipient.read, &id, bytes.clone())
             .await
             .expect_status(403);
-        assert_eq!(
-            refused.headers["content-type"], "application/problem+json",
-            "{}",
-            refused.body
-        );
+        assert!(refused.body.is_empty(), "{}", refused.body);
         s.initialize_and_upload(&s.recipient.read, &s.initialize_body(), &bytes)
             .await
             .expect_status(403);

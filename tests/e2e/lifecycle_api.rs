@@ -109,7 +109,7 @@ on_each_database! {
         assert_ne!(SENDER, broker_tests::DIGDIR);
         // Only the owner, and only with its scope.
         let query = format!("resourceId={RESOURCE}&role=ServiceOwner");
-        s.search(&s.sender.write, &query).await.assert_problem(403);
+        s.search(&s.sender.write, &query).await.expect_status(403);
 
         let statistics = s
             .call(

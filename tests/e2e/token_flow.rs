@@ -199,7 +199,7 @@ async fn a_bad_organisation_number_is_a_400_problem() {
             .admin_post("/admin/v1/clients", &body)
             .await
             .assert_problem(400);
-        assert!(problem["detail"].is_string(), "detail in {problem}");
+        assert!(problem["errors"].is_object(), "field errors in {problem}");
     }
 }
 

@@ -181,7 +181,7 @@ impl Scenario {
                 Some(json!({"name": "Digitaliseringsdirektoratet"})),
             )
             .await
-            .ok_json();
+            .expect_status(200);
         scenario
             .put_settings(RESOURCE, json!({"maxFileTransferSize": MAX_SIZE}))
             .await

@@ -7,10 +7,11 @@ use broker_common::config::Setting;
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
-/// Altinn's global ceiling on a transfer's size: 100 GiB.
-pub const DEFAULT_MAX_FILE_TRANSFER_SIZE: u64 = 100 * 1024 * 1024 * 1024;
-/// Altinn's ceiling when the virus scan is on: 2 GiB, what its scanner accepts.
-pub const DEFAULT_MAX_VIRUS_SCAN_SIZE: u64 = 2 * 1024 * 1024 * 1024;
+/// Altinn's global ceiling on a transfer's size: 32 × 50,000 MiB, about 1.6 TB (its error 22
+/// still says "100GB").
+pub const DEFAULT_MAX_FILE_TRANSFER_SIZE: u64 = 32 * 50_000 * 1024 * 1024;
+/// Altinn's ceiling when the virus scan is on: 50 GB (10⁹ bytes each), what its scanner takes.
+pub const DEFAULT_MAX_VIRUS_SCAN_SIZE: u64 = 50_000_000_000;
 /// Part size of uploads to S3: above its 5 MiB minimum part, small enough to keep memory flat.
 pub const DEFAULT_UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 

@@ -13,21 +13,25 @@ use broker_proto::filetransfer as pb;
 use broker_proto::filetransfer::file_transfer_service_server::FileTransferService;
 use broker_proto::filetransfer::{download_message, upload_message};
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
 use crate::domain::error::FileTransferError;
 use crate::domain::settings::{
-    ResourceSettings, ResourceSettingsChange, ServiceOwner, format_duration,
+    ResourceSettings, ResourceSettingsChange, ServiceOwner, format_timespan,
 };
 use crate::domain::transfer::{History, Transfer};
 use crate::domain::validation::InitializeRequest;
 use crate::service::{FileTransferCore, SearchInput};
 
-/// Storage provider type reported to service owners.
-const STORAGE_PROVIDER: &str = "Altinn3Azure";
+/// Altinn's storage provider for transfers that are scanned for malware.
+const SCANNED_STORAGE: &str = "AltinnAzure";
+/// Altinn's storage provider for transfers that are not.
+const UNSCANNED_STORAGE: &str = "AltinnAzureWithoutVirusScan";
+/// The environment reported for the storage providers (Altinn names its host environment).
+const DEPLOYMENT_ENVIRONMENT: &str = "production";
 
 /// The gRPC face of the file-transfer service.
 pub struct FileTransferGrpc {
@@ -49,8 +53,16 @@ impl FileTransferGrpc {
     }
 }
 
-fn rfc3339(time: DateTime<Utc>) -> String {
-    time.to_rfc3339_opts(SecondsFormat::Micros, true)
+/// A time as Altinn's `DateTimeOffset` values are written: UTC as `+00:00`, the fraction to
+/// at most microseconds with its trailing zeros left out (`2026-08-18T11:40:51.12+00:00`).
+fn date_time_offset(time: DateTime<Utc>) -> String {
+    let micros = time.timestamp_subsec_micros();
+    let fraction = if micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}").trim_end_matches('0').to_owned()
+    };
+    format!("{}{fraction}+00:00", time.format("%Y-%m-%dT%H:%M:%S"))
 }
 
 /// A transfer id from the request; malformed ids cannot name a transfer.
@@ -59,19 +71,15 @@ fn transfer_id(text: &str) -> Result<Uuid, FileTransferError> {
         .map_err(|_| FileTransferError::invalid("fileTransferId", "must be a UUID"))
 }
 
-fn non_empty(text: String) -> Option<String> {
-    Some(text).filter(|text| !text.is_empty())
-}
-
 fn initialize_from_pb(request: pb::InitializeRequest) -> InitializeRequest {
     InitializeRequest {
         resource_id: request.resource_id,
         file_name: request.file_name,
-        senders_file_transfer_reference: non_empty(request.senders_file_transfer_reference),
+        senders_file_transfer_reference: request.senders_file_transfer_reference,
         sender: request.sender,
-        recipients: request.recipients,
+        recipients: (!request.recipients_null).then_some(request.recipients),
         property_list: request.property_list.into_iter().collect(),
-        checksum: non_empty(request.checksum),
+        checksum: request.checksum,
         disable_virus_scan: request.disable_virus_scan,
     }
 }
@@ -81,16 +89,16 @@ fn overview_to_pb(transfer: Transfer) -> pb::FileTransferOverview {
         file_transfer_id: transfer.id.to_string(),
         resource_id: transfer.resource_id,
         file_name: transfer.file_name,
-        senders_file_transfer_reference: transfer.senders_reference.unwrap_or_default(),
-        checksum: transfer.checksum.unwrap_or_default(),
+        senders_file_transfer_reference: transfer.senders_reference,
+        checksum: transfer.checksum,
         use_virus_scan: transfer.use_virus_scan,
         file_transfer_size: transfer.size.unwrap_or(0),
         file_transfer_status: transfer.status.as_str().to_owned(),
         file_transfer_status_text: transfer.status.text().to_owned(),
-        file_transfer_status_changed: rfc3339(transfer.status_changed),
-        created: rfc3339(transfer.created),
-        expiration_time: rfc3339(transfer.expires),
-        sender: transfer.sender.iso6523(),
+        file_transfer_status_changed: date_time_offset(transfer.status_changed),
+        created: date_time_offset(transfer.created),
+        expiration_time: date_time_offset(transfer.expires),
+        sender: transfer.sender_party,
         recipients: transfer
             .recipients
             .into_iter()
@@ -98,11 +106,11 @@ fn overview_to_pb(transfer: Transfer) -> pb::FileTransferOverview {
                 recipient: recipient.org_number.iso6523(),
                 current_recipient_file_transfer_status_code: recipient.status.as_str().to_owned(),
                 current_recipient_file_transfer_status_text: recipient.status.text().to_owned(),
-                current_recipient_file_transfer_status_changed: rfc3339(recipient.changed),
+                current_recipient_file_transfer_status_changed: date_time_offset(recipient.changed),
             })
             .collect(),
         property_list: transfer.property_list.into_iter().collect(),
-        published: transfer.published.is_some(),
+        published: transfer.published.map(date_time_offset),
     }
 }
 
@@ -115,7 +123,7 @@ fn details_to_pb(transfer: Transfer, history: History) -> pb::FileTransferStatus
             .map(|entry| pb::StatusHistoryEntry {
                 file_transfer_status: entry.status.as_str().to_owned(),
                 file_transfer_status_text: entry.text().to_owned(),
-                file_transfer_status_changed: rfc3339(entry.at),
+                file_transfer_status_changed: date_time_offset(entry.at),
             })
             .collect(),
         recipient_file_transfer_status_history: history
@@ -125,20 +133,31 @@ fn details_to_pb(transfer: Transfer, history: History) -> pb::FileTransferStatus
                 recipient: entry.recipient.iso6523(),
                 recipient_file_transfer_status_code: entry.status.as_str().to_owned(),
                 recipient_file_transfer_status_text: entry.status.text().to_owned(),
-                recipient_file_transfer_status_changed: rfc3339(entry.at),
+                recipient_file_transfer_status_changed: date_time_offset(entry.at),
             })
             .collect(),
     }
 }
 
-fn owner_to_pb(owner: ServiceOwner) -> pb::ServiceOwnerSettings {
+/// A service owner as Altinn shows it: one storage provider for transfers without a malware
+/// scan, and (newest first, as Altinn lists them) one for scanned transfers when a scanner is
+/// configured.
+fn owner_to_pb(owner: ServiceOwner, scanning: bool) -> pb::ServiceOwnerSettings {
+    let kinds: &[&str] = if scanning {
+        &[UNSCANNED_STORAGE, SCANNED_STORAGE]
+    } else {
+        &[UNSCANNED_STORAGE]
+    };
     pb::ServiceOwnerSettings {
         name: owner.name,
-        storage_providers: vec![pb::StorageProvider {
-            r#type: STORAGE_PROVIDER.to_owned(),
-            deployment_status: "Ready".to_owned(),
-            deployment_environment: "Standard".to_owned(),
-        }],
+        storage_providers: kinds
+            .iter()
+            .map(|kind| pb::StorageProvider {
+                r#type: (*kind).to_owned(),
+                deployment_status: "Ready".to_owned(),
+                deployment_environment: DEPLOYMENT_ENVIRONMENT.to_owned(),
+            })
+            .collect(),
     }
 }
 
@@ -146,9 +165,9 @@ fn settings_to_pb(settings: ResourceSettings) -> pb::ResourceSettings {
     pb::ResourceSettings {
         resource_id: settings.resource_id,
         max_file_transfer_size: settings.max_file_transfer_size,
-        file_transfer_time_to_live: format_duration(settings.file_transfer_time_to_live),
+        file_transfer_time_to_live: format_timespan(settings.file_transfer_time_to_live),
         purge_file_transfer_after_all_recipients_confirmed: settings.purge_after_all_confirmed,
-        purge_file_transfer_grace_period: format_duration(settings.purge_grace_period),
+        purge_file_transfer_grace_period: format_timespan(settings.purge_grace_period),
         use_manifest_file_shim: settings.use_manifest_file_shim,
         external_service_code_legacy: settings.external_service_code_legacy.unwrap_or_default(),
         external_service_edition_code_legacy: settings
@@ -414,7 +433,7 @@ impl FileTransferService for FileTransferGrpc {
             .core
             .register_service_owner(&caller, &request.get_ref().name)
             .await?;
-        Ok(Response::new(owner_to_pb(owner)))
+        Ok(Response::new(owner_to_pb(owner, self.core.scans_uploads())))
     }
 
     async fn get_service_owner(
@@ -423,7 +442,7 @@ impl FileTransferService for FileTransferGrpc {
     ) -> Result<Response<pb::ServiceOwnerSettings>, Status> {
         let caller = self.caller(&request).await?;
         let owner = self.core.service_owner(&caller).await?;
-        Ok(Response::new(owner_to_pb(owner)))
+        Ok(Response::new(owner_to_pb(owner, self.core.scans_uploads())))
     }
 
     async fn put_resource_settings(

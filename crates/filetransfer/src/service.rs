@@ -2,8 +2,12 @@
 //! registry), which status moves each operation makes (through the store's compare-and-set),
 //! and the bytes (through [`Storage`]). The gRPC layer only translates.
 //!
-//! A caller sees a transfer as its sender, as one of its recipients, or as the service owner of
-//! its resource; anybody else gets the same "not found" as for a transfer that does not exist.
+//! Who may do what is the access registry's decision, asked as Altinn asks its decision point:
+//! `write` for the transfer's sender party, `read` for one of its recipient parties (with the
+//! transfer as the instance) — never by comparing the caller's organisation with the parties,
+//! so delegation needs no rule of its own here. A caller the registry does not let act for a
+//! party gets 401 with code 6, as from Altinn; an unknown id 404 with code 1. The service owner
+//! of a transfer's resource may also read it (an extension of ours).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -25,12 +29,12 @@ use crate::domain::event::Happening;
 use crate::domain::settings::{ResourceSettings, ResourceSettingsChange, ServiceOwner, SizeLimits};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
-use crate::domain::validation::{InitializeRequest, parse_party};
+use crate::domain::validation::{InitializeRequest, check_required_party};
 use crate::range::{self, ByteRange};
 use crate::storage::{Storage, WriteError, Written};
 use crate::store::{
-    FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned, SearchQuery, SearchRole,
-    Step, TransitionUpdate, Transitioned,
+    DownloadRecorded, FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned,
+    SearchQuery, SearchRole, Step, TransitionUpdate, Transitioned,
 };
 
 /// The access registry's action for sending.
@@ -39,18 +43,12 @@ const WRITE: &str = "write";
 const READ: &str = "read";
 /// The resource's `accessListMode` when its access lists restrict who may receive.
 const ACCESS_LISTS_ENABLED: &str = "Enabled";
+/// How long after a recipient's download a ranged download is not recorded again (Altinn's).
+pub const RANGED_DOWNLOAD_DEBOUNCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 type Result<T, E = FileTransferError> = std::result::Result<T, E>;
 
 pub use crate::scan::{NoScanner, Scanner, Verdict};
-
-/// How the caller is related to a transfer it may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
-    Sender,
-    Recipient,
-    ServiceOwner,
-}
 
 /// A download about to be streamed.
 pub struct Download {
@@ -138,6 +136,11 @@ impl FileTransferCore {
         self
     }
 
+    /// Whether uploads that ask for a malware scan get one (a scanner is configured).
+    pub fn scans_uploads(&self) -> bool {
+        self.scanner.active()
+    }
+
     /// Whether `principal` may do `action` on `resource` for `party`.
     async fn permits(
         &self,
@@ -153,26 +156,6 @@ impl FileTransferCore {
             .await
             .map_err(FileTransferError::Upstream)?;
         Ok(decision.permit)
-    }
-
-    /// Refuses with code 6 unless the caller may do `action` for `party` on the transfer.
-    async fn require(
-        &self,
-        caller: &Caller,
-        action: &str,
-        transfer: &Transfer,
-        party: OrgNumber,
-    ) -> Result<()> {
-        let instance = transfer.id.to_string();
-        let principal = principal(caller);
-        if self
-            .permits(&principal, action, &transfer.resource_id, party, &instance)
-            .await?
-        {
-            Ok(())
-        } else {
-            Err(FileTransferError::NoAccessToResource)
-        }
     }
 
     /// The resource as the access registry knows it; code 5 when it does not.
@@ -194,70 +177,114 @@ impl FileTransferCore {
         }
     }
 
-    /// The transfer and the caller's role in it; not found for anybody without one.
-    async fn visible(&self, caller: &Caller, id: Uuid) -> Result<(Transfer, Role)> {
-        let transfer = self
-            .store
-            .get(id)
+    /// The transfer `id`; code 1 when there is none.
+    async fn transfer(&self, id: Uuid) -> Result<Transfer> {
+        self.store.get(id).await?.ok_or(FileTransferError::NotFound)
+    }
+
+    /// Whether the registry lets the caller act as the transfer's sender.
+    async fn acts_as_sender(&self, principal: &Principal, transfer: &Transfer) -> Result<bool> {
+        self.permits(principal, WRITE, &transfer.resource_id, transfer.sender, "")
+            .await
+    }
+
+    /// The recipient party the registry lets the caller act for, if any; the caller's own
+    /// organisation is asked about first, as it is the one that usually answers yes.
+    async fn recipient_party(
+        &self,
+        caller: &Caller,
+        principal: &Principal,
+        transfer: &Transfer,
+    ) -> Result<Option<OrgNumber>> {
+        let instance = transfer.id.to_string();
+        let own = transfer.recipient(caller.org).map(|r| r.org_number);
+        let others = transfer
+            .recipients
+            .iter()
+            .map(|r| r.org_number)
+            .filter(|org| *org != caller.org);
+        for party in own.into_iter().chain(others) {
+            if self
+                .permits(principal, READ, &transfer.resource_id, party, &instance)
+                .await?
+            {
+                return Ok(Some(party));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The transfer, if the caller may read it: as its sender, as one of its recipients, or
+    /// (ours) as the service owner of its resource; code 6 otherwise.
+    async fn readable(&self, caller: &Caller, id: Uuid) -> Result<Transfer> {
+        let transfer = self.transfer(id).await?;
+        let principal = principal(caller);
+        // The answer is the same in any order; the likely one is asked first.
+        let sender_first = transfer.sender == caller.org;
+        if sender_first && self.acts_as_sender(&principal, &transfer).await? {
+            return Ok(transfer);
+        }
+        if self
+            .recipient_party(caller, &principal, &transfer)
             .await?
-            .ok_or(FileTransferError::NotFound)?;
-        let role = if transfer.sender == caller.org {
-            Role::Sender
-        } else if transfer.recipient(caller.org).is_some() {
-            Role::Recipient
-        } else if self
+            .is_some()
+        {
+            return Ok(transfer);
+        }
+        if !sender_first && self.acts_as_sender(&principal, &transfer).await? {
+            return Ok(transfer);
+        }
+        let owns_resource = self
             .store
             .get_resource_settings(&transfer.resource_id)
             .await?
-            .is_some_and(|settings| settings.service_owner == caller.org)
-        {
-            Role::ServiceOwner
+            .is_some_and(|settings| settings.service_owner == caller.org);
+        if owns_resource {
+            Ok(transfer)
         } else {
-            return Err(FileTransferError::NotFound);
-        };
-        Ok((transfer, role))
-    }
-
-    /// The transfer as the caller may read it, checked with the access registry.
-    async fn readable(&self, caller: &Caller, id: Uuid) -> Result<Transfer> {
-        let (transfer, role) = self.visible(caller, id).await?;
-        match role {
-            Role::Sender => self.require(caller, WRITE, &transfer, caller.org).await?,
-            Role::Recipient => self.require(caller, READ, &transfer, caller.org).await?,
-            Role::ServiceOwner => {}
+            Err(FileTransferError::NoAccessToResource)
         }
-        Ok(transfer)
     }
 
-    /// Creates a transfer (Initialized) after every rule of Altinn's initialize.
+    /// The recipient party of the transfer the caller may act for; code 6 when none.
+    async fn as_recipient(&self, caller: &Caller, transfer: &Transfer) -> Result<OrgNumber> {
+        self.recipient_party(caller, &principal(caller), transfer)
+            .await?
+            .ok_or(FileTransferError::NoAccessToResource)
+    }
+
+    /// Creates a transfer (Initialized) after every rule of Altinn's initialize, in its order:
+    /// the sender's right (code 6, also for a resource the broker has no settings for, as
+    /// Altinn's decision point answers), the service owner (2), the virus scan approval (20),
+    /// the resource (5), the access lists (28) and the required party (27, 26).
     pub async fn initialize(
         &self,
         caller: &Caller,
         request: InitializeRequest,
     ) -> Result<Transfer> {
         let request = request.validate()?;
-        if request.sender != caller.org {
-            return Err(FileTransferError::NoAccessToResource);
-        }
         let settings = self
             .store
             .get_resource_settings(&request.resource_id)
             .await?
-            .ok_or(FileTransferError::ResourceNotConfigured)?;
-        if self
-            .store
-            .get_service_owner(settings.service_owner)
-            .await?
-            .is_none()
-        {
-            return Err(FileTransferError::ServiceOwnerNotRegistered);
-        }
+            .ok_or(FileTransferError::NoAccessToResource)?;
         let principal = principal(caller);
         if !self
             .permits(&principal, WRITE, &request.resource_id, request.sender, "")
             .await?
         {
             return Err(FileTransferError::NoAccessToResource);
+        }
+        if self
+            .store
+            .get_service_owner(settings.service_owner)
+            .await?
+            .is_none()
+        {
+            return Err(FileTransferError::ServiceOwnerNotConfigured);
+        }
+        if !request.use_virus_scan && !settings.approved_for_disabled_virus_scan {
+            return Err(FileTransferError::NotApprovedForDisabledVirusScan);
         }
         let resource = self.resource(&request.resource_id).await?;
         if resource.access_list_mode == ACCESS_LISTS_ENABLED {
@@ -270,25 +297,12 @@ impl FileTransferCore {
                     .permits(&as_recipient, READ, &request.resource_id, recipient, "")
                     .await?
                 {
-                    return Err(FileTransferError::RecipientNotOnAccessList(
-                        recipient.to_string(),
-                    ));
+                    return Err(FileTransferError::RecipientNotOnAccessList);
                 }
             }
         }
-        if let Some(required) = settings.required_party.as_deref().filter(|p| !p.is_empty()) {
-            let required = parse_party(required)
-                .or_else(|_| OrgNumber::parse_identifier(required).map_err(|e| e.to_string()))
-                .map_err(|_| FileTransferError::RequiredPartyMissing)?;
-            if !request.recipients.contains(&required) {
-                return Err(FileTransferError::RequiredPartyMissing);
-            }
-            if request.recipients.len() > 1 {
-                return Err(FileTransferError::RequiredPartyNotOnlyRecipient);
-            }
-        }
-        if !request.use_virus_scan && !settings.approved_for_disabled_virus_scan {
-            return Err(FileTransferError::NotApprovedForDisabledVirusScan);
+        if let Some(required) = settings.required_party.as_deref() {
+            check_required_party(required, request.sender, &request.recipients)?;
         }
         let now = self.clock.now();
         let new = NewTransfer {
@@ -297,6 +311,7 @@ impl FileTransferCore {
             file_name: request.file_name,
             senders_reference: request.senders_reference,
             sender: request.sender,
+            sender_party: request.sender_party,
             recipients: request.recipients,
             property_list: request.property_list,
             checksum: request.checksum,
@@ -324,12 +339,14 @@ impl FileTransferCore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let (transfer, role) = self.visible(caller, id).await?;
-        if role != Role::Sender {
+        let transfer = self.transfer(id).await?;
+        if !self.acts_as_sender(&principal(caller), &transfer).await? {
             return Err(FileTransferError::NoAccessToResource);
         }
-        self.require(caller, WRITE, &transfer, transfer.sender)
-            .await?;
+        // Altinn refuses a second upload before it looks at the size.
+        if transfer.status != TransferStatus::Initialized {
+            return Err(FileTransferError::AlreadyUploaded);
+        }
         let limit = self.size_limit(&transfer).await?;
         if declared_length.is_some_and(|length| length > limit) {
             return Err(FileTransferError::FileTooBig);
@@ -430,8 +447,7 @@ impl FileTransferCore {
             }
         };
         if transfer
-            .checksum
-            .as_deref()
+            .expected_checksum()
             .is_some_and(|expected| expected != written.md5)
         {
             self.delete_bytes(id).await;
@@ -711,6 +727,15 @@ impl FileTransferCore {
             }
             return Ok(self.store.search(&query).await?);
         }
+        // Altinn's decision point denies a resource the broker has no settings for.
+        if self
+            .store
+            .get_resource_settings(&query.resource_id)
+            .await?
+            .is_none()
+        {
+            return Err(FileTransferError::NoAccessToResource);
+        }
         let principal = principal(caller);
         let may_read = self
             .permits(&principal, READ, &query.resource_id, caller.org, "")
@@ -725,45 +750,38 @@ impl FileTransferCore {
         Ok(self.store.search(&query).await?)
     }
 
-    /// Starts streaming the file (or the range `range_header` asks for) to a recipient; the
-    /// recipient's first download moves it to DownloadStarted.
+    /// Starts streaming the file (or the range `range_header` asks for) to a recipient, in
+    /// Published or AllConfirmedDownloaded (code 7 otherwise), and records the download as
+    /// Altinn does: every whole download, and ranged ones at most once per
+    /// [`RANGED_DOWNLOAD_DEBOUNCE`] (a client fetching ranges in parallel is one download).
     pub async fn download(
         &self,
         caller: &Caller,
         id: Uuid,
         range_header: &str,
     ) -> Result<Download> {
-        let (transfer, role) = self.visible(caller, id).await?;
-        if role != Role::Recipient {
-            return Err(FileTransferError::NotFound);
-        }
-        self.require(caller, READ, &transfer, caller.org).await?;
-        if transfer.status != TransferStatus::Published {
+        let transfer = self.transfer(id).await?;
+        let party = self.as_recipient(caller, &transfer).await?;
+        if !matches!(
+            transfer.status,
+            TransferStatus::Published | TransferStatus::AllConfirmedDownloaded
+        ) {
             return Err(FileTransferError::NotAvailable);
+        }
+        if transfer.storage_key.is_none() {
+            return Err(FileTransferError::NoFileUploaded);
         }
         let total_size = transfer.size.unwrap_or(0);
         let range = range::resolve(range_header, total_size)
             .map_err(|_| FileTransferError::RangeNotSatisfiable)?;
-        match self
+        let now = self.clock.now();
+        let debounce_since = range.map(|_| now - RANGED_DOWNLOAD_DEBOUNCE);
+        if let DownloadRecorded::NotFound = self
             .store
-            .set_recipient_status(
-                id,
-                caller.org,
-                &[
-                    RecipientStatus::Initialized,
-                    RecipientStatus::DownloadStarted,
-                ],
-                RecipientStatus::DownloadStarted,
-                self.clock.now(),
-                &[],
-            )
+            .record_download(id, party, now, debounce_since)
             .await?
         {
-            RecipientTransitioned::NotFound => return Err(FileTransferError::NotFound),
-            // A recipient that already confirmed may download again.
-            RecipientTransitioned::Applied { .. }
-            | RecipientTransitioned::Unchanged
-            | RecipientTransitioned::Refused { .. } => {}
+            return Err(FileTransferError::NotFound);
         }
         let bytes = self
             .storage
@@ -784,24 +802,26 @@ impl FileTransferCore {
         })
     }
 
-    /// Confirms a recipient's download; the last confirmation moves the transfer to
-    /// AllConfirmedDownloaded. Confirming again changes nothing.
+    /// Confirms a recipient's download, in Altinn's order: a file must have been uploaded (code
+    /// 3), the transfer be Published (10; so also once AllConfirmedDownloaded), and the
+    /// recipient have started a download (19). The last confirmation moves the transfer to
+    /// AllConfirmedDownloaded; confirming again while it is Published changes nothing.
     pub async fn confirm_download(&self, caller: &Caller, id: Uuid) -> Result<()> {
-        let (transfer, role) = self.visible(caller, id).await?;
-        if role != Role::Recipient {
-            return Err(FileTransferError::NotFound);
+        let transfer = self.transfer(id).await?;
+        let party = self.as_recipient(caller, &transfer).await?;
+        if transfer.storage_key.is_none() {
+            return Err(FileTransferError::NoFileUploaded);
         }
-        self.require(caller, READ, &transfer, caller.org).await?;
         if transfer.status != TransferStatus::Published {
             return Err(FileTransferError::NotPublished);
         }
         let now = self.clock.now();
-        let event = Happening::DownloadConfirmed(caller.org).event(&transfer, now);
+        let event = Happening::DownloadConfirmed(party).event(&transfer, now);
         let confirmed = self
             .store
             .set_recipient_status(
                 id,
-                caller.org,
+                party,
                 &[RecipientStatus::DownloadStarted],
                 RecipientStatus::DownloadConfirmed,
                 now,
@@ -840,39 +860,36 @@ impl FileTransferCore {
         caller: &Caller,
         name: &str,
     ) -> Result<ServiceOwner> {
-        let org_code = caller
-            .org_code
-            .clone()
-            .filter(|code| !code.is_empty())
-            .ok_or(FileTransferError::NoAccessToResource)?;
-        let name = name.trim();
-        if name.is_empty() {
+        if name.trim().is_empty() {
             return Err(FileTransferError::invalid(
-                "name",
-                "The name field is required.",
+                "Name",
+                "The Name field is required.",
             ));
         }
         let owner = ServiceOwner {
             org_number: caller.org,
-            org_code,
+            // As Altinn, any organisation holding `altinn:serviceowner` may register; the org
+            // code is kept when the token names one, else the number stands in for it.
+            org_code: caller
+                .org_code
+                .clone()
+                .filter(|code| !code.is_empty())
+                .unwrap_or_else(|| caller.org.to_string()),
             name: name.to_owned(),
             created: self.clock.now(),
         };
         match self.store.register_service_owner(&owner).await? {
             Inserted::New => Ok(owner),
-            Inserted::AlreadyExists => Err(FileTransferError::Upstream(Problem::new(
-                http::StatusCode::CONFLICT,
-                "the service owner is already registered",
-            ))),
+            Inserted::AlreadyExists => Err(FileTransferError::ServiceOwnerAlreadyExists),
         }
     }
 
-    /// The calling service owner; code 24 when it has not registered.
+    /// The calling service owner; code 7004 when it has not registered.
     pub async fn service_owner(&self, caller: &Caller) -> Result<ServiceOwner> {
         self.store
             .get_service_owner(caller.org)
             .await?
-            .ok_or(FileTransferError::ServiceOwnerNotRegistered)
+            .ok_or(FileTransferError::ServiceOwnerNotFound)
     }
 
     /// Refuses unless the caller is the resource's competent authority in the access registry.
@@ -888,20 +905,27 @@ impl FileTransferCore {
         Ok(())
     }
 
-    /// Creates or changes a resource's broker settings; only its owner may.
+    /// Creates or changes a resource's broker settings, in Altinn's order: the body's own rule,
+    /// then for a resource new to the broker the registry (code 5), its owner (6) and the
+    /// owner's registration (24), for a known one its owner (6), then the values (11–18).
     pub async fn put_resource_settings(
         &self,
         caller: &Caller,
         resource_id: &str,
         change: ResourceSettingsChange,
     ) -> Result<ResourceSettings> {
-        self.require_resource_owner(caller, resource_id).await?;
-        self.service_owner(caller).await?;
-        let current = self
-            .store
-            .get_resource_settings(resource_id)
-            .await?
-            .unwrap_or_else(|| ResourceSettings::defaults(resource_id, caller.org));
+        change.validate()?;
+        let current = match self.store.get_resource_settings(resource_id).await? {
+            Some(settings) if settings.service_owner == caller.org => settings,
+            Some(_) => return Err(FileTransferError::NoAccessToResource),
+            None => {
+                self.require_resource_owner(caller, resource_id).await?;
+                if self.store.get_service_owner(caller.org).await?.is_none() {
+                    return Err(FileTransferError::ServiceOwnerNotRegistered);
+                }
+                ResourceSettings::defaults(resource_id, caller.org)
+            }
+        };
         let settings = change.apply(current, self.limits)?;
         self.store
             .put_resource_settings(&settings, self.clock.now())
@@ -909,17 +933,22 @@ impl FileTransferCore {
         Ok(settings)
     }
 
-    /// A resource's broker settings, for its owner; code 25 before they are configured.
+    /// A resource's broker settings, for its owner: code 25 before they are configured (asked
+    /// first, as Altinn does), 6 for anybody else.
     pub async fn resource_settings(
         &self,
         caller: &Caller,
         resource_id: &str,
     ) -> Result<ResourceSettings> {
-        self.require_resource_owner(caller, resource_id).await?;
-        self.store
+        let settings = self
+            .store
             .get_resource_settings(resource_id)
             .await?
-            .ok_or(FileTransferError::ResourceNotConfigured)
+            .ok_or(FileTransferError::ResourceNotConfigured)?;
+        if settings.service_owner != caller.org {
+            return Err(FileTransferError::NoAccessToResource);
+        }
+        Ok(settings)
     }
 
     /// Transfers and bytes per month of one resource, for its owner.
@@ -965,15 +994,12 @@ fn search_query(caller: OrgNumber, input: SearchInput) -> Result<SearchQuery> {
         .ok()
         .flatten();
     let role = match input.role.as_str() {
-        "" | "Both" => Some(SearchRole::Both),
+        "" => Some(SearchRole::Both),
         "Sender" => Some(SearchRole::Sender),
         "Recipient" => Some(SearchRole::Recipient),
         "ServiceOwner" => Some(SearchRole::ServiceOwner),
         other => {
-            fail(
-                "role",
-                format!("unknown role {other:?}: Sender, Recipient, Both or ServiceOwner"),
-            );
+            fail("role", format!("The value '{other}' is not valid."));
             None
         }
     };

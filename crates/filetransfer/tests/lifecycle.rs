@@ -136,6 +136,7 @@ impl World {
             file_name: "report.pdf".to_owned(),
             senders_reference: None,
             sender: org(SENDER),
+            sender_party: format!("0192:{SENDER}"),
             recipients: vec![org(FIRST), org(SECOND)],
             property_list: BTreeMap::new(),
             checksum: None,

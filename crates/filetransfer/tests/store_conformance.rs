@@ -48,6 +48,7 @@ fn new_transfer(
         file_name: "report.pdf".to_owned(),
         senders_reference: Some("ref".to_owned()),
         sender: org(sender),
+        sender_party: format!("urn:altinn:organization:identifier-no:{sender}"),
         recipients: recipients.iter().map(|r| org(r)).collect(),
         property_list: BTreeMap::from([("key".to_owned(), "value".to_owned())]),
         checksum: None,
@@ -116,6 +117,102 @@ async fn transfer_in(
         current = next;
     }
     new.id
+}
+
+/// Downloads are recorded as Altinn records them: every one a DownloadStarted history row with
+/// the recipient's status time moved on, a confirmed recipient staying confirmed, and a ranged
+/// one (with a debounce time) not recorded again when one was since then.
+async fn downloads_are_recorded_and_ranged_ones_debounced(store: &dyn FileTransferStore) {
+    use broker_filetransfer::store::DownloadRecorded;
+    let id = transfer_in(
+        store,
+        "downloads",
+        DIGDIR,
+        &[BRREG, SKATT],
+        secs(0),
+        TransferStatus::Published,
+    )
+    .await;
+    let recorded = |recipient, at, since: Option<i64>| async move {
+        store
+            .record_download(id, org(recipient), secs(at), since.map(secs))
+            .await
+            .unwrap()
+    };
+    assert_eq!(recorded(BRREG, 10, None).await, DownloadRecorded::Recorded);
+    assert_eq!(
+        recorded(BRREG, 11, Some(10)).await,
+        DownloadRecorded::Debounced
+    );
+    assert_eq!(recorded(BRREG, 12, None).await, DownloadRecorded::Recorded);
+    assert_eq!(
+        recorded(BRREG, 400, Some(100)).await,
+        DownloadRecorded::Recorded
+    );
+    assert_eq!(
+        recorded(DIGDIR, 13, None).await,
+        DownloadRecorded::NotFound,
+        "not a recipient"
+    );
+    assert_eq!(
+        store
+            .record_download(Uuid::now_v7(), org(BRREG), secs(13), None)
+            .await
+            .unwrap(),
+        DownloadRecorded::NotFound
+    );
+    let current = |transfer: &Transfer, recipient| *transfer.recipient(org(recipient)).unwrap();
+    let transfer = store.get(id).await.unwrap().unwrap();
+    let brreg = current(&transfer, BRREG);
+    assert_eq!(
+        (brreg.status, brreg.changed),
+        (RecipientStatus::DownloadStarted, secs(400))
+    );
+    assert_eq!(
+        current(&transfer, SKATT).status,
+        RecipientStatus::Initialized
+    );
+
+    // Confirmed, then downloaded again: still confirmed, with the download's time.
+    let confirmed = store
+        .set_recipient_status(
+            id,
+            org(BRREG),
+            &[RecipientStatus::DownloadStarted],
+            RecipientStatus::DownloadConfirmed,
+            secs(500),
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(confirmed, RecipientTransitioned::Applied { .. }));
+    assert_eq!(recorded(BRREG, 600, None).await, DownloadRecorded::Recorded);
+    let brreg = current(&store.get(id).await.unwrap().unwrap(), BRREG);
+    assert_eq!(
+        (brreg.status, brreg.changed),
+        (RecipientStatus::DownloadConfirmed, secs(600))
+    );
+    let statuses: Vec<RecipientStatus> = store
+        .history(id)
+        .await
+        .unwrap()
+        .recipients
+        .iter()
+        .filter(|entry| entry.recipient == org(BRREG))
+        .map(|entry| entry.status)
+        .collect();
+    use RecipientStatus::*;
+    assert_eq!(
+        statuses,
+        [
+            Initialized,
+            DownloadStarted,
+            DownloadStarted,
+            DownloadStarted,
+            DownloadConfirmed,
+            DownloadStarted
+        ]
+    );
 }
 
 /// Claims everything unpublished and marks it published, answering the events.
@@ -688,15 +785,17 @@ async fn search_filters(store: &dyn FileTransferStore) {
             .is_empty()
     );
 
-    // Without a status, from/to apply to creation; `to` is exclusive.
+    // Without a status, from/to apply to creation: as Altinn's search bounds them, both
+    // together inclusively (BETWEEN), either alone exclusively.
     let window = |from: Option<i64>, to: Option<i64>| SearchQuery {
         from: from.map(secs),
         to: to.map(secs),
         ..query(DIGDIR, r, SearchRole::Both)
     };
-    assert_eq!(ids(window(Some(1), None)).await, [t2, t3]);
+    assert_eq!(ids(window(Some(1), None)).await, [t3]);
     assert_eq!(ids(window(None, Some(2))).await, [t1, t2]);
-    assert_eq!(ids(window(Some(1), Some(2))).await, [t2]);
+    assert_eq!(ids(window(Some(1), Some(2))).await, [t2, t3]);
+    assert_eq!(ids(window(Some(1), Some(1))).await, [t2]);
 
     // With a status, they apply to the time the transfer entered it.
     let published = |from: Option<i64>, to: Option<i64>| SearchQuery {
@@ -709,8 +808,9 @@ async fn search_filters(store: &dyn FileTransferStore) {
         [t2],
         "published at secs(4)"
     );
-    assert!(ids(published(Some(5), None)).await.is_empty());
+    assert!(ids(published(Some(4), None)).await.is_empty());
     assert!(ids(published(None, Some(4))).await.is_empty());
+    assert_eq!(ids(published(Some(3), None)).await, [t2]);
     assert_eq!(
         ids(SearchQuery {
             status: Some(UploadStarted),
@@ -1125,6 +1225,7 @@ async fn conformance(store: Arc<dyn FileTransferStore>) {
     one_of_concurrent_uploads_wins(store.clone()).await;
     recipients_move_and_all_confirmed_is_told_once(store.clone()).await;
     search_filters(store.as_ref()).await;
+    downloads_are_recorded_and_ranged_ones_debounced(store.as_ref()).await;
     settings_round_trip(store.as_ref()).await;
     statistics_and_stuck_uploads(store.as_ref()).await;
     outbox_claims_are_leased(store).await;

@@ -62,7 +62,7 @@ pub enum FileTransferError {
     MaxSizeZero,
     /// 13.
     #[error(
-        "Max file transfer size cannot be set higher than the 2GB in production unless the resource has been pre-approved for disabled virus scan. Contact us @ Slack."
+        "Max file transfer size cannot be set higher than 50GB in production unless the resource has been pre-approved for disabled virus scan. Contact us @ Slack."
     )]
     MaxSizeOverVirusScanLimit,
     /// 14.
@@ -105,35 +105,45 @@ pub enum FileTransferError {
         "In order to use manifest file shim you need to provide external service code and edition code"
     )]
     ManifestShimNeedsServiceCodes,
-    /// 24: the caller is not a registered service owner.
-    #[error(
-        "The service owner is not configured. Register it with POST /broker/api/v1/serviceowner."
-    )]
+    /// 24: the resource's service owner is not registered.
+    #[error("The service owner associated with the resource has not been configured.")]
     ServiceOwnerNotRegistered,
     /// 25: the resource has no broker settings yet.
-    #[error(
-        "The resource is not configured for the broker. Configure it with PUT /broker/api/v1/resource/{{resourceId}}."
-    )]
+    #[error("The resource has not been configured.")]
     ResourceNotConfigured,
-    /// 26: the resource requires a party that is not among the recipients.
+    /// 26: the resource requires a party that is neither the sender nor the recipient.
     #[error(
-        "The resource requires a specific recipient party, which is missing from the recipients"
+        "The resource requires the service owner party to be present as part of the transaction."
     )]
     RequiredPartyMissing,
-    /// 27: with a required party, it must be the only recipient.
-    #[error("When the resource requires a party, it must be the only recipient")]
+    /// 27: with a required party that is not the sender, there may be only one recipient.
+    #[error(
+        "When required party is specified and the required party is not the sender, the number of recipients can only be one."
+    )]
     RequiredPartyNotOnlyRecipient,
     /// 28: a recipient is not on the resource's access list.
-    #[error("The recipient {0} is not on the resource's access list")]
-    RecipientNotOnAccessList(String),
+    #[error("All recipients need to be in the access list of the resource.")]
+    RecipientNotOnAccessList,
     /// 29: the Range starts past the end of the file.
-    #[error("The requested range is not satisfiable")]
+    #[error("The requested byte range is not satisfiable.")]
     RangeNotSatisfiable,
     /// 30: a malware scan result came before the upload was processing.
     #[error(
-        "The malware scan result arrived before the file transfer reached UploadProcessing; try again later"
+        "File transfer is not yet in UploadProcessing. Retry when upload completion has been recorded."
     )]
     ScanResultTooEarly,
+    /// 7001: the caller's organisation is not in its token.
+    #[error("Caller organization id could not be determined")]
+    CallerOrganizationUnknown,
+    /// 7002: the caller registered as a service owner before.
+    #[error("Service owner already exists")]
+    ServiceOwnerAlreadyExists,
+    /// 7003: the registration was not stored.
+    #[error("Service owner could not be initialized")]
+    ServiceOwnerInitializationFailed,
+    /// 7004: the caller is not a registered service owner.
+    #[error("Service owner not found")]
+    ServiceOwnerNotFound,
     /// Request fields fail validation (field → messages).
     #[error("invalid request: {0:?}")]
     Invalid(BTreeMap<String, Vec<String>>),
@@ -180,9 +190,13 @@ impl FileTransferError {
             ResourceNotConfigured => 25,
             RequiredPartyMissing => 26,
             RequiredPartyNotOnlyRecipient => 27,
-            RecipientNotOnAccessList(_) => 28,
+            RecipientNotOnAccessList => 28,
             RangeNotSatisfiable => 29,
             ScanResultTooEarly => 30,
+            CallerOrganizationUnknown => 7001,
+            ServiceOwnerAlreadyExists => 7002,
+            ServiceOwnerInitializationFailed => 7003,
+            ServiceOwnerNotFound => 7004,
             Invalid(_) | Upstream(_) | Storage(_) | Store(_) => return None,
         })
     }
@@ -191,11 +205,11 @@ impl FileTransferError {
     pub fn status(&self) -> StatusCode {
         use FileTransferError::*;
         match self {
-            NotFound => StatusCode::NOT_FOUND,
-            AlreadyUploaded => StatusCode::CONFLICT,
+            NotFound | ServiceOwnerNotFound => StatusCode::NOT_FOUND,
+            AlreadyUploaded | ServiceOwnerAlreadyExists => StatusCode::CONFLICT,
             InvalidResourceDefinition | NotAvailable => StatusCode::FORBIDDEN,
             NoAccessToResource => StatusCode::UNAUTHORIZED,
-            UploadFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            UploadFailed | ServiceOwnerInitializationFailed => StatusCode::INTERNAL_SERVER_ERROR,
             StorageProviderNotReady | ScanResultTooEarly => StatusCode::SERVICE_UNAVAILABLE,
             RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
             Upstream(problem) => problem.status_code(),
@@ -247,7 +261,7 @@ mod tests {
     #[test]
     fn codes_carry_altinns_statuses() {
         use FileTransferError::*;
-        let cases: [(FileTransferError, u16, u16); 30] = [
+        let cases: [(FileTransferError, u16, u16); 34] = [
             (NotFound, 1, 404),
             (ServiceOwnerNotConfigured, 2, 400),
             (NoFileUploaded, 3, 400),
@@ -275,9 +289,13 @@ mod tests {
             (ResourceNotConfigured, 25, 400),
             (RequiredPartyMissing, 26, 400),
             (RequiredPartyNotOnlyRecipient, 27, 400),
-            (RecipientNotOnAccessList("974760673".into()), 28, 400),
+            (RecipientNotOnAccessList, 28, 400),
             (RangeNotSatisfiable, 29, 416),
             (ScanResultTooEarly, 30, 503),
+            (CallerOrganizationUnknown, 7001, 400),
+            (ServiceOwnerAlreadyExists, 7002, 409),
+            (ServiceOwnerInitializationFailed, 7003, 500),
+            (ServiceOwnerNotFound, 7004, 404),
         ];
         for (error, code, status) in cases {
             let message = error.to_string();

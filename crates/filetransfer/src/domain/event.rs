@@ -106,6 +106,7 @@ mod tests {
             file_name: "a.txt".into(),
             senders_reference: None,
             sender: org("991825827"),
+            sender_party: "0192:991825827".into(),
             recipients: vec![org("974760673"), org("910753614")],
             property_list: BTreeMap::new(),
             checksum: None,

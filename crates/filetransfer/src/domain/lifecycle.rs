@@ -90,6 +90,7 @@ mod tests {
             file_name: "a.txt".into(),
             senders_reference: None,
             sender: OrgNumber::parse("991825827").unwrap(),
+            sender_party: "0192:991825827".into(),
             recipients: recipients
                 .iter()
                 .map(|r| OrgNumber::parse(r).unwrap())

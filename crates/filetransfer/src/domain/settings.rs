@@ -40,8 +40,8 @@ pub struct SizeLimits {
 impl Default for SizeLimits {
     fn default() -> Self {
         Self {
-            virus_scan: 2 * 1024 * 1024 * 1024,
-            global: 100 * 1024 * 1024 * 1024,
+            virus_scan: crate::config::DEFAULT_MAX_VIRUS_SCAN_SIZE,
+            global: crate::config::DEFAULT_MAX_FILE_TRANSFER_SIZE,
         }
     }
 }
@@ -114,6 +114,35 @@ pub struct ResourceSettingsChange {
 }
 
 impl ResourceSettingsChange {
+    /// Altinn's model rule on the body itself (its `ValidateUseManifestFileShim`): turning the
+    /// manifest shim on needs both legacy codes in the same body. A 400 validation problem
+    /// about the body as a whole (the empty key), before any other check.
+    pub fn validate(&self) -> Result<(), FileTransferError> {
+        if self.use_manifest_file_shim != Some(true) {
+            return Ok(());
+        }
+        if self
+            .external_service_code_legacy
+            .as_deref()
+            .is_none_or(str::is_empty)
+        {
+            return Err(FileTransferError::invalid(
+                "",
+                "ExternalServiceCodeLegacy must be set and not be an empty string.",
+            ));
+        }
+        if self
+            .external_service_edition_code_legacy
+            .is_none_or(|edition| edition == 0)
+        {
+            return Err(FileTransferError::invalid(
+                "",
+                "ExternalServiceEditionCodeLegacy must be set and not be zero.",
+            ));
+        }
+        Ok(())
+    }
+
     /// `current` with this change applied, or the first rule it breaks (Altinn's codes 11–23).
     pub fn apply(
         self,
@@ -184,11 +213,14 @@ fn check_max_size(
     Ok(size)
 }
 
-/// Parses an ISO-8601 duration (`P30D`, `PT2H`, `P1Y2M3W4DT5H6M7.5S`) as .NET's
-/// `XmlConvert.ToTimeSpan` does, which Altinn uses: a year is 365 days and a month 30. Only
-/// the seconds may have a fraction. `None` when the text is not such a duration.
+/// Parses an xs:duration (`P30D`, `PT2H`, `P1Y2M3DT4H5M6.5S`) as .NET's
+/// `XmlConvert.ToTimeSpan` reads it, which Altinn uses: surrounding blanks allowed, a year is 365
+/// days, months count as whole years and 30 days for the rest (`P12M` is 365 days), only the
+/// seconds may have a fraction (`PT.5S`), and weeks are not a unit. A negative duration (Altinn
+/// takes `-P1D`) is refused here: a time to live or grace period below zero means nothing.
+/// `None` when the text is not such a duration.
 pub fn parse_duration(text: &str) -> Option<TimeDelta> {
-    let rest = text.strip_prefix('P')?;
+    let rest = text.trim().strip_prefix('P')?;
     let (date, time) = match rest.split_once('T') {
         Some((date, time)) if !time.is_empty() => (date, Some(time)),
         Some(_) => return None,
@@ -197,104 +229,114 @@ pub fn parse_duration(text: &str) -> Option<TimeDelta> {
     if date.is_empty() && time.is_none() {
         return None;
     }
-    let mut total = TimeDelta::zero();
-    let date_units: [(char, TimeDelta); 4] = [
-        ('Y', TimeDelta::days(365)),
-        ('M', TimeDelta::days(30)),
-        ('W', TimeDelta::weeks(1)),
-        ('D', TimeDelta::days(1)),
-    ];
-    total = total.checked_add(&sum_parts(date, &date_units, false)?)?;
+    let [years, months, days] = parts(date, ['Y', 'M', 'D'], false)?;
+    let months = months.to_integer()?;
+    let days_total = years
+        .to_integer()?
+        .checked_mul(365)?
+        .checked_add((months / 12).checked_mul(365)?)?
+        .checked_add((months % 12) * 30)?
+        .checked_add(days.to_integer()?)?;
+    let mut total = TimeDelta::try_days(days_total)?;
     if let Some(time) = time {
-        let time_units: [(char, TimeDelta); 3] = [
-            ('H', TimeDelta::hours(1)),
-            ('M', TimeDelta::minutes(1)),
-            ('S', TimeDelta::seconds(1)),
-        ];
-        total = total.checked_add(&sum_parts(time, &time_units, true)?)?;
+        let [hours, minutes, seconds] = parts(time, ['H', 'M', 'S'], true)?;
+        total = total
+            .checked_add(&TimeDelta::try_hours(hours.to_integer()?)?)?
+            .checked_add(&TimeDelta::try_minutes(minutes.to_integer()?)?)?
+            .checked_add(&seconds.to_seconds()?)?;
     }
     Some(total)
 }
 
-/// Sums `<number><unit>` parts whose units appear in `units`' order, each at most once.
-fn sum_parts(
-    text: &str,
-    units: &[(char, TimeDelta)],
-    last_may_be_fraction: bool,
-) -> Option<TimeDelta> {
-    let mut total = TimeDelta::zero();
-    let mut next_unit = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let position = units[next_unit..].iter().position(|(unit, _)| *unit == c)? + next_unit;
-        next_unit = position + 1;
-        let unit = units[position].1;
-        let is_last = position + 1 == units.len();
-        total = total.checked_add(&scale(&number, unit, last_may_be_fraction && is_last)?)?;
-        number.clear();
-    }
-    number.is_empty().then_some(total)
-}
+/// One `<number>` of a duration, as written (absent parts are zero).
+#[derive(Debug, Default, Clone, Copy)]
+struct Part<'a>(&'a str);
 
-fn scale(number: &str, unit: TimeDelta, fraction_allowed: bool) -> Option<TimeDelta> {
-    let (whole, fraction) = match number.split_once('.') {
-        Some((whole, fraction)) if fraction_allowed && !fraction.is_empty() => (whole, fraction),
-        Some(_) => return None,
-        None => (number, ""),
-    };
-    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let count: i32 = whole.parse().ok()?;
-    let mut value = unit.checked_mul(count)?;
-    if !fraction.is_empty() {
-        if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+impl Part<'_> {
+    /// A whole number that fits .NET's `int`, as `XsdDuration` requires.
+    fn to_integer(self) -> Option<i64> {
+        if self.0.is_empty() {
+            return Some(0);
+        }
+        if !self.0.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        // Nanoseconds: at most nine digits count.
-        let digits: String = fraction
-            .chars()
-            .chain("000000000".chars())
-            .take(9)
-            .collect();
-        value = value.checked_add(&TimeDelta::nanoseconds(digits.parse().ok()?))?;
+        self.0.parse::<i32>().ok().map(i64::from)
     }
-    Some(value)
+
+    /// Seconds with an optional fraction (`7`, `7.5`, `.5`).
+    fn to_seconds(self) -> Option<TimeDelta> {
+        let (whole, fraction) = self.0.split_once('.').unwrap_or((self.0, ""));
+        if self.0.contains('.') && fraction.is_empty() {
+            return None;
+        }
+        let whole = Part(whole).to_integer()?;
+        scale(fraction_digits(fraction)?, whole)
+    }
 }
 
-/// Writes a duration as .NET's `XmlConvert.ToString(TimeSpan)` does: `P30D`, `PT2H`,
-/// `P1DT30M`, `PT0S` for zero (negative durations never occur here and are written as zero).
-pub fn format_duration(duration: TimeDelta) -> String {
-    let total = duration.num_seconds().max(0);
-    let nanos = if duration > TimeDelta::zero() {
-        duration.subsec_nanos()
+/// Nanoseconds of a fraction's digits (`5` → 500,000,000); at most nine digits count.
+fn fraction_digits(fraction: &str) -> Option<i64> {
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = fraction
+        .chars()
+        .chain("000000000".chars())
+        .take(9)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The `<number><unit>` parts of `text` for `units`, which must appear in that order, each at
+/// most once; only the last may have a fraction, and only when `fraction_last`.
+fn parts<'a>(text: &'a str, units: [char; 3], fraction_last: bool) -> Option<[Part<'a>; 3]> {
+    let mut found = [Part::default(); 3];
+    let mut next_unit = 0;
+    let mut start = 0;
+    for (at, c) in text.char_indices() {
+        if c.is_ascii_digit() || c == '.' {
+            continue;
+        }
+        let position = units[next_unit..].iter().position(|unit| *unit == c)? + next_unit;
+        let number = &text[start..at];
+        let fraction_ok = fraction_last && position == units.len() - 1;
+        if number.is_empty() || (number.contains('.') && !fraction_ok) {
+            return None;
+        }
+        found[position] = Part(number);
+        next_unit = position + 1;
+        start = at + c.len_utf8();
+    }
+    (start == text.len()).then_some(found)
+}
+
+/// `whole` seconds and `nanos`.
+fn scale(nanos: i64, whole: i64) -> Option<TimeDelta> {
+    TimeDelta::try_seconds(whole)?.checked_add(&TimeDelta::nanoseconds(nanos))
+}
+
+/// Writes a duration as .NET's `TimeSpan.ToString()` does (the `c` format Altinn answers
+/// resource settings in): `[-][d.]hh:mm:ss[.fffffff]`, such as `30.00:00:00` or `02:00:00`.
+pub fn format_timespan(duration: TimeDelta) -> String {
+    let sign = if duration < TimeDelta::zero() {
+        "-"
     } else {
-        0
+        ""
     };
+    let duration = duration.abs();
+    let total = duration.num_seconds();
     let (days, rest) = (total / 86_400, total % 86_400);
     let (hours, minutes, seconds) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    let mut text = String::from("P");
+    let mut text = String::from(sign);
     if days > 0 {
-        text += &format!("{days}D");
+        text += &format!("{days}.");
     }
-    if hours > 0 || minutes > 0 || seconds > 0 || nanos > 0 || days == 0 {
-        text.push('T');
-        if hours > 0 {
-            text += &format!("{hours}H");
-        }
-        if minutes > 0 {
-            text += &format!("{minutes}M");
-        }
-        if nanos > 0 {
-            let fraction = format!("{nanos:09}");
-            text += &format!("{seconds}.{}S", fraction.trim_end_matches('0'));
-        } else if seconds > 0 || (days == 0 && hours == 0 && minutes == 0) {
-            text += &format!("{seconds}S");
-        }
+    text += &format!("{hours:02}:{minutes:02}:{seconds:02}");
+    // .NET ticks are 100 ns: seven digits.
+    let ticks = duration.subsec_nanos() / 100;
+    if ticks > 0 {
+        text += &format!(".{ticks:07}");
     }
     text
 }
@@ -315,7 +357,10 @@ mod tests {
             ("P365D", TimeDelta::days(365)),
             ("P1Y", TimeDelta::days(365)),
             ("P1M", TimeDelta::days(30)),
-            ("P2W", TimeDelta::days(14)),
+            ("P12M", TimeDelta::days(365)),
+            ("P13M", TimeDelta::days(395)),
+            ("PT.5S", TimeDelta::milliseconds(500)),
+            (" PT2H ", TimeDelta::hours(2)),
             ("PT90M", TimeDelta::minutes(90)),
             ("PT1.5S", TimeDelta::milliseconds(1500)),
             (
@@ -351,24 +396,48 @@ mod tests {
             "P-1D",
             "P30DT",
             "P99999999999D",
-            "PT2H ",
-            " PT2H",
+            "P2W",
+            "PT1.5H",
+            "-P1D",
         ] {
             assert_eq!(parse_duration(text), None, "{text:?}");
         }
     }
 
     #[test]
-    fn formats_as_dotnet_does_and_round_trips() {
-        assert_eq!(format_duration(TimeDelta::days(30)), "P30D");
-        assert_eq!(format_duration(TimeDelta::hours(2)), "PT2H");
-        assert_eq!(format_duration(TimeDelta::zero()), "PT0S");
-        assert_eq!(format_duration(TimeDelta::milliseconds(1500)), "PT1.5S");
-        let mixed = TimeDelta::days(1) + TimeDelta::minutes(30);
-        assert_eq!(format_duration(mixed), "P1DT30M");
-        for delta in [TimeDelta::days(365), TimeDelta::seconds(86_401), mixed] {
-            assert_eq!(parse_duration(&format_duration(delta)), Some(delta));
-        }
+    fn writes_durations_as_dotnet_timespans() {
+        assert_eq!(format_timespan(TimeDelta::days(30)), "30.00:00:00");
+        assert_eq!(format_timespan(TimeDelta::hours(2)), "02:00:00");
+        assert_eq!(format_timespan(TimeDelta::hours(48)), "2.00:00:00");
+        assert_eq!(format_timespan(TimeDelta::zero()), "00:00:00");
+        assert_eq!(
+            format_timespan(TimeDelta::milliseconds(500)),
+            "00:00:00.5000000"
+        );
+        assert_eq!(format_timespan(-TimeDelta::days(1)), "-1.00:00:00");
+        let mixed = TimeDelta::days(1) + TimeDelta::minutes(30) + TimeDelta::seconds(5);
+        assert_eq!(format_timespan(mixed), "1.00:30:05");
+    }
+
+    #[test]
+    fn the_manifest_shim_needs_both_legacy_codes_in_the_body() {
+        let shim = |code: Option<&str>, edition: Option<i64>| ResourceSettingsChange {
+            use_manifest_file_shim: Some(true),
+            external_service_code_legacy: code.map(str::to_owned),
+            external_service_edition_code_legacy: edition,
+            ..Default::default()
+        };
+        let message = |change: ResourceSettingsChange| match change.validate() {
+            Err(FileTransferError::Invalid(errors)) => errors[""][0].clone(),
+            other => panic!("expected a validation problem, got {other:?}"),
+        };
+        assert!(message(shim(None, Some(2))).starts_with("ExternalServiceCodeLegacy"));
+        assert!(message(shim(Some(""), Some(2))).starts_with("ExternalServiceCodeLegacy"));
+        assert!(
+            message(shim(Some("4434"), Some(0))).starts_with("ExternalServiceEditionCodeLegacy")
+        );
+        assert!(shim(Some("4434"), Some(2)).validate().is_ok());
+        assert!(ResourceSettingsChange::default().validate().is_ok());
     }
 
     #[test]
@@ -384,16 +453,14 @@ mod tests {
         };
         assert_eq!(code(size(-1)), Err(Some(11)));
         assert_eq!(code(size(0)), Err(Some(12)));
-        assert_eq!(code(size(3 * 1024 * 1024 * 1024)), Err(Some(13)));
-        assert_eq!(code(size(101 * 1024 * 1024 * 1024)), Err(Some(22)));
+        assert_eq!(code(size(50_000_000_001)), Err(Some(13)));
+        assert_eq!(code(size(1_677_721_600_001)), Err(Some(22)));
         let approved = ResourceSettings {
             approved_for_disabled_virus_scan: true,
             ..base.clone()
         };
-        let big = size(3 * 1024 * 1024 * 1024)
-            .apply(approved, limits)
-            .unwrap();
-        assert_eq!(big.max_file_transfer_size, Some(3 * 1024 * 1024 * 1024));
+        let big = size(100_000_000_000).apply(approved, limits).unwrap();
+        assert_eq!(big.max_file_transfer_size, Some(100_000_000_000));
         let ttl = |text: &str| ResourceSettingsChange {
             file_transfer_time_to_live: Some(text.into()),
             ..Default::default()

@@ -21,11 +21,13 @@ pub struct NewTransfer {
     pub senders_reference: Option<String>,
     /// The sending organisation.
     pub sender: OrgNumber,
+    /// The sender as the client wrote it, echoed back in that form.
+    pub sender_party: String,
     /// The receiving organisations, distinct, in request order.
     pub recipients: Vec<OrgNumber>,
     /// Free metadata from the sender.
     pub property_list: BTreeMap<String, String>,
-    /// The expected MD5, 32 lowercase hex digits.
+    /// The expected MD5 as the sender gave it: `""` when left out, `None` when sent as null.
     pub checksum: Option<String>,
     /// Whether the file is scanned for malware.
     pub use_virus_scan: bool,
@@ -44,6 +46,7 @@ impl NewTransfer {
             file_name: self.file_name.clone(),
             senders_reference: self.senders_reference.clone(),
             sender: self.sender,
+            sender_party: self.sender_party.clone(),
             recipients: self
                 .recipients
                 .iter()
@@ -92,11 +95,14 @@ pub struct Transfer {
     pub senders_reference: Option<String>,
     /// The sending organisation.
     pub sender: OrgNumber,
+    /// The sender as the client wrote it (`0192:<orgnr>` or the organisation URN).
+    pub sender_party: String,
     /// Every recipient with its current status, in creation order.
     pub recipients: Vec<RecipientState>,
     /// Free metadata from the sender.
     pub property_list: BTreeMap<String, String>,
-    /// The expected MD5 given at initialization, or the one computed at upload.
+    /// The expected MD5 as given at initialization (`""` when left out, `None` when sent as
+    /// null), replaced by the file's own once uploaded without one.
     pub checksum: Option<String>,
     /// Whether the file is scanned for malware.
     pub use_virus_scan: bool,
@@ -119,6 +125,11 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// The MD5 the upload must match, if the sender gave one (a blank one is none).
+    pub fn expected_checksum(&self) -> Option<&str> {
+        self.checksum.as_deref().filter(|c| !c.trim().is_empty())
+    }
+
     /// The recipient's current state, if `org_number` is a recipient.
     pub fn recipient(&self, org_number: OrgNumber) -> Option<&RecipientState> {
         self.recipients

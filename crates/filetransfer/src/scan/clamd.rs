@@ -82,6 +82,10 @@ impl Scanner for ClamdScanner {
         transfer.use_virus_scan
     }
 
+    fn active(&self) -> bool {
+        true
+    }
+
     fn reads_bytes(&self) -> bool {
         true
     }

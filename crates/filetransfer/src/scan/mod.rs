@@ -44,6 +44,8 @@ pub type ScanBytes = BoxStream<'static, Result<Bytes, object_store::Error>>;
 pub trait Scanner: Send + Sync + 'static {
     /// Whether this scanner examines `transfer` at all; when not, publishing does not wait.
     fn scans(&self, transfer: &Transfer) -> bool;
+    /// Whether uploads that ask for it are scanned at all (a malware scanner is configured).
+    fn active(&self) -> bool;
     /// Whether [`Scanner::scan`] reads the bytes (so the service opens them for it).
     fn reads_bytes(&self) -> bool;
     /// The verdict on `transfer`'s uploaded bytes (`bytes` is `None` when the scanner does not
@@ -61,6 +63,10 @@ pub struct NoScanner;
 #[async_trait::async_trait]
 impl Scanner for NoScanner {
     fn scans(&self, _transfer: &Transfer) -> bool {
+        false
+    }
+
+    fn active(&self) -> bool {
         false
     }
 
@@ -84,6 +90,10 @@ pub struct ExternalScanner;
 impl Scanner for ExternalScanner {
     fn scans(&self, transfer: &Transfer) -> bool {
         transfer.use_virus_scan
+    }
+
+    fn active(&self) -> bool {
+        true
     }
 
     fn reads_bytes(&self) -> bool {

@@ -119,6 +119,17 @@ pub enum RecipientTransitioned {
     NotFound,
 }
 
+/// Outcome of recording a recipient's download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadRecorded {
+    /// A DownloadStarted history row was written (and an Initialized recipient moved on).
+    Recorded,
+    /// The recipient had a DownloadStarted row since the debounce time; nothing was written.
+    Debounced,
+    /// No such transfer, or the organisation is not one of its recipients.
+    NotFound,
+}
+
 /// Whose transfers a search returns, relative to the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchRole {
@@ -148,11 +159,12 @@ pub struct SearchQuery {
     /// Only transfers where the caller is a recipient in this status; `role` is then ignored,
     /// as Altinn does.
     pub recipient_status: Option<RecipientStatus>,
-    /// Inclusive lower bound on the time the transfer entered `status` (creation without it).
+    /// Lower bound on the time the transfer entered `status` (creation without it): inclusive
+    /// when `to` is given too, exclusive alone, as Altinn bounds it.
     pub from: Option<DateTime<Utc>>,
-    /// Exclusive upper bound, on the same time.
+    /// Upper bound on the same time, likewise.
     pub to: Option<DateTime<Utc>>,
-    /// Oldest first when true, newest first otherwise (by creation).
+    /// Oldest first when true, newest first otherwise (by the same time).
     pub ascending: bool,
     /// Whose transfers.
     pub role: SearchRole,
@@ -263,6 +275,17 @@ pub trait FileTransferStore: Send + Sync + 'static {
         at: DateTime<Utc>,
         events: &[TransferEvent],
     ) -> Result<RecipientTransitioned, StoreError>;
+    /// Records that `recipient` downloads the file, as Altinn records every download: a
+    /// DownloadStarted history row and the recipient's status time moved to `at`, its status
+    /// raised to DownloadStarted if it was Initialized (a confirmed one stays confirmed). With
+    /// `debounce_since`, nothing is written when such a row exists since then.
+    async fn record_download(
+        &self,
+        id: Uuid,
+        recipient: OrgNumber,
+        at: DateTime<Utc>,
+        debounce_since: Option<DateTime<Utc>>,
+    ) -> Result<DownloadRecorded, StoreError>;
     /// Ids matching the query, ordered by creation, at most `min(limit, 100)`.
     async fn search(&self, query: &SearchQuery) -> Result<Vec<Uuid>, StoreError>;
     /// Transfers that entered UploadStarted before `before` and are still there, oldest first.

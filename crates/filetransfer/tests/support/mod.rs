@@ -282,11 +282,12 @@ impl Api {
     /// A new transfer from [`SENDER`] to [`RECIPIENT`], expecting `checksum` when given.
     pub async fn initialize(&mut self, checksum: Option<&str>) -> String {
         let request = pb::InitializeRequest {
-            resource_id: RESOURCE.into(),
-            file_name: "report.bin".into(),
-            sender: format!("0192:{SENDER}"),
+            resource_id: Some(RESOURCE.into()),
+            file_name: Some("report.bin".into()),
+            senders_file_transfer_reference: Some("ref".into()),
+            sender: Some(format!("0192:{SENDER}")),
             recipients: vec![format!("0192:{RECIPIENT}")],
-            checksum: checksum.unwrap_or_default().to_owned(),
+            checksum: Some(checksum.unwrap_or_default().to_owned()),
             ..pb::InitializeRequest::default()
         };
         self.files
