@@ -9,7 +9,7 @@ use broker_tests::{
 
 /// The issuer both processes derive from the shared public URL.
 const PUBLIC_URL: &str = "http://broker.test";
-const ROUNDS: usize = 20;
+const ROUNDS: i64 = 20;
 
 fn token_process(db: &database::TestDatabase, admin: &str) -> BrokerOptions {
     BrokerOptions::token_service()
@@ -20,6 +20,21 @@ fn token_process(db: &database::TestDatabase, admin: &str) -> BrokerOptions {
 
 #[tokio::test]
 async fn two_token_processes_admit_each_assertion_once() {
+    each_assertion_is_admitted_once(|assertion, _round| assertion).await;
+}
+
+/// Without `jti`, the assertion's digest is what both processes record in the shared database.
+#[tokio::test]
+async fn two_token_processes_admit_each_assertion_without_jti_once() {
+    // Each round's lifetime differs, so two rounds in one second are still two grants.
+    each_assertion_is_admitted_once(|assertion, round| {
+        assertion.without_jti().lifetime(60 + round)
+    })
+    .await;
+}
+
+/// Sends every round's assertion, shaped by `shape` (given the round), to both processes at once.
+async fn each_assertion_is_admitted_once(shape: fn(Assertion, i64) -> Assertion) {
     let Some(db) = database::postgres().await else {
         return;
     };
@@ -46,8 +61,15 @@ async fn two_token_processes_admit_each_assertion_once() {
     // B knows the client through the shared database, not through A.
     let issuer = format!("{PUBLIC_URL}/");
 
+    let make_assertion = |round| {
+        shape(
+            Assertion::new(&keys, &created.client_id, &issuer, WRITE),
+            round,
+        )
+        .sign()
+    };
     for round in 0..ROUNDS {
-        let assertion = Assertion::new(&keys, &created.client_id, &issuer, WRITE).sign();
+        let assertion = make_assertion(round);
         let request = || IssueTokenRequest {
             grant_type: JWT_BEARER.to_owned(),
             assertion: assertion.clone(),
@@ -76,13 +98,20 @@ async fn two_token_processes_admit_each_assertion_once() {
                     "round {round}: {process} refused with {problem:?}"
                 );
                 assert_eq!(problem.status, 400, "round {round}: {problem:?}");
+                assert!(
+                    problem
+                        .detail
+                        .as_deref()
+                        .is_some_and(|d| d.contains("MP-012")),
+                    "round {round}: {process} refused it as a replay: {problem:?}"
+                );
             }
         }
     }
 
     // Both still answer the next, unseen assertion (a refusal did not poison anything).
-    for service in [&mut to_a, &mut to_b] {
-        let assertion = Assertion::new(&keys, &created.client_id, &issuer, WRITE).sign();
+    for (round, service) in [(ROUNDS, &mut to_a), (ROUNDS + 1, &mut to_b)] {
+        let assertion = make_assertion(round);
         service
             .issue_token(IssueTokenRequest {
                 grant_type: JWT_BEARER.to_owned(),

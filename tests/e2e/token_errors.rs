@@ -126,6 +126,21 @@ async fn a_replayed_assertion_is_invalid_grant() {
         .assert_oauth_error(400, "invalid_grant");
 }
 
+/// A `jti` may be left out, but one that is sent must be 1-255 characters: an empty one is a
+/// broken id, not a missing one.
+#[tokio::test]
+async fn an_empty_or_overlong_jti_is_invalid_grant() {
+    let (_broker, client) = given_a_registered_client().await;
+    for jti in [String::new(), "j".repeat(256)] {
+        let refused = client
+            .request_token(&client.assertion().jti(&jti))
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+        let description = refused["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains("jti"), "says why: {refused}");
+    }
+}
+
 #[tokio::test]
 async fn a_scope_not_granted_is_invalid_scope() {
     let (_broker, client) = given_a_registered_client().await;

@@ -143,6 +143,36 @@ on_each_database! {
     }
 }
 
+on_each_database! {
+    /// Maskinporten only recommends `jti`, and Altinn's own scripts leave it out: such a grant
+    /// gets a token, and is still single-use, by a digest of what it signs.
+    async fn a_grant_without_jti_gets_a_token_once(db: Database) {
+        let broker = Broker::start(BrokerOptions::new().database(db)).await;
+        let client = broker.register_client(DIGDIR, &[WRITE]).await;
+        // Built from one base so they differ for certain: `iat` is whole seconds.
+        let base = client.assertion().without_jti();
+        let first = base.sign();
+        let another = base.clone().lifetime(90);
+        let with_null_jti = base.lifetime(100).claim("jti", serde_json::Value::Null);
+
+        broker.request_token(&first).await.expect_status(200);
+        let replayed = broker
+            .request_token(&first)
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+        let description = replayed["error_description"].as_str().unwrap_or_default();
+        assert!(description.contains("already used"), "says why: {replayed}");
+
+        client.request_token(&another).await.expect_status(200);
+        client.request_token(&with_null_jti).await.expect_status(200);
+        // Signed anew it is the same grant: the digest covers what is signed, not the signature.
+        client
+            .request_token(&with_null_jti)
+            .await
+            .assert_oauth_error(400, "invalid_grant");
+    }
+}
+
 #[tokio::test]
 async fn the_metadata_document_describes_the_token_endpoint() {
     let broker = Broker::start(BrokerOptions::new()).await;

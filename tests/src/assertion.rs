@@ -73,6 +73,11 @@ impl Assertion {
         self.claim("jti", jti)
     }
 
+    /// No `jti`, as Maskinporten allows and Altinn's own scripts send.
+    pub fn without_jti(self) -> Self {
+        self.without("jti")
+    }
+
     /// `iat` at `seconds` from now (negative: in the past), keeping the lifetime.
     pub fn issued_in(self, seconds: i64) -> Self {
         let lifetime = self.exp() - self.iat();

@@ -70,9 +70,9 @@ impl Reply {
     }
 
     /// Asserts an RFC 6749 §5.2 error: this status, JSON content, `error` = `error`, and a
-    /// textual `error_description`.
+    /// textual `error_description`. Returns the body.
     #[track_caller]
-    pub fn assert_oauth_error(&self, status: u16, error: &str) {
+    pub fn assert_oauth_error(&self, status: u16, error: &str) -> Value {
         let shown = format!(
             "{}: {} {} {}",
             self.request,
@@ -91,6 +91,7 @@ impl Reply {
             body["error_description"].is_string(),
             "error_description of {shown}"
         );
+        body
     }
 
     /// Whether the content type is one a problem is sent as: problem+json, or `application/json`

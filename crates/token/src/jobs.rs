@@ -1,4 +1,5 @@
-//! Background work of the token service: key rotation and forgetting expired assertion ids.
+//! Background work of the token service: key rotation and forgetting expired replay keys
+//! (assertion ids, and digests of assertions without one).
 //! Every replica runs it; both jobs are idempotent and race-safe through the store.
 
 use std::sync::Arc;
@@ -13,7 +14,8 @@ use crate::store::TokenStore;
 /// How often the jobs run. Well under the key lead time, so a replica reloads a new key long
 /// before it starts signing.
 pub const INTERVAL: Duration = Duration::from_secs(30);
-/// Assertion ids are kept this long past their expiry, to cover clock skew between replicas.
+/// Replay keys are kept this long past their assertion's expiry, to cover clock skew between
+/// replicas.
 const REPLAY_MARGIN_SECONDS: i64 = 60;
 
 /// Runs until shutdown.
@@ -36,8 +38,8 @@ pub async fn run(
         }
         match store.purge_assertions(now - REPLAY_MARGIN_SECONDS).await {
             Ok(0) => {}
-            Ok(purged) => tracing::debug!(purged, "expired assertion ids forgotten"),
-            Err(error) => tracing::error!(%error, "purging assertion ids failed"),
+            Ok(purged) => tracing::debug!(purged, "expired replay keys forgotten"),
+            Err(error) => tracing::error!(%error, "purging replay keys failed"),
         }
     }
 }

@@ -102,17 +102,14 @@ impl TokenCore {
         let keys = client_keys(&client)?;
         let now = self.clock.unix();
         let verified = unverified.verify(&keys, &client.scopes, &self.endpoints.issuer, now)?;
-        // Last, so that a refused assertion does not burn its jti.
+        // Last, so that a refused assertion does not burn its replay key.
         if self
             .store
-            .record_assertion(&client.client_id, &verified.jti, verified.expires_at)
+            .record_assertion(&client.client_id, &verified.replay_key, verified.expires_at)
             .await?
             == Inserted::AlreadyExists
         {
-            return Err(GrantError::InvalidGrant(
-                "the assertion's jti was already used (MP-012)".into(),
-            )
-            .into());
+            return Err(verified.replay_key.replayed().into());
         }
         let org = broker_common::identity::OrgNumber::parse(&client.org_number).map_err(|_| {
             crate::store::StoreError::Corrupt(format!("org number of {}", client.client_id))

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use broker_tests::database::{self, TestDatabase};
+use broker_token::domain::grant::ReplayKey;
 use broker_token::store::{
     ClientKeyRecord, ClientRecord, Inserted, PostgresTokenStore, SigningKeyRecord,
     SqliteTokenStore, TokenStore,
@@ -116,48 +117,103 @@ async fn keys_are_added_and_removed(store: &dyn TokenStore) {
     );
 }
 
+fn jti(value: &str) -> ReplayKey {
+    ReplayKey::Jti(value.to_owned())
+}
+
+fn digest(value: &str) -> ReplayKey {
+    ReplayKey::Digest(value.to_owned())
+}
+
 async fn assertions_are_single_use(store: &dyn TokenStore) {
     assert_eq!(
-        store.record_assertion("c", "j1", 100).await.unwrap(),
+        store.record_assertion("c", &jti("j1"), 100).await.unwrap(),
         Inserted::New
     );
     assert_eq!(
-        store.record_assertion("c", "j1", 100).await.unwrap(),
+        store.record_assertion("c", &jti("j1"), 100).await.unwrap(),
         Inserted::AlreadyExists
     );
     assert_eq!(
-        store.record_assertion("other", "j1", 100).await.unwrap(),
+        store
+            .record_assertion("other", &jti("j1"), 100)
+            .await
+            .unwrap(),
         Inserted::New,
         "jti is per client"
     );
     assert_eq!(
-        store.record_assertion("c", "j2", 200).await.unwrap(),
+        store.record_assertion("c", &jti("j2"), 200).await.unwrap(),
         Inserted::New
     );
     assert_eq!(store.purge_assertions(150).await.unwrap(), 2);
     assert_eq!(
-        store.record_assertion("c", "j2", 200).await.unwrap(),
+        store.record_assertion("c", &jti("j2"), 200).await.unwrap(),
         Inserted::AlreadyExists,
         "unexpired ids stay"
     );
 }
 
+async fn digests_are_single_use_apart_from_jtis(store: &dyn TokenStore) {
+    let d1 = "2e7336dc8eba87ef472df568c35482abf2575dc3e5eac0c5c62b8ffaeac2c934";
+    let d2 = "ad4573f052ff7302a57fd72c2fa41f65cadbe842043b962738f9038a38531e84";
+    assert_eq!(
+        store.record_assertion("d", &digest(d1), 100).await.unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store.record_assertion("d", &digest(d1), 100).await.unwrap(),
+        Inserted::AlreadyExists
+    );
+    assert_eq!(
+        store.record_assertion("d", &jti(d1), 100).await.unwrap(),
+        Inserted::New,
+        "a jti that spells a digest is not that digest"
+    );
+    assert_eq!(
+        store.record_assertion("d", &digest(d1), 100).await.unwrap(),
+        Inserted::AlreadyExists,
+        "nor does the jti take the digest's place"
+    );
+    assert_eq!(
+        store.record_assertion("d", &digest(d2), 200).await.unwrap(),
+        Inserted::New
+    );
+    assert_eq!(
+        store.purge_assertions(150).await.unwrap(),
+        2,
+        "expired digests are purged with expired jtis"
+    );
+    assert_eq!(
+        store.record_assertion("d", &digest(d1), 100).await.unwrap(),
+        Inserted::New,
+        "a purged digest is forgotten"
+    );
+    assert_eq!(
+        store.record_assertion("d", &digest(d2), 200).await.unwrap(),
+        Inserted::AlreadyExists,
+        "unexpired digests stay"
+    );
+}
+
 async fn concurrent_replays_admit_exactly_one(store: Arc<dyn TokenStore>) {
-    let attempts = (0..16).map(|_| {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .record_assertion("race", "same-jti", 500)
-                .await
-                .unwrap()
-        })
-    });
-    let outcomes: Vec<Inserted> = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == Inserted::New).count(), 1);
+    for key in [jti("same-jti"), digest("same-digest")] {
+        let attempts = (0..16).map(|_| {
+            let store = store.clone();
+            let key = key.clone();
+            tokio::spawn(async move { store.record_assertion("race", &key, 500).await.unwrap() })
+        });
+        let outcomes: Vec<Inserted> = futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            outcomes.iter().filter(|o| **o == Inserted::New).count(),
+            1,
+            "{key:?}"
+        );
+    }
 }
 
 async fn signing_key_generations_are_unique(store: &dyn TokenStore) {
@@ -187,6 +243,7 @@ async fn conformance(store: Arc<dyn TokenStore>) {
     clients_round_trip(store.as_ref()).await;
     keys_are_added_and_removed(store.as_ref()).await;
     assertions_are_single_use(store.as_ref()).await;
+    digests_are_single_use_apart_from_jtis(store.as_ref()).await;
     concurrent_replays_admit_exactly_one(store.clone()).await;
     signing_key_generations_are_unique(store.as_ref()).await;
 }

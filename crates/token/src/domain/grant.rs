@@ -7,6 +7,7 @@ use broker_common::auth::RsaJwk;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::error::GrantError;
 use super::jwk;
@@ -31,14 +32,37 @@ pub struct UnverifiedAssertion<'a> {
     pub client_id: String,
 }
 
+/// What makes an assertion single-use: recorded per client until the assertion expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayKey {
+    /// The assertion's own `jti`, 1-255 characters, chosen by the client.
+    Jti(String),
+    /// For an assertion without `jti`: SHA-256 (lowercase hex) of its signed part.
+    Digest(String),
+}
+
+impl ReplayKey {
+    /// The refusal when this key was recorded before: the assertion is a replay (MP-012).
+    pub fn replayed(&self) -> GrantError {
+        let description = match self {
+            Self::Jti(_) => "the assertion's jti was already used (MP-012)",
+            Self::Digest(_) => {
+                "the assertion was already used (MP-012); without a jti, every request needs \
+                 a newly made assertion (another iat or exp)"
+            }
+        };
+        GrantError::InvalidGrant(description.into())
+    }
+}
+
 /// A grant that passed every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedGrant {
-    /// The assertion's id, to be recorded against replay.
-    pub jti: String,
+    /// What to record against replay.
+    pub replay_key: ReplayKey,
     /// Requested scopes, all granted to the client.
     pub scopes: Vec<String>,
-    /// The assertion's expiry; its `jti` must be remembered until then.
+    /// The assertion's expiry; its replay key must be remembered until then.
     pub expires_at: i64,
     /// RFC 8707 audience restriction requested with `resource`.
     pub resource: Option<Value>,
@@ -177,10 +201,7 @@ impl UnverifiedAssertion<'_> {
                 "the assertion has expired (MP-130)".into(),
             ));
         }
-        let jti = claims
-            .jti
-            .filter(|jti| !jti.is_empty() && jti.len() <= MAX_JTI_LEN)
-            .ok_or_else(|| GrantError::InvalidGrant("jti (1-255 characters) is required".into()))?;
+        let replay_key = replay_key(claims.jti, self.raw)?;
         let scopes: Vec<String> = claims
             .scope
             .as_deref()
@@ -197,12 +218,40 @@ impl UnverifiedAssertion<'_> {
             )));
         }
         Ok(VerifiedGrant {
-            jti,
+            replay_key,
             scopes,
             expires_at: exp,
             resource: claims.resource,
         })
     }
+}
+
+/// Maskinporten only recommends `jti`, so an assertion without one (absent or null) is accepted
+/// and kept single-use by the digest of what it signs. An empty `jti` is not absent but present
+/// and invalid, as Maskinporten treats a claim it validates: refusing it tells a client whose id
+/// generator broke, instead of quietly moving it to the digest rule.
+fn replay_key(jti: Option<String>, assertion: &str) -> Result<ReplayKey, GrantError> {
+    match jti {
+        None => Ok(ReplayKey::Digest(signed_part_digest(assertion))),
+        Some(jti) if (1..=MAX_JTI_LEN).contains(&jti.len()) => Ok(ReplayKey::Jti(jti)),
+        Some(_) => Err(GrantError::InvalidGrant(format!(
+            "jti must be 1-{MAX_JTI_LEN} characters when sent (it may be left out)"
+        ))),
+    }
+}
+
+/// SHA-256, lowercase hex, of `header.payload`: the text the signature covers, so any change to
+/// it breaks the signature. The signature's own text is left out because base64url can write
+/// the same signature bytes more than one way (the unused low bits of its last character), and
+/// a replay must not pass as new by being re-encoded.
+fn signed_part_digest(assertion: &str) -> String {
+    let signed = assertion
+        .rsplit_once('.')
+        .map_or(assertion, |(signed, _signature)| signed);
+    Sha256::digest(signed.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 fn check_audience(aud: Option<&Value>, issuer: &str) -> Result<(), GrantError> {
@@ -264,6 +313,63 @@ mod tests {
             assert!(
                 matches!(parse(JWT_BEARER, &jwt), Err(GrantError::InvalidGrant(_))),
                 "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_present_jti_is_the_replay_key() {
+        assert_eq!(
+            replay_key(Some("id-1".into()), "h.p.s"),
+            Ok(ReplayKey::Jti("id-1".into()))
+        );
+        let longest = "j".repeat(MAX_JTI_LEN);
+        assert_eq!(
+            replay_key(Some(longest.clone()), "h.p.s"),
+            Ok(ReplayKey::Jti(longest))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_overlong_jti_is_invalid_grant() {
+        for jti in [String::new(), "j".repeat(MAX_JTI_LEN + 1)] {
+            let refused = replay_key(Some(jti.clone()), "h.p.s");
+            assert!(
+                matches!(&refused, Err(GrantError::InvalidGrant(d)) if d.contains("jti")),
+                "{} characters: {refused:?}",
+                jti.len()
+            );
+        }
+    }
+
+    #[test]
+    fn without_jti_the_replay_key_is_the_sha256_of_header_and_payload() {
+        // sha256("a.b"), as `printf a.b | sha256sum` prints it.
+        assert_eq!(
+            replay_key(None, "a.b.signature"),
+            Ok(ReplayKey::Digest(
+                "2e7336dc8eba87ef472df568c35482abf2575dc3e5eac0c5c62b8ffaeac2c934".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn the_digest_ignores_how_the_signature_is_written() {
+        // The same signature bytes written another way (last character's spare bits set).
+        assert_eq!(signed_part_digest("a.b.AQA"), signed_part_digest("a.b.AQB"));
+        assert_ne!(signed_part_digest("a.b.AQA"), signed_part_digest("a.c.AQA"));
+        assert_ne!(signed_part_digest("a.b.AQA"), signed_part_digest("b.b.AQA"));
+    }
+
+    #[test]
+    fn a_replay_is_invalid_grant_naming_mp_012() {
+        for key in [ReplayKey::Jti("j".into()), ReplayKey::Digest("d".into())] {
+            let GrantError::InvalidGrant(description) = key.replayed() else {
+                panic!("{key:?} is not refused as invalid_grant");
+            };
+            assert!(
+                description.contains("already used") && description.contains("MP-012"),
+                "{description}"
             );
         }
     }

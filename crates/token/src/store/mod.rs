@@ -11,6 +11,8 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
+use crate::domain::grant::ReplayKey;
+
 pub use postgres::PostgresTokenStore;
 pub use sqlite::SqliteTokenStore;
 
@@ -104,14 +106,15 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Removes a key; false when the client had no such key.
     async fn remove_client_key(&self, client_id: &str, kid: &str) -> Result<bool, StoreError>;
 
-    /// Records an assertion id; [`Inserted::AlreadyExists`] means a replay.
+    /// Records an assertion's replay key (its `jti` or, without one, its digest, each in its own
+    /// namespace); [`Inserted::AlreadyExists`] means a replay.
     async fn record_assertion(
         &self,
         client_id: &str,
-        jti: &str,
+        key: &ReplayKey,
         expires_at: i64,
     ) -> Result<Inserted, StoreError>;
-    /// Forgets assertion ids that expired before `now`; they can no longer be replayed anyway.
+    /// Forgets replay keys that expired before `now`; they can no longer be replayed anyway.
     async fn purge_assertions(&self, now: i64) -> Result<u64, StoreError>;
 
     /// Every signing key, oldest generation first.

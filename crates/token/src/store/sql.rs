@@ -22,6 +22,11 @@ pub(super) const DELETE_KEY: &str = "DELETE FROM client_keys WHERE client_id = $
 pub(super) const INSERT_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at)
      VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING";
 pub(super) const PURGE_ASSERTIONS: &str = "DELETE FROM used_assertions WHERE expires_at < $1";
+pub(super) const INSERT_ASSERTION_DIGEST: &str =
+    "INSERT INTO used_assertion_digests (client_id, digest, expires_at)
+     VALUES ($1, $2, $3) ON CONFLICT (client_id, digest) DO NOTHING";
+pub(super) const PURGE_ASSERTION_DIGESTS: &str =
+    "DELETE FROM used_assertion_digests WHERE expires_at < $1";
 pub(super) const SELECT_SIGNING_KEYS: &str = "SELECT generation, kid, private_key, activates_at, created_at FROM signing_keys ORDER BY generation";
 pub(super) const INSERT_SIGNING_KEY: &str =
     "INSERT INTO signing_keys (generation, kid, private_key, activates_at, created_at)
@@ -195,12 +200,20 @@ macro_rules! token_store_impl {
             async fn record_assertion(
                 &self,
                 client_id: &str,
-                jti: &str,
+                key: &$crate::domain::grant::ReplayKey,
                 expires_at: i64,
             ) -> Result<$crate::store::Inserted, $crate::store::StoreError> {
-                let inserted = sqlx::query($crate::store::sql::INSERT_ASSERTION)
+                use $crate::domain::grant::ReplayKey;
+                use $crate::store::sql::*;
+                // Each kind in its own table: a client chooses its jti freely, so a digest kept
+                // beside jtis could collide with one.
+                let (statement, value) = match key {
+                    ReplayKey::Jti(jti) => (INSERT_ASSERTION, jti),
+                    ReplayKey::Digest(digest) => (INSERT_ASSERTION_DIGEST, digest),
+                };
+                let inserted = sqlx::query(statement)
                     .bind(client_id)
-                    .bind(jti)
+                    .bind(value)
                     .bind(expires_at)
                     .execute(&self.pool)
                     .await?
@@ -213,11 +226,16 @@ macro_rules! token_store_impl {
             }
 
             async fn purge_assertions(&self, now: i64) -> Result<u64, $crate::store::StoreError> {
-                Ok(sqlx::query($crate::store::sql::PURGE_ASSERTIONS)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected())
+                use $crate::store::sql::*;
+                let mut purged = 0;
+                for statement in [PURGE_ASSERTIONS, PURGE_ASSERTION_DIGESTS] {
+                    purged += sqlx::query(statement)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(purged)
             }
 
             async fn signing_keys(
