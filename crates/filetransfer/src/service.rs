@@ -324,6 +324,30 @@ impl FileTransferCore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
+        let (transfer, limit) = self.start_upload(caller, id, declared_length).await?;
+        let this = self.clone();
+        // The task stays in the caller's span, so the events it commits carry its trace.
+        let task = async move {
+            let written = this.storage.write(id, bytes, limit).await;
+            this.finish_upload(transfer, declared_length, written).await
+        };
+        tokio::spawn(task.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, %id, "upload task failed");
+                FileTransferError::UploadFailed
+            })?
+    }
+
+    /// Checks the caller may upload the file of transfer `id`, of `declared_length` bytes when
+    /// known, and moves it to UploadStarted (once); the transfer, and the largest file its
+    /// resource allows.
+    async fn start_upload(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        declared_length: Option<u64>,
+    ) -> Result<(Transfer, u64)> {
         let (transfer, role) = self.visible(caller, id).await?;
         if role != Role::Sender {
             return Err(FileTransferError::NoAccessToResource);
@@ -345,23 +369,11 @@ impl FileTransferCore {
                 &[],
             )
             .await?;
-        let transfer = match started {
-            Transitioned::Applied(transfer) => transfer,
-            Transitioned::Refused { .. } => return Err(FileTransferError::AlreadyUploaded),
-            Transitioned::NotFound => return Err(FileTransferError::NotFound),
-        };
-        let this = self.clone();
-        // The task stays in the caller's span, so the events it commits carry its trace.
-        let task = async move {
-            let written = this.storage.write(id, bytes, limit).await;
-            this.finish_upload(transfer, declared_length, written).await
-        };
-        tokio::spawn(task.in_current_span())
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, %id, "upload task failed");
-                FileTransferError::UploadFailed
-            })?
+        match started {
+            Transitioned::Applied(transfer) => Ok((transfer, limit)),
+            Transitioned::Refused { .. } => Err(FileTransferError::AlreadyUploaded),
+            Transitioned::NotFound => Err(FileTransferError::NotFound),
+        }
     }
 
     /// The largest upload the transfer's resource allows.
@@ -399,34 +411,9 @@ impl FileTransferCore {
                     .await;
             }
             Ok(written) => written,
-            Err(WriteError::TooLarge { .. }) => {
-                return self
-                    .fail(
-                        &transfer,
-                        "File size exceeds maximum",
-                        FileTransferError::FileTooBig,
-                    )
-                    .await;
-            }
-            Err(WriteError::Source(cause)) => {
-                tracing::info!(%id, %cause, "upload aborted by the client");
-                return self
-                    .fail(
-                        &transfer,
-                        "The upload was aborted",
-                        FileTransferError::UploadFailed,
-                    )
-                    .await;
-            }
-            Err(error @ (WriteError::Storage(_) | WriteError::Disk(_) | WriteError::Hasher)) => {
-                tracing::error!(%id, %error, "storing an upload failed");
-                return self
-                    .fail(
-                        &transfer,
-                        "Error occurred while storing the file",
-                        FileTransferError::Storage(error.to_string()),
-                    )
-                    .await;
+            Err(error) => {
+                let (detail, error) = write_failure(&id.to_string(), error);
+                return self.fail(&transfer, detail, error).await;
             }
         };
         if transfer
@@ -930,6 +917,25 @@ impl FileTransferCore {
     ) -> Result<Vec<MonthlyStatistics>> {
         self.require_resource_owner(caller, resource_id).await?;
         Ok(self.store.monthly_statistics(resource_id).await?)
+    }
+}
+
+/// The failure detail recorded for an upload that could not be stored, and the error answered;
+/// `what` names the upload (its transfer id, or the spool) in the log.
+fn write_failure(what: &str, error: WriteError) -> (&'static str, FileTransferError) {
+    match error {
+        WriteError::TooLarge { .. } => ("File size exceeds maximum", FileTransferError::FileTooBig),
+        WriteError::Source(cause) => {
+            tracing::info!(id = what, %cause, "upload aborted by the client");
+            ("The upload was aborted", FileTransferError::UploadFailed)
+        }
+        error @ (WriteError::Storage(_) | WriteError::Disk(_) | WriteError::Hasher) => {
+            tracing::error!(id = what, %error, "storing an upload failed");
+            (
+                "Error occurred while storing the file",
+                FileTransferError::Storage(error.to_string()),
+            )
+        }
     }
 }
 
