@@ -929,7 +929,10 @@ fn write_failure(what: &str, error: WriteError) -> (&'static str, FileTransferEr
             tracing::info!(id = what, %cause, "upload aborted by the client");
             ("The upload was aborted", FileTransferError::UploadFailed)
         }
-        error @ (WriteError::Storage(_) | WriteError::Disk(_) | WriteError::Hasher) => {
+        error @ (WriteError::Storage(_)
+        | WriteError::Disk(_)
+        | WriteError::Hasher
+        | WriteError::SpoolChanged(_)) => {
             tracing::error!(id = what, %error, "storing an upload failed");
             (
                 "Error occurred while storing the file",
