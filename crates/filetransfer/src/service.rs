@@ -27,7 +27,7 @@ use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 use crate::domain::validation::{InitializeRequest, parse_party};
 use crate::range::{self, ByteRange};
-use crate::storage::{Storage, WriteError, Written};
+use crate::storage::{Spool, Storage, WriteError, Written};
 use crate::store::{
     FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned, SearchQuery, SearchRole,
     Step, TransitionUpdate, Transitioned,
@@ -668,6 +668,85 @@ impl FileTransferCore {
         let transfer = self.initialize(caller, request).await?;
         self.upload(caller, transfer.id, declared_length, bytes)
             .await
+    }
+
+    /// Initializes a transfer and uploads its file in one call when the file comes first: the
+    /// `bytes` are spooled (up to the largest size any resource may allow) while they arrive,
+    /// then the `metadata` that follows them is initialized as [`initialize`](Self::initialize)
+    /// does, and the spool checked as [`upload`](Self::upload) checks an upload (the resource's
+    /// size limit, the checksum, the malware scan) before it becomes the transfer's bytes. On
+    /// every failure the spool is deleted; a transfer, once initialized, fails as an upload
+    /// would.
+    ///
+    /// The work runs as its own task, so a caller that goes away midway leaves no spool.
+    pub async fn initialize_and_upload_spooled<S, E, M, F>(
+        self: &Arc<Self>,
+        caller: &Caller,
+        bytes: S,
+        metadata: M,
+    ) -> Result<Uuid>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::fmt::Display + Send + 'static,
+        M: Future<Output = Result<InitializeRequest, F>> + Send + 'static,
+        F: std::fmt::Display + Send + 'static,
+    {
+        let this = self.clone();
+        let caller = caller.clone();
+        let task = async move {
+            let spool = match this.storage.spool(bytes, this.limits.largest()).await {
+                Ok(spool) => spool,
+                Err(error) => return Err(write_failure("spool", error).1),
+            };
+            let request = match metadata.await {
+                Ok(request) => request,
+                Err(cause) => {
+                    this.storage.discard(spool).await;
+                    return Err(FileTransferError::invalid(
+                        "initialize",
+                        format!("the metadata of the spooled file never came: {cause}"),
+                    ));
+                }
+            };
+            let transfer = match this.initialize(&caller, request).await {
+                Ok(transfer) => transfer,
+                Err(error) => {
+                    this.storage.discard(spool).await;
+                    return Err(error);
+                }
+            };
+            this.upload_spooled(&caller, transfer.id, spool).await
+        };
+        tokio::spawn(task.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "spooled upload task failed");
+                FileTransferError::UploadFailed
+            })?
+    }
+
+    /// Uploads `spool` as the file of the just initialized transfer `id`, as
+    /// [`upload`](Self::upload) would have streamed it.
+    async fn upload_spooled(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: Uuid,
+        spool: Spool,
+    ) -> Result<Uuid> {
+        let (transfer, limit) = match self.start_upload(caller, id, None).await {
+            Ok(started) => started,
+            Err(error) => {
+                self.storage.discard(spool).await;
+                return Err(error);
+            }
+        };
+        let written = if spool.written().size > limit {
+            self.storage.discard(spool).await;
+            Err(WriteError::TooLarge { limit })
+        } else {
+            self.storage.adopt(spool, id).await
+        };
+        self.finish_upload(transfer, None, written).await
     }
 
     /// The transfer with its recipients' current statuses.

@@ -117,6 +117,7 @@ async fn stream_file(
         initialize: Some(initialize.into_request(Some(principal))),
         // The form's length is not the file's.
         declared_length: None,
+        spool: false,
     };
     let upload = upload::send(state, caller, start, body);
     tokio::pin!(upload, pump);

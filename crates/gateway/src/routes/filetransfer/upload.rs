@@ -77,6 +77,7 @@ pub async fn upload(
         file_transfer_id,
         initialize: None,
         declared_length,
+        spool: false,
     };
     let id = send(&state, &caller, start, body.into_data_stream()).await?;
     Ok(Json(id.into()))
