@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .bytes(".")
         // The first message of a stream is large and rare; chunks are small and many.
         .boxed(".broker.filetransfer.v1.UploadMessage.message.start")
+        .boxed(".broker.filetransfer.v1.UploadMessage.message.initialize")
         .boxed(".broker.filetransfer.v1.DownloadMessage.message.header")
         .compile_fds(descriptors)?;
     Ok(())

@@ -1,11 +1,14 @@
 //! Uploads that race, break off or lie about their checksum, and the multipart
-//! initialize-and-upload: one winner, nothing published from a broken upload, no bytes left
-//! behind, and the reference's failure for a wrong checksum.
+//! initialize-and-upload with its parts in either order: one winner, nothing published from a
+//! broken upload, no bytes (nor spools) left behind, and the reference's failure for a wrong
+//! checksum.
 
 use std::time::Duration;
 
-use broker_tests::scenario::{md5_hex, pattern};
-use broker_tests::{Database, Scenario, on_each_database};
+use broker_tests::scenario::{
+    RECIPIENT, RESOURCE, SENDER, file_part_head, md5_hex, party, pattern,
+};
+use broker_tests::{Database, Expected, Scenario, on_each_database};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
@@ -172,5 +175,197 @@ async fn a_refused_upload_is_answered_while_the_client_still_sends() {
         s.initialize_and_upload(&s.recipient.read, &s.initialize_body(), &bytes)
             .await
             .expect_status(403);
+    }
+}
+
+/// The metadata of a transfer of `file_name` as ASP.NET form keys.
+fn form_fields(file_name: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("Metadata.ResourceId", RESOURCE.to_owned()),
+        ("Metadata.FileName", file_name.to_owned()),
+        (
+            "Metadata.SendersFileTransferReference",
+            "form-ref".to_owned(),
+        ),
+        ("Metadata.Sender", party(SENDER)),
+        ("Metadata.Recipients[0]", party(RECIPIENT)),
+    ]
+}
+
+/// Sets form field `name` of `fields` to `value`.
+fn set_field(fields: &mut [(&'static str, String)], name: &str, value: &str) {
+    let field = fields
+        .iter_mut()
+        .find(|(field, _)| *field == name)
+        .unwrap_or_else(|| panic!("no {name} in the form"));
+    field.1 = value.to_owned();
+}
+
+/// The statuses of a transfer's history, oldest first.
+async fn status_history(s: &Scenario, id: &str) -> Vec<String> {
+    let details = s.details(&s.sender.write, id).await.ok_json();
+    details["fileTransferStatusHistory"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no history in {details}"))
+        .iter()
+        .map(|entry| {
+            entry["fileTransferStatus"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The ids of the sender's transfers of the scenario's resource in `status`.
+async fn transfers_in(s: &Scenario, status: &str) -> Vec<String> {
+    let found = s
+        .search(
+            &s.sender.write,
+            &format!("resourceId={RESOURCE}&status={status}"),
+        )
+        .await
+        .ok_json();
+    found
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list of ids: {found}"))
+        .iter()
+        .map(|id| id.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+on_each_database! {
+    /// The file part before the metadata (as some HTTP clients order a form): the file is
+    /// spooled, then becomes the transfer's bytes, with the same statuses as any upload and no
+    /// spool left; the JSON `Metadata` part after the file works the same.
+    async fn a_file_before_its_metadata_is_spooled_then_published(db: Database) {
+        let s = Scenario::start(db).await;
+        let bytes = pattern(5 * 1024 * 1024 + 17);
+        let mut fields = form_fields("spooled.bin");
+        fields.push(("Metadata.Checksum", md5_hex(&bytes)));
+        fields.push(("Metadata.PropertyList[case]", "7".to_owned()));
+        let created = s.initialize_and_upload_file_first(&s.sender.write, &fields, &bytes).await.ok_json();
+        let id = created["fileTransferId"].as_str().unwrap_or_else(|| panic!("no fileTransferId in {created}")).to_owned();
+        let overview = s.wait_for_status(&s.sender.write, &id, "Published").await;
+        assert_eq!(overview["fileTransferSize"], bytes.len());
+        assert_eq!(overview["checksum"], md5_hex(&bytes));
+        assert_eq!(overview["fileName"], "spooled.bin");
+        assert_eq!(overview["propertyList"], json!({"case": "7"}));
+        let downloaded = s.download(&s.recipient.read, &id, None).await.expect_status(200);
+        assert!(downloaded.bytes == bytes, "the spooled file came back different");
+        let stored = s.stored_files();
+        assert_eq!(stored, [s.data_dir().join("files").join(&id)], "only the transfer's bytes are left");
+
+        // The same statuses as a form with the metadata first.
+        let first = s.initialize_and_upload_form(&s.sender.write, &form_fields("first.bin"), b"metadata first").await.ok_json();
+        let first = first["fileTransferId"].as_str().unwrap_or_default().to_owned();
+        s.wait_for_status(&s.sender.write, &first, "Published").await;
+        assert_eq!(status_history(&s, &id).await, status_history(&s, &first).await);
+
+        let mut metadata = s.initialize_body();
+        metadata["checksum"] = json!(md5_hex(b"json after the file"));
+        let created = s.initialize_and_upload_file_first(&s.sender.write, &[("Metadata", metadata.to_string())], b"json after the file").await.ok_json();
+        let id = created["fileTransferId"].as_str().unwrap_or_else(|| panic!("no fileTransferId in {created}")).to_owned();
+        s.wait_for_status(&s.sender.write, &id, "Published").await;
+        assert_eq!(s.download(&s.recipient.read, &id, None).await.expect_status(200).bytes, b"json after the file");
+    }
+}
+
+on_each_database! {
+    /// A spooled file whose checksum differs from the metadata after it: code 9 as for any
+    /// upload, the transfer Failed, and neither the spool nor the transfer's bytes left.
+    async fn a_file_first_with_a_wrong_checksum_fails_and_keeps_no_bytes(db: Database) {
+        let s = Scenario::start(db).await;
+        let mut fields = form_fields("report.pdf");
+        fields.push(("Metadata.Checksum", md5_hex(b"what the sender meant")));
+        s.initialize_and_upload_file_first(&s.sender.write, &fields, &pattern(100_000)).await.assert_code(400, 9);
+        assert_no_stored_files(&s, "after a spooled file's checksum mismatch").await;
+        let failed = transfers_in(&s, "Failed").await;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(!status_history(&s, &failed[0]).await.contains(&"Published".to_owned()));
+    }
+}
+
+on_each_database! {
+    /// A spooled file larger than the resource allows (though within what any resource may
+    /// allow): code 16 and the transfer Failed, as a too-large upload is, and no bytes left.
+    async fn a_file_first_over_the_resources_limit_is_code_16_and_keeps_no_bytes(db: Database) {
+        let s = Scenario::start(db).await;
+        s.put_settings(RESOURCE, json!({"maxFileTransferSize": 1000})).await.expect_status(204);
+        s.initialize_and_upload_file_first(&s.sender.write, &form_fields("big.bin"), &pattern(1001)).await.assert_code(400, 16);
+        assert_no_stored_files(&s, "after a spooled file over the limit").await;
+        let failed = transfers_in(&s, "Failed").await;
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        s.wait_for_status(&s.sender.write, &failed[0], "Failed").await;
+        // Exactly at the limit is fine.
+        let created = s.initialize_and_upload_file_first(&s.sender.write, &form_fields("fits.bin"), &pattern(1000)).await.ok_json();
+        s.wait_for_status(&s.sender.write, created["fileTransferId"].as_str().unwrap_or_default(), "Published").await;
+    }
+}
+
+on_each_database! {
+    /// Metadata after the file that is missing a field, invalid, or refused by initialize: the
+    /// problem initialize would give (naming the field), no transfer, and no spool left.
+    async fn a_file_first_with_bad_metadata_is_refused_and_leaves_no_spool(db: Database) {
+        let s = Scenario::start(db).await;
+        let bytes = pattern(300_000);
+        let mut missing = form_fields("report.pdf");
+        missing.retain(|(name, _)| *name != "Metadata.Sender");
+        s.initialize_and_upload_file_first(&s.sender.write, &missing, &bytes).await.assert_expected(Expected::Field("Metadata.Sender"));
+        assert_no_stored_files(&s, "after metadata missing its sender").await;
+
+        let mut invalid = form_fields("report.pdf");
+        set_field(&mut invalid, "Metadata.Sender", "0192:123");
+        s.initialize_and_upload_file_first(&s.sender.write, &invalid, &bytes).await.assert_expected(Expected::Field("sender"));
+        assert_no_stored_files(&s, "after an invalid sender").await;
+
+        // Another organisation as the sender: initialize refuses it (code 6).
+        let mut refused = form_fields("report.pdf");
+        set_field(&mut refused, "Metadata.Sender", &party(RECIPIENT));
+        s.initialize_and_upload_file_first(&s.sender.write, &refused, &bytes).await.assert_code(401, 6);
+        assert_no_stored_files(&s, "after a refused initialize").await;
+
+        // The file sent twice.
+        let mut twice = vec![("FileTransfer", "again".to_owned())];
+        twice.extend(form_fields("report.pdf"));
+        s.initialize_and_upload_file_first(&s.sender.write, &twice, &bytes).await.assert_expected(Expected::Field("FileTransfer"));
+        assert_no_stored_files(&s, "after a second file part").await;
+        for status in ["Initialized", "UploadStarted", "Failed", "Published"] {
+            assert_eq!(transfers_in(&s, status).await, Vec::<String>::new(), "{status}");
+        }
+    }
+}
+
+on_each_database! {
+    /// A client that sends the file part first and goes away halfway through it: no transfer
+    /// and no spool left.
+    async fn a_client_gone_mid_file_before_its_metadata_leaves_no_spool(db: Database) {
+        let s = Scenario::start(db).await;
+        let address = s.base_url().trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connecting to the gateway");
+        let length = 8 << 20;
+        let boundary = "cut-off";
+        let head = format!(
+            "POST /broker/api/v1/filetransfer/upload HTTP/1.1\r\nHost: {address}\r\n\
+             Authorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n\
+             Content-Length: {length}\r\n\r\n{}",
+            s.sender.write,
+            file_part_head(boundary),
+        );
+        stream.write_all(head.as_bytes()).await.expect("sending the headers");
+        stream.write_all(&pattern(length / 2)).await.expect("sending half the file");
+        stream.flush().await.expect("flushing");
+        // The spool is being written by now.
+        let deadline = tokio::time::Instant::now() + CLEANUP_TIMEOUT;
+        while s.stored_files().is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "the file was never spooled");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(stream);
+
+        assert_no_stored_files(&s, "after a client gone mid-file").await;
+        for status in ["Initialized", "UploadStarted", "Failed"] {
+            assert_eq!(transfers_in(&s, status).await, Vec::<String>::new(), "{status}");
+        }
     }
 }

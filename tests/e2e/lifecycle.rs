@@ -167,9 +167,7 @@ async fn two_replicas_purge_each_expired_transfer_exactly_once() {
     assert_eq!(history as usize, TRANSFERS, "one Purged history row each");
 
     // No bytes remain, and nothing is left for the sweep.
-    let files: Vec<_> = std::fs::read_dir(s.data_dir().join("files"))
-        .map(|entries| entries.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
+    let files = s.stored_files();
     assert!(
         files.is_empty(),
         "bytes left behind: {:?}",

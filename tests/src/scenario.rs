@@ -338,25 +338,45 @@ impl Scenario {
         fields: &[(&str, String)],
         bytes: &[u8],
     ) -> Reply {
+        self.send_form(token, fields, bytes, FilePart::Last).await
+    }
+
+    /// [`Scenario::initialize_and_upload_form`] with the file part first, before `fields`, as
+    /// some HTTP clients order a form.
+    pub async fn initialize_and_upload_file_first(
+        &self,
+        token: &str,
+        fields: &[(&str, String)],
+        bytes: &[u8],
+    ) -> Reply {
+        self.send_form(token, fields, bytes, FilePart::First).await
+    }
+
+    async fn send_form(
+        &self,
+        token: &str,
+        fields: &[(&str, String)],
+        bytes: &[u8],
+        file: FilePart,
+    ) -> Reply {
         let boundary = format!("broker-test-{}", uuid::Uuid::new_v4().simple());
-        let mut body = Vec::new();
+        let mut text = Vec::new();
         for (name, value) in fields {
-            body.extend_from_slice(
+            text.extend_from_slice(
                 format!(
                     "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
                 )
                 .as_bytes(),
             );
         }
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"FileTransfer\"; \
-                 filename=\"report.pdf\"\r\nContent-Type: application/octet-stream\r\n\r\n"
-            )
-            .as_bytes(),
-        );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut file_part = file_part_head(&boundary).into_bytes();
+        file_part.extend_from_slice(bytes);
+        file_part.extend_from_slice(b"\r\n");
+        let mut body = match file {
+            FilePart::First => [file_part, text].concat(),
+            FilePart::Last => [text, file_part].concat(),
+        };
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
         let request = self
             .request(Method::POST, "/broker/api/v1/filetransfer/upload")
             .bearer_auth(token)
@@ -464,6 +484,23 @@ impl Scenario {
         }
         found
     }
+}
+
+/// Where a form puts its file part.
+#[derive(Debug, Clone, Copy)]
+enum FilePart {
+    /// Before the metadata parts.
+    First,
+    /// After them.
+    Last,
+}
+
+/// The head of a form's `FileTransfer` part, after which its bytes follow.
+pub fn file_part_head(boundary: &str) -> String {
+    format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"FileTransfer\"; \
+         filename=\"report.pdf\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
 }
 
 /// The operator registers Digdir as a service owner in the access registry.

@@ -15,6 +15,7 @@ use broker_proto::filetransfer::{download_message, upload_message};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
+use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 use uuid::Uuid;
 
@@ -222,50 +223,76 @@ fn settings_change(
     })
 }
 
-/// The chunks after an upload's `start`, up to its `end`. A stream that stops without `end`,
-/// or whose `end` counts other bytes than arrived, is an error, so the upload is discarded:
-/// a cancelled client call can reach the server as a clean end of the stream.
+/// The upload's messages after `start`, as they are read.
+type Messages = Streaming<pb::UploadMessage>;
+
+/// The chunks after an upload's `start`, up to its `end`; once `end` arrived, `rest` gets the
+/// messages after it. A stream that stops without `end`, or whose `end` counts other bytes
+/// than arrived, is an error, so the upload is discarded: a cancelled client call can reach
+/// the server as a clean end of the stream.
 fn chunks(
-    messages: Streaming<pb::UploadMessage>,
+    messages: Messages,
+    rest: Option<oneshot::Sender<Messages>>,
 ) -> impl Stream<Item = Result<Bytes, Status>> + Send + Unpin + 'static {
-    let state = (messages, 0u64, false);
-    Box::pin(futures::stream::unfold(
-        state,
-        |(mut messages, received, ended)| async move {
-            if ended {
-                return None;
+    let state = (messages, 0u64, rest);
+    Box::pin(futures::stream::unfold(Some(state), |state| async move {
+        let (mut messages, received, rest) = state?;
+        let message = match messages.message().await {
+            Ok(Some(message)) => message.message,
+            Ok(None) => {
+                let error = Status::aborted("the upload stream ended without its end message");
+                return Some((Err(error), None));
             }
-            let message = match messages.message().await {
-                Ok(Some(message)) => message.message,
-                Ok(None) => {
-                    let error = Status::aborted("the upload stream ended without its end message");
-                    return Some((Err(error), (messages, received, true)));
+            Err(status) => return Some((Err(status), None)),
+        };
+        match message {
+            Some(upload_message::Message::Chunk(chunk)) => {
+                metrics::file_bytes(Direction::Upload, chunk.len() as u64);
+                let received = received + chunk.len() as u64;
+                Some((Ok(chunk), Some((messages, received, rest))))
+            }
+            Some(upload_message::Message::End(end)) if end.total_bytes == received => {
+                if let Some(rest) = rest {
+                    // Nobody waits for the rest when the upload failed meanwhile.
+                    let _ = rest.send(messages);
                 }
-                Err(status) => return Some((Err(status), (messages, received, true))),
-            };
-            match message {
-                Some(upload_message::Message::Chunk(chunk)) => {
-                    metrics::file_bytes(Direction::Upload, chunk.len() as u64);
-                    let received = received + chunk.len() as u64;
-                    Some((Ok(chunk), (messages, received, false)))
-                }
-                Some(upload_message::Message::End(end)) if end.total_bytes == received => None,
-                Some(upload_message::Message::End(end)) => {
-                    let error = Status::aborted(format!(
-                        "the upload's end counts {} bytes but {received} arrived",
-                        end.total_bytes
-                    ));
-                    Some((Err(error), (messages, received, true)))
-                }
-                _ => Some((
-                    Err(Status::invalid_argument(
-                        "every message after the first must be a chunk or the end",
-                    )),
-                    (messages, received, true),
+                None
+            }
+            Some(upload_message::Message::End(end)) => {
+                let error = Status::aborted(format!(
+                    "the upload's end counts {} bytes but {received} arrived",
+                    end.total_bytes
+                ));
+                Some((Err(error), None))
+            }
+            _ => Some((
+                Err(Status::invalid_argument(
+                    "every message after the first must be a chunk or the end",
                 )),
-            }
-        },
-    ))
+                None,
+            )),
+        }
+    }))
+}
+
+/// The `initialize` message a spooled upload sends after its `end` (see the contract).
+async fn trailing_initialize(
+    rest: oneshot::Receiver<Messages>,
+) -> Result<InitializeRequest, Status> {
+    let mut messages = rest
+        .await
+        .map_err(|_| Status::aborted("the upload stream ended before its end message"))?;
+    match messages.message().await? {
+        Some(pb::UploadMessage {
+            message: Some(upload_message::Message::Initialize(request)),
+        }) => Ok(initialize_from_pb(*request)),
+        Some(_) => Err(Status::invalid_argument(
+            "the message after a spooled upload's end must be its initialize",
+        )),
+        None => Err(Status::aborted(
+            "the upload stream ended without the initialize of its spooled file",
+        )),
+    }
 }
 
 /// The download's message stream: the header, then the bytes.
@@ -304,23 +331,38 @@ impl FileTransferService for FileTransferGrpc {
                 );
             }
         };
-        let id = match start.initialize {
-            Some(initialize) if start.file_transfer_id.is_empty() => {
-                self.core
-                    .initialize_and_upload(
-                        &caller,
-                        initialize_from_pb(initialize),
-                        start.declared_length,
-                        chunks(messages),
-                    )
-                    .await?
+        let id = if start.spool {
+            if start.initialize.is_some() || !start.file_transfer_id.is_empty() {
+                return Err(Problem::invalid_field(
+                    "spool",
+                    "a spooled upload names no transfer: its initialize follows its end",
+                )
+                .into());
             }
-            _ => {
-                let id = transfer_id(&start.file_transfer_id)?;
-                self.core
-                    .upload(&caller, id, start.declared_length, chunks(messages))
-                    .await?
-            }
+            let (rest, after_end) = oneshot::channel();
+            self.core
+                .initialize_and_upload_spooled(
+                    &caller,
+                    chunks(messages, Some(rest)),
+                    trailing_initialize(after_end),
+                )
+                .await?
+        } else if let Some(initialize) = start.initialize
+            && start.file_transfer_id.is_empty()
+        {
+            self.core
+                .initialize_and_upload(
+                    &caller,
+                    initialize_from_pb(initialize),
+                    start.declared_length,
+                    chunks(messages, None),
+                )
+                .await?
+        } else {
+            let id = transfer_id(&start.file_transfer_id)?;
+            self.core
+                .upload(&caller, id, start.declared_length, chunks(messages, None))
+                .await?
         };
         Ok(Response::new(pb::FileTransferId {
             file_transfer_id: id.to_string(),

@@ -109,6 +109,13 @@ pub async fn build_with_clock(
         config.upload_part_bytes,
     )
     .context("opening the file storage")?;
+    let abandoned = storage
+        .remove_abandoned()
+        .await
+        .context("removing what uploads of processes that died left in the file storage")?;
+    if abandoned > 0 {
+        tracing::info!(abandoned, "removed the files of uploads whose process died");
+    }
     let authorizer = Authorizer::new(access, DECISION_TTL);
     let limits = SizeLimits {
         virus_scan: config.max_virus_scan_size,

@@ -31,7 +31,7 @@ use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 use crate::domain::validation::{InitializeRequest, check_required_party};
 use crate::range::{self, ByteRange};
-use crate::storage::{Storage, WriteError, Written};
+use crate::storage::{Spool, Storage, WriteError, Written};
 use crate::store::{
     DownloadRecorded, FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned,
     SearchQuery, SearchRole, Step, TransitionUpdate, Transitioned,
@@ -339,6 +339,30 @@ impl FileTransferCore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
+        let (transfer, limit) = self.start_upload(caller, id, declared_length).await?;
+        let this = self.clone();
+        // The task stays in the caller's span, so the events it commits carry its trace.
+        let task = async move {
+            let written = this.storage.write(id, bytes, limit).await;
+            this.finish_upload(transfer, declared_length, written).await
+        };
+        tokio::spawn(task.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, %id, "upload task failed");
+                FileTransferError::UploadFailed
+            })?
+    }
+
+    /// Checks the caller may upload the file of transfer `id`, of `declared_length` bytes when
+    /// known, and moves it to UploadStarted (once); the transfer, and the largest file its
+    /// resource allows.
+    async fn start_upload(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        declared_length: Option<u64>,
+    ) -> Result<(Transfer, u64)> {
         let transfer = self.transfer(id).await?;
         if !self.acts_as_sender(&principal(caller), &transfer).await? {
             return Err(FileTransferError::NoAccessToResource);
@@ -362,23 +386,11 @@ impl FileTransferCore {
                 &[],
             )
             .await?;
-        let transfer = match started {
-            Transitioned::Applied(transfer) => transfer,
-            Transitioned::Refused { .. } => return Err(FileTransferError::AlreadyUploaded),
-            Transitioned::NotFound => return Err(FileTransferError::NotFound),
-        };
-        let this = self.clone();
-        // The task stays in the caller's span, so the events it commits carry its trace.
-        let task = async move {
-            let written = this.storage.write(id, bytes, limit).await;
-            this.finish_upload(transfer, declared_length, written).await
-        };
-        tokio::spawn(task.in_current_span())
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, %id, "upload task failed");
-                FileTransferError::UploadFailed
-            })?
+        match started {
+            Transitioned::Applied(transfer) => Ok((transfer, limit)),
+            Transitioned::Refused { .. } => Err(FileTransferError::AlreadyUploaded),
+            Transitioned::NotFound => Err(FileTransferError::NotFound),
+        }
     }
 
     /// The largest upload the transfer's resource allows.
@@ -416,34 +428,9 @@ impl FileTransferCore {
                     .await;
             }
             Ok(written) => written,
-            Err(WriteError::TooLarge { .. }) => {
-                return self
-                    .fail(
-                        &transfer,
-                        "File size exceeds maximum",
-                        FileTransferError::FileTooBig,
-                    )
-                    .await;
-            }
-            Err(WriteError::Source(cause)) => {
-                tracing::info!(%id, %cause, "upload aborted by the client");
-                return self
-                    .fail(
-                        &transfer,
-                        "The upload was aborted",
-                        FileTransferError::UploadFailed,
-                    )
-                    .await;
-            }
-            Err(error @ (WriteError::Storage(_) | WriteError::Disk(_) | WriteError::Hasher)) => {
-                tracing::error!(%id, %error, "storing an upload failed");
-                return self
-                    .fail(
-                        &transfer,
-                        "Error occurred while storing the file",
-                        FileTransferError::Storage(error.to_string()),
-                    )
-                    .await;
+            Err(error) => {
+                let (detail, error) = write_failure(&id.to_string(), error);
+                return self.fail(&transfer, detail, error).await;
             }
         };
         if transfer
@@ -697,6 +684,85 @@ impl FileTransferCore {
         let transfer = self.initialize(caller, request).await?;
         self.upload(caller, transfer.id, declared_length, bytes)
             .await
+    }
+
+    /// Initializes a transfer and uploads its file in one call when the file comes first: the
+    /// `bytes` are spooled (up to the largest size any resource may allow) while they arrive,
+    /// then the `metadata` that follows them is initialized as [`initialize`](Self::initialize)
+    /// does, and the spool checked as [`upload`](Self::upload) checks an upload (the resource's
+    /// size limit, the checksum, the malware scan) before it becomes the transfer's bytes. On
+    /// every failure the spool is deleted; a transfer, once initialized, fails as an upload
+    /// would.
+    ///
+    /// The work runs as its own task, so a caller that goes away midway leaves no spool.
+    pub async fn initialize_and_upload_spooled<S, E, M, F>(
+        self: &Arc<Self>,
+        caller: &Caller,
+        bytes: S,
+        metadata: M,
+    ) -> Result<Uuid>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
+        E: std::fmt::Display + Send + 'static,
+        M: Future<Output = Result<InitializeRequest, F>> + Send + 'static,
+        F: std::fmt::Display + Send + 'static,
+    {
+        let this = self.clone();
+        let caller = caller.clone();
+        let task = async move {
+            let spool = match this.storage.spool(bytes, this.limits.largest()).await {
+                Ok(spool) => spool,
+                Err(error) => return Err(write_failure("spool", error).1),
+            };
+            let request = match metadata.await {
+                Ok(request) => request,
+                Err(cause) => {
+                    this.storage.discard(spool).await;
+                    return Err(FileTransferError::invalid(
+                        "initialize",
+                        format!("the metadata of the spooled file never came: {cause}"),
+                    ));
+                }
+            };
+            let transfer = match this.initialize(&caller, request).await {
+                Ok(transfer) => transfer,
+                Err(error) => {
+                    this.storage.discard(spool).await;
+                    return Err(error);
+                }
+            };
+            this.upload_spooled(&caller, transfer.id, spool).await
+        };
+        tokio::spawn(task.in_current_span())
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "spooled upload task failed");
+                FileTransferError::UploadFailed
+            })?
+    }
+
+    /// Uploads `spool` as the file of the just initialized transfer `id`, as
+    /// [`upload`](Self::upload) would have streamed it.
+    async fn upload_spooled(
+        self: &Arc<Self>,
+        caller: &Caller,
+        id: Uuid,
+        spool: Spool,
+    ) -> Result<Uuid> {
+        let (transfer, limit) = match self.start_upload(caller, id, None).await {
+            Ok(started) => started,
+            Err(error) => {
+                self.storage.discard(spool).await;
+                return Err(error);
+            }
+        };
+        let written = if spool.written().size > limit {
+            self.storage.discard(spool).await;
+            Err(WriteError::TooLarge { limit })
+        } else {
+            self.storage.adopt(spool, id).await
+        };
+        self.finish_upload(transfer, None, written).await
     }
 
     /// The transfer with its recipients' current statuses.
@@ -959,6 +1025,28 @@ impl FileTransferCore {
     ) -> Result<Vec<MonthlyStatistics>> {
         self.require_resource_owner(caller, resource_id).await?;
         Ok(self.store.monthly_statistics(resource_id).await?)
+    }
+}
+
+/// The failure detail recorded for an upload that could not be stored, and the error answered;
+/// `what` names the upload (its transfer id, or the spool) in the log.
+fn write_failure(what: &str, error: WriteError) -> (&'static str, FileTransferError) {
+    match error {
+        WriteError::TooLarge { .. } => ("File size exceeds maximum", FileTransferError::FileTooBig),
+        WriteError::Source(cause) => {
+            tracing::info!(id = what, %cause, "upload aborted by the client");
+            ("The upload was aborted", FileTransferError::UploadFailed)
+        }
+        error @ (WriteError::Storage(_)
+        | WriteError::Disk(_)
+        | WriteError::Hasher
+        | WriteError::SpoolChanged(_)) => {
+            tracing::error!(id = what, %error, "storing an upload failed");
+            (
+                "Error occurred while storing the file",
+                FileTransferError::Storage(error.to_string()),
+            )
+        }
     }
 }
 

@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use broker_proto::filetransfer as pb;
 use bytes::Bytes;
 use futures::StreamExt;
 use support::*;
@@ -314,4 +315,65 @@ async fn confirming_the_download_completes_the_transfer(env: &mut Env, id: &str)
         code_of(env.confirm(RECIPIENT, &fresh).await),
         (400, Some(19))
     );
+}
+
+/// The spooled upload's contract, with the service's ceiling lowered so a spool can pass it:
+/// the spool becomes the transfer only with its `initialize` after `end`, and every other
+/// ending leaves nothing in storage and no transfer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spool_becomes_a_transfer_only_with_its_initialize_and_otherwise_leaves_nothing() {
+    use broker_proto::filetransfer::upload_message::Message;
+    let ceiling = 4 * 1024 * 1024;
+    let config = broker_filetransfer::FileTransferConfig {
+        max_file_transfer_size: ceiling,
+        max_virus_scan_size: ceiling,
+        ..broker_filetransfer::FileTransferConfig::default()
+    };
+    let mut env = Env::start_with(None, None, config).await;
+    let file = content(2 * CHUNK + 3);
+    let request = env.initialize_request();
+    let initialize = || Message::Initialize(Box::new(request.clone()));
+
+    let id = env
+        .upload_spooled(chunked(&file), vec![initialize()])
+        .await
+        .unwrap();
+    env.wait_for_status(&id, "Published").await;
+    let (_, bytes) = env.download(RECIPIENT, &id, "").await.unwrap();
+    assert!(bytes == file, "the spooled file came back different");
+    assert_eq!(env.stored_files().len(), 1, "{:?}", env.stored_files());
+
+    let failures = [
+        // Past the largest size any resource may allow: refused as it arrives.
+        (
+            repeated(ceiling as usize / CHUNK + 1),
+            vec![initialize()],
+            (400, Some(16)),
+        ),
+        // The stream ends after the file without its metadata.
+        (repeated(1), vec![], (400, None)),
+        // Something else than the metadata after the file.
+        (
+            repeated(1),
+            vec![Message::Chunk(Bytes::from_static(b"x"))],
+            (400, None),
+        ),
+    ];
+    for (chunks, after, expected) in failures {
+        let answer = env.upload_spooled(chunks, after).await;
+        assert_eq!(code_of(answer), expected);
+        assert_eq!(env.stored_files().len(), 1, "{:?}", env.stored_files());
+    }
+    // A start that names a transfer or carries the metadata is no spooled upload.
+    let start = pb::UploadStart {
+        spool: true,
+        initialize: Some(request.clone()),
+        ..pb::UploadStart::default()
+    };
+    let messages = futures::stream::iter([pb::UploadMessage {
+        message: Some(Message::Start(Box::new(start))),
+    }]);
+    let request = env.as_org(SENDER, messages);
+    let answer = env.files.upload(request).await;
+    assert_eq!(code_of(answer).0, 400);
 }

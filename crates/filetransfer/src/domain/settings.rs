@@ -46,6 +46,14 @@ impl Default for SizeLimits {
     }
 }
 
+impl SizeLimits {
+    /// The largest file any resource may allow: an explicit `maxFileTransferSize` is at most
+    /// `global`, and a resource without one allows `virus_scan` or `global`, so the larger.
+    pub fn largest(&self) -> u64 {
+        self.global.max(self.virus_scan)
+    }
+}
+
 /// How a broker resource's transfers behave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResourceSettings {
@@ -347,6 +355,19 @@ mod tests {
 
     fn org() -> OrgNumber {
         OrgNumber::parse("991825827").unwrap()
+    }
+
+    #[test]
+    fn the_largest_size_is_the_larger_ceiling_whichever_it_is() {
+        assert_eq!(
+            SizeLimits::default().largest(),
+            SizeLimits::default().global
+        );
+        let odd = SizeLimits {
+            virus_scan: 10,
+            global: 5,
+        };
+        assert_eq!(odd.largest(), 10);
     }
 
     #[test]

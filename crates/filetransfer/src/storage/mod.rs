@@ -7,6 +7,16 @@
 //! only a few chunks or parts are ever held in memory. Nothing is visible under the object's
 //! key until the whole upload succeeded (and, on local disk, was fsync'd); any failure aborts
 //! the write, which deletes what was written.
+//!
+//! A file that arrives before its transfer is declared (a form whose file part comes before its
+//! metadata) is written the same way under a [`Spool`] key of its own (`spool/<uuid>`, never a
+//! transfer's), then [adopted](Storage::adopt) as the transfer's bytes or
+//! [discarded](Storage::discard). Adopting does not pass the bytes through this process where
+//! storage allows it: on local disk it is a rename of the durable file; on S3 a server-side
+//! copy (then the spool is deleted), except above [`S3_COPY_LIMIT`], where S3's single copy
+//! request stops and `object_store` offers no multipart copy, so the bytes are streamed from
+//! the spool into a new upload. What a process that died left behind (staging files, spools)
+//! is removed by [`Storage::remove_abandoned`] at start-up.
 
 mod staged;
 
@@ -15,6 +25,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use broker_common::md5::{self, Md5};
@@ -39,6 +50,12 @@ const HASH_QUEUE: usize = 4;
 pub const READ_CHUNK_BYTES: usize = 512 * 1024;
 /// Chunks read ahead of the client during a download from local disk.
 const READ_AHEAD: usize = 4;
+/// The folder (key prefix) of spooled files; transfers' keys are UUIDs, never this.
+const SPOOL: &str = "spool";
+/// Largest object S3 copies in one request (CopyObject); larger spools are streamed instead.
+const S3_COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// A staging file or spool untouched this long belongs to an upload whose process died.
+const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// A finished, durable upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +87,48 @@ pub enum WriteError {
     /// The hasher thread died.
     #[error("hashing failed")]
     Hasher,
+    /// Bytes streamed from a spool into their transfer came out other than they went in.
+    #[error("the spooled file changed while it was moved: {0}")]
+    SpoolChanged(String),
+}
+
+/// A file written before its transfer was declared: durable under a key of its own until
+/// [`Storage::adopt`] makes it a transfer's bytes or [`Storage::discard`] deletes it.
+#[derive(Debug)]
+#[must_use = "a spool left alone stays in storage until the next start-up"]
+pub struct Spool {
+    id: Uuid,
+    written: Written,
+}
+
+impl Spool {
+    /// The spooled bytes' size and MD5.
+    pub fn written(&self) -> &Written {
+        &self.written
+    }
+}
+
+/// How a spool becomes a transfer's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Adoption {
+    /// Renamed in place (local disk).
+    Rename,
+    /// Copied by the store itself, then deleted.
+    Copy,
+    /// Streamed through this process into a new upload, then deleted.
+    Restream,
+}
+
+/// How a spool of `size` bytes is adopted: on local disk by a rename, on S3 by a server-side
+/// copy up to `copy_limit`, above it by streaming.
+fn adoption(local: bool, size: u64, copy_limit: u64) -> Adoption {
+    if local {
+        Adoption::Rename
+    } else if size <= copy_limit {
+        Adoption::Copy
+    } else {
+        Adoption::Restream
+    }
 }
 
 /// Where the bytes of file transfers live.
@@ -79,6 +138,8 @@ pub struct Storage {
     part_bytes: usize,
     /// The directory of the files, when on local disk (uploads are written there directly).
     local_root: Option<PathBuf>,
+    /// Largest spool adopted by a server-side copy rather than streamed ([`S3_COPY_LIMIT`]).
+    copy_limit: u64,
 }
 
 impl Storage {
@@ -88,16 +149,12 @@ impl Storage {
         let (store, local_root): (Arc<dyn ObjectStore>, _) = match url {
             Some(url) => (s3(url)?, None),
             None => {
-                std::fs::create_dir_all(local_root)
-                    .with_context(|| format!("creating {}", local_root.display()))?;
-                let abandoned = staged::remove_abandoned(local_root)
-                    .with_context(|| format!("cleaning up {}", local_root.display()))?;
-                if abandoned > 0 {
-                    tracing::info!(abandoned, "removed the files of uploads whose process died");
-                }
-                let store = LocalFileSystem::new_with_prefix(local_root)?
-                    .with_fsync(true)
-                    .with_automatic_cleanup(true);
+                let spool = local_root.join(SPOOL);
+                std::fs::create_dir_all(&spool)
+                    .with_context(|| format!("creating {}", spool.display()))?;
+                // No automatic removal of emptied folders: it would take the spool folder with
+                // its last spool, and the next spool would have nowhere to go.
+                let store = LocalFileSystem::new_with_prefix(local_root)?.with_fsync(true);
                 (Arc::new(store), Some(local_root.to_owned()))
             }
         };
@@ -105,7 +162,37 @@ impl Storage {
             store,
             part_bytes,
             local_root,
+            copy_limit: S3_COPY_LIMIT,
         })
+    }
+
+    /// Deletes what uploads of processes that died left behind (untouched for a day): staging
+    /// files on local disk, and spools on either storage (incomplete S3 multipart uploads are
+    /// the bucket's lifecycle rules' to remove). Returns how many.
+    pub async fn remove_abandoned(&self) -> anyhow::Result<usize> {
+        if let Some(root) = self.local_root.clone() {
+            let removed = tokio::task::spawn_blocking(move || {
+                let staging = staged::remove_abandoned(&root, staged::is_staging)?;
+                let spools = staged::remove_abandoned(&root.join(SPOOL), |_| true)?;
+                anyhow::Ok(staging + spools)
+            })
+            .await??;
+            return Ok(removed);
+        }
+        let Some(before) = SystemTime::now().checked_sub(ABANDONED_AFTER) else {
+            return Ok(0);
+        };
+        let before = chrono::DateTime::<chrono::Utc>::from(before);
+        let mut spools = self.store.list(Some(&Path::from(SPOOL)));
+        let mut removed = 0;
+        while let Some(object) = spools.next().await {
+            let object = object?;
+            if object.last_modified < before {
+                self.store.delete(&object.location).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Writes `stream` as the bytes of `transfer`, refusing it at the first chunk past
@@ -113,6 +200,87 @@ impl Storage {
     pub async fn write<S, E>(
         &self,
         transfer: Uuid,
+        stream: S,
+        limit: u64,
+    ) -> Result<Written, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Display,
+    {
+        self.write_object(&key(transfer), stream, limit).await
+    }
+
+    /// Writes `stream` as a [`Spool`], as [`write`](Self::write) writes a transfer's bytes.
+    pub async fn spool<S, E>(&self, stream: S, limit: u64) -> Result<Spool, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Display,
+    {
+        let id = Uuid::new_v4();
+        let written = self.write_object(&spool_key(id), stream, limit).await?;
+        Ok(Spool { id, written })
+    }
+
+    /// Makes `spool` the bytes of `transfer` (see the module docs for how); their size and
+    /// MD5. Whatever happens, the spool is gone afterwards, and on failure nothing is left
+    /// under the transfer's key.
+    pub async fn adopt(&self, spool: Spool, transfer: Uuid) -> Result<Written, WriteError> {
+        let from = spool_key(spool.id);
+        let to = key(transfer);
+        let how = adoption(
+            self.local_root.is_some(),
+            spool.written.size,
+            self.copy_limit,
+        );
+        let moved = match how {
+            Adoption::Rename => self.store.rename(&from, &to).await.map_err(Into::into),
+            Adoption::Copy => self.store.copy(&from, &to).await.map_err(Into::into),
+            Adoption::Restream => self.restream(&from, transfer, &spool.written).await,
+        };
+        if how != Adoption::Rename || moved.is_err() {
+            let written = spool.written.clone();
+            self.discard(spool).await;
+            return moved.map(|()| written);
+        }
+        Ok(spool.written)
+    }
+
+    /// Streams the object at `from` into the bytes of `transfer`, checking they arrive as
+    /// `expected`.
+    async fn restream(
+        &self,
+        from: &Path,
+        transfer: Uuid,
+        expected: &Written,
+    ) -> Result<(), WriteError> {
+        let bytes = self.store.get(from).await?.into_stream();
+        let written = self.write(transfer, bytes, expected.size).await?;
+        if written != *expected {
+            if let Err(error) = self.delete(transfer).await {
+                tracing::warn!(%transfer, %error, "deleting a spool's bad copy");
+            }
+            return Err(WriteError::SpoolChanged(format!(
+                "{} bytes with MD5 {} became {} with {}",
+                expected.size, expected.md5, written.size, written.md5
+            )));
+        }
+        Ok(())
+    }
+
+    /// Deletes `spool`; should that fail, the start-up sweep removes it later.
+    pub async fn discard(&self, spool: Spool) {
+        let key = spool_key(spool.id);
+        match self.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => tracing::warn!(%key, %error, "deleting a spooled file"),
+        }
+    }
+
+    /// Writes `stream` under `key`, refusing it at the first chunk past `limit` bytes;
+    /// returns its size and MD5 once it is durable.
+    async fn write_object<S, E>(
+        &self,
+        key: &Path,
         mut stream: S,
         limit: u64,
     ) -> Result<Written, WriteError>
@@ -121,9 +289,12 @@ impl Storage {
         E: Display,
     {
         let mut sink = match &self.local_root {
-            Some(root) => Sink::Staged(staged::StagedFile::create(root.join(transfer.to_string()))),
+            Some(root) => Sink::Staged(staged::StagedFile::create(
+                key.parts()
+                    .fold(root.clone(), |path, part| path.join(part.as_ref())),
+            )),
             None => Sink::Multipart(WriteMultipart::new_with_chunk_size(
-                self.store.put_multipart(&key(transfer)).await?,
+                self.store.put_multipart(key).await?,
                 self.part_bytes,
             )),
         };
@@ -158,13 +329,13 @@ impl Storage {
             Err(error) => {
                 hasher.abort();
                 if let Err(abort) = sink.abort().await {
-                    tracing::warn!(%transfer, error = %abort, "aborting a failed upload");
+                    tracing::warn!(%key, error = %abort, "aborting a failed upload");
                 }
                 return Err(error);
             }
         };
         let digest = hasher.await.map_err(|_| WriteError::Hasher)?;
-        sink.finish(&*self.store, transfer, size).await?;
+        sink.finish(&*self.store, key, size).await?;
         Ok(Written {
             size,
             md5: md5::hex(&digest),
@@ -203,6 +374,11 @@ fn key(transfer: Uuid) -> Path {
     Path::from(transfer.to_string())
 }
 
+/// The object key of a spool.
+fn spool_key(spool: Uuid) -> Path {
+    Path::from_iter([SPOOL.to_owned(), spool.to_string()])
+}
+
 /// Where an upload's bytes go while they arrive.
 enum Sink {
     /// A staging file on local disk.
@@ -223,11 +399,11 @@ impl Sink {
         Ok(())
     }
 
-    /// Makes the `size` bytes written durable under the key of `transfer` in `store`.
+    /// Makes the `size` bytes written durable under `key` in `store`.
     async fn finish(
         self,
         store: &dyn ObjectStore,
-        transfer: Uuid,
+        key: &Path,
         size: u64,
     ) -> Result<(), WriteError> {
         match self {
@@ -235,7 +411,7 @@ impl Sink {
             Self::Multipart(writer) if size == 0 => {
                 // S3 cannot complete a multipart upload without parts; an empty file is one put.
                 writer.abort().await?;
-                store.put(&key(transfer), PutPayload::default()).await?;
+                store.put(key, PutPayload::default()).await?;
             }
             Self::Multipart(writer) => {
                 writer.finish().await?;
@@ -310,4 +486,162 @@ fn read_file(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(receiver).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn chunks(bytes: &'static [u8]) -> impl Stream<Item = Result<Bytes, String>> + Unpin {
+        futures::stream::iter(
+            bytes
+                .chunks(3)
+                .map(|chunk| Ok(Bytes::from_static(chunk)))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// Object storage in memory (as S3 would be) adopting by copy up to `copy_limit` bytes.
+    fn in_memory(copy_limit: u64) -> Storage {
+        Storage {
+            store: Arc::new(InMemory::new()),
+            part_bytes: 5 * 1024 * 1024,
+            local_root: None,
+            copy_limit,
+        }
+    }
+
+    async fn keys(storage: &Storage) -> Vec<String> {
+        let mut keys: Vec<String> = storage
+            .store
+            .list(None)
+            .map(|meta| meta.unwrap().location.to_string())
+            .collect()
+            .await;
+        keys.sort();
+        keys
+    }
+
+    async fn read_all(storage: &Storage, transfer: Uuid) -> Vec<u8> {
+        let parts: Vec<Bytes> = storage
+            .read(transfer, None)
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        parts.concat()
+    }
+
+    #[test]
+    fn local_spools_are_renamed_and_s3_copies_up_to_its_limit() {
+        assert_eq!(adoption(true, u64::MAX, S3_COPY_LIMIT), Adoption::Rename);
+        assert_eq!(
+            adoption(false, S3_COPY_LIMIT, S3_COPY_LIMIT),
+            Adoption::Copy
+        );
+        assert_eq!(
+            adoption(false, S3_COPY_LIMIT + 1, S3_COPY_LIMIT),
+            Adoption::Restream
+        );
+    }
+
+    #[tokio::test]
+    async fn a_spool_is_written_under_its_own_key_with_size_and_md5() {
+        let storage = in_memory(S3_COPY_LIMIT);
+        let spool = storage.spool(chunks(b"spooled bytes"), 100).await.unwrap();
+        assert_eq!(spool.written().size, 13);
+        assert_eq!(spool.written().md5, md5::hex_digest(b"spooled bytes"));
+        assert_eq!(keys(&storage).await, [format!("spool/{}", spool.id)]);
+        storage.discard(spool).await;
+        assert!(keys(&storage).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_spool_past_its_limit_leaves_nothing() {
+        let storage = in_memory(S3_COPY_LIMIT);
+        let error = storage.spool(chunks(b"too long"), 5).await.unwrap_err();
+        assert!(
+            matches!(error, WriteError::TooLarge { limit: 5 }),
+            "{error}"
+        );
+        assert!(keys(&storage).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn adopting_copies_or_streams_the_spool_and_removes_it() {
+        for copy_limit in [S3_COPY_LIMIT, 0] {
+            let storage = in_memory(copy_limit);
+            let transfer = Uuid::new_v4();
+            let spool = storage.spool(chunks(b"the file"), 100).await.unwrap();
+            let expected = spool.written().clone();
+            assert_eq!(storage.adopt(spool, transfer).await.unwrap(), expected);
+            assert_eq!(keys(&storage).await, [transfer.to_string()]);
+            assert_eq!(read_all(&storage, transfer).await, b"the file");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_adoption_leaves_neither_spool_nor_bytes() {
+        let storage = in_memory(S3_COPY_LIMIT);
+        let spool = storage.spool(chunks(b"the file"), 100).await.unwrap();
+        // The spool vanished (a sweep, an operator): the copy fails, and nothing is left.
+        storage.store.delete(&spool_key(spool.id)).await.unwrap();
+        assert!(storage.adopt(spool, Uuid::new_v4()).await.is_err());
+        assert!(keys(&storage).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn on_local_disk_a_spool_is_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let transfer = Uuid::new_v4();
+        let spool = storage.spool(chunks(b"the file"), 100).await.unwrap();
+        let spooled = dir.path().join(SPOOL).join(spool.id.to_string());
+        assert!(spooled.is_file(), "the spool is durable under its own name");
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&spooled).unwrap());
+        storage.adopt(spool, transfer).await.unwrap();
+        let adopted = std::fs::metadata(dir.path().join(transfer.to_string())).unwrap();
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&adopted),
+            inode,
+            "not a copy"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(SPOOL)).unwrap().count(),
+            0
+        );
+        // The emptied spool folder stays for the next spool.
+        let spool = storage.spool(chunks(b"next"), 100).await.unwrap();
+        storage.discard(spool).await;
+        assert_eq!(
+            std::fs::read_dir(dir.path().join(SPOOL)).unwrap().count(),
+            0
+        );
+    }
+
+    #[tokio::test]
+    async fn spools_of_a_process_that_died_are_removed_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let old = dir.path().join(SPOOL).join("left-by-a-dead-process");
+        let staging = dir.path().join(SPOOL).join("x.1.upload");
+        let fresh = dir.path().join(SPOOL).join("being-written");
+        for path in [&old, &staging, &fresh] {
+            std::fs::write(path, b"x").unwrap();
+        }
+        let long_ago = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+        for path in [&old, &staging] {
+            std::fs::File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        assert_eq!(storage.remove_abandoned().await.unwrap(), 2);
+        assert!(fresh.exists() && !old.exists() && !staging.exists());
+    }
 }

@@ -10,12 +10,14 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
+
+use super::ABANDONED_AFTER;
 
 /// Chunks queued for the writer thread ahead of it.
 const WRITE_QUEUE: usize = 4;
@@ -23,8 +25,6 @@ const WRITE_QUEUE: usize = 4;
 const FLUSH_BYTES: u64 = 4 * 1024 * 1024;
 /// Ending of staging files' names; nothing is read under such a name.
 const STAGING_SUFFIX: &str = ".upload";
-/// A staging file untouched this long belongs to an upload whose process died.
-const ABANDONED_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// What the writer thread is told.
 enum Command {
@@ -163,22 +163,33 @@ fn sync_directory(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Deletes staging files under `root` left by uploads whose process died (untouched for a day);
-/// returns how many.
-pub(super) fn remove_abandoned(root: &Path) -> std::io::Result<usize> {
+/// Whether `name` is a staging file's.
+pub(super) fn is_staging(name: &str) -> bool {
+    name.ends_with(STAGING_SUFFIX)
+}
+
+/// Deletes the files directly in `dir` whose names `candidate` accepts and that were untouched
+/// for [`ABANDONED_AFTER`] (left by uploads whose process died); returns how many. A missing
+/// `dir` has none.
+pub(super) fn remove_abandoned(
+    dir: &Path,
+    candidate: impl Fn(&str) -> bool,
+) -> std::io::Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
     let mut removed = 0;
-    for entry in std::fs::read_dir(root)? {
+    for entry in entries {
         let entry = entry?;
-        let is_staging = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.ends_with(STAGING_SUFFIX));
-        let idle = entry
-            .metadata()?
+        let metadata = entry.metadata()?;
+        let is_candidate = metadata.is_file() && entry.file_name().to_str().is_some_and(&candidate);
+        let idle = metadata
             .modified()
             .ok()
             .and_then(|modified| SystemTime::now().duration_since(modified).ok());
-        if is_staging && idle.is_some_and(|idle| idle >= ABANDONED_AFTER) {
+        if is_candidate && idle.is_some_and(|idle| idle >= ABANDONED_AFTER) {
             std::fs::remove_file(entry.path())?;
             removed += 1;
         }
@@ -261,7 +272,7 @@ mod tests {
         for path in [&old, &fresh, &stored] {
             std::fs::write(path, b"x").unwrap();
         }
-        let long_ago = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(60);
+        let long_ago = SystemTime::now() - ABANDONED_AFTER - std::time::Duration::from_secs(60);
         File::options()
             .write(true)
             .open(&old)
@@ -274,7 +285,7 @@ mod tests {
             .unwrap()
             .set_modified(long_ago)
             .unwrap();
-        assert_eq!(remove_abandoned(dir.path()).unwrap(), 1);
+        assert_eq!(remove_abandoned(dir.path(), is_staging).unwrap(), 1);
         assert_eq!(
             files(dir.path()),
             [format!("b.2{STAGING_SUFFIX}"), "c".to_owned()]

@@ -282,13 +282,8 @@ impl Api {
     /// A new transfer from [`SENDER`] to [`RECIPIENT`], expecting `checksum` when given.
     pub async fn initialize(&mut self, checksum: Option<&str>) -> String {
         let request = pb::InitializeRequest {
-            resource_id: Some(RESOURCE.into()),
-            file_name: Some("report.bin".into()),
-            senders_file_transfer_reference: Some("ref".into()),
-            sender: Some(format!("0192:{SENDER}")),
-            recipients: vec![format!("0192:{RECIPIENT}")],
             checksum: Some(checksum.unwrap_or_default().to_owned()),
-            ..pb::InitializeRequest::default()
+            ..self.initialize_request()
         };
         self.files
             .initialize(self.as_org(SENDER, request))
@@ -312,6 +307,33 @@ impl Api {
             .await?
             .into_inner()
             .file_transfer_id)
+    }
+
+    /// Sends a spooled upload of `chunks` followed by `after` as the sender.
+    pub async fn upload_spooled(
+        &mut self,
+        chunks: impl Stream<Item = Bytes> + Send + 'static,
+        after: Vec<upload_message::Message>,
+    ) -> Result<String, Status> {
+        let request = self.as_org(SENDER, spool_stream(chunks, after));
+        Ok(self
+            .files
+            .upload(request)
+            .await?
+            .into_inner()
+            .file_transfer_id)
+    }
+
+    /// What [`Env::initialize`] sends: a transfer from [`SENDER`] to [`RECIPIENT`].
+    pub fn initialize_request(&self) -> pb::InitializeRequest {
+        pb::InitializeRequest {
+            resource_id: Some(RESOURCE.into()),
+            file_name: Some("report.bin".into()),
+            senders_file_transfer_reference: Some("ref".into()),
+            sender: Some(format!("0192:{SENDER}")),
+            recipients: vec![format!("0192:{RECIPIENT}")],
+            ..pb::InitializeRequest::default()
+        }
     }
 
     /// A request about transfer `id` as `org`.
@@ -475,6 +497,27 @@ pub fn upload_stream(
     futures::stream::once(async { start })
         .chain(body)
         .chain(end)
+}
+
+/// A spooled upload's messages: the start with `spool`, then `chunks`, the end with their
+/// count, and then `after` (the `initialize` a well-behaved client sends, or anything else).
+pub fn spool_stream(
+    chunks: impl Stream<Item = Bytes> + Send + 'static,
+    after: Vec<upload_message::Message>,
+) -> impl Stream<Item = pb::UploadMessage> + Send + 'static {
+    let start = pb::UploadMessage {
+        message: Some(upload_message::Message::Start(Box::new(pb::UploadStart {
+            spool: true,
+            ..pb::UploadStart::default()
+        }))),
+    };
+    let body = upload_stream("", None, chunks).skip(1);
+    let after = after.into_iter().map(|message| pb::UploadMessage {
+        message: Some(message),
+    });
+    futures::stream::once(async { start })
+        .chain(body)
+        .chain(futures::stream::iter(after))
 }
 
 /// `length` bytes of a fixed pseudo-random sequence.

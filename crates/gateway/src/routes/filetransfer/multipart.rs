@@ -2,10 +2,21 @@
 //! request, as Altinn's `FileTransferInitializeAndUploadExt` binds it: the `Metadata` fields as
 //! ASP.NET form keys (`Metadata.ResourceId`, `Metadata.Recipients` repeated or
 //! `Metadata.Recipients[0]`, `Metadata.PropertyList[key]`, names case-insensitive, the prefix
-//! optional) or one `Metadata` part of JSON, then the `FileTransfer` part with the file.
+//! optional) or one `Metadata` part of JSON, and the `FileTransfer` part with the file, in any
+//! order.
 //!
-//! The metadata must come before the file, because the file is streamed on as it arrives rather
-//! than held until the form ends.
+//! The file is never held here: its chunks go on to the service's `Upload` stream as they
+//! arrive, whatever the order. When every required metadata field came before the file, the
+//! stream starts with the transfer's metadata and the file goes straight into the transfer, as
+//! through the upload endpoint. Otherwise it starts as a `spool`: the service writes the file to
+//! its storage while the metadata after it is read here, and that metadata follows the file's
+//! end; the service then initializes the transfer and makes the spool its bytes. Whatever goes
+//! wrong first (metadata missing or invalid, a second file part, a client gone), the stream
+//! ends without the metadata and the service deletes the spool before the problem is answered.
+//!
+//! A metadata part after a file that already went into its transfer is refused (400 naming it,
+//! and the transfer fails): honouring it is no longer possible, and ignoring it (a checksum,
+//! say) would be worse.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,11 +27,13 @@ use axum::extract::{Multipart, State};
 use broker_common::Problem;
 use broker_proto::common::Principal;
 use broker_proto::filetransfer as pb;
-use tokio::sync::mpsc;
+use broker_proto::filetransfer::upload_message::Message;
+use futures::{Stream, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 
 use super::wire::{FileTransferIdBody, FileTransferInitialize};
 use super::{Sender, WRITE, upload};
-use crate::auth::{Authenticated, Authorized};
+use crate::auth::Authorized;
 use crate::binding::parse_json;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
@@ -34,7 +47,7 @@ const METADATA: &str = "Metadata";
 /// The longest metadata part accepted; they are short texts (the property values the longest).
 const MAX_TEXT_PART: usize = 64 * 1024;
 
-/// The most metadata parts accepted before the file.
+/// The most metadata parts accepted.
 const MAX_PARTS: usize = 1000;
 
 /// File chunks buffered between the form and the gRPC stream.
@@ -45,11 +58,13 @@ const IN_FLIGHT: usize = 4;
     security(("bearer" = ["altinn:broker.write"])),
     request_body(content_type = "multipart/form-data",
         description = "`Metadata.*` parts with the `FileTransferInitialize` fields (or one \
-            `Metadata` part of JSON), then the `FileTransfer` part with the file"),
+            `Metadata` part of JSON) and the `FileTransfer` part with the file, in any order"),
     responses(
         (status = 200, description = "Initialized and uploaded", body = FileTransferIdBody),
-        (status = 400, description = "A metadata field is missing or invalid, the file part is \
-            missing or comes first, or the body was cut short", body = ProblemDetails),
+        (status = 400, description = "A metadata field is missing or invalid (or comes after a \
+            file sent with complete metadata before it), the file part is missing or sent \
+            twice, the file is larger than the resource allows, its checksum differs, or the \
+            body was cut short", body = ProblemDetails),
         (status = 401, description = "No, an expired, or an untrusted token",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing, or the caller may not send on the \
@@ -61,69 +76,198 @@ pub async fn initialize_and_upload(
     form: Result<Multipart, MultipartRejection>,
 ) -> Result<Json<FileTransferIdBody>, Problem> {
     caller.require_any_scope(&[WRITE])?;
-    let mut form =
-        form.map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
-    let mut metadata = FormMetadata::default();
+    let form = form.map_err(|rejection| Problem::new(rejection.status(), rejection.body_text()))?;
+    let (plan_sender, plan) = oneshot::channel();
+    let (file_sender, file) = mpsc::channel(IN_FLIGHT);
+    let (metadata_sender, metadata) = oneshot::channel();
+    // The form (which the file part borrows) has one reader; the upload starts once the reader
+    // reaches the file and knows how it goes on.
+    let reading = read_form(form, plan_sender, file_sender, metadata_sender);
+    let uploading = async {
+        let plan = plan.await.ok()?;
+        let messages = |principal| plan.messages(principal, metadata);
+        Some(upload::send(&state, &caller, messages, file_chunks(file)).await)
+    };
+    tokio::pin!(reading, uploading);
+    let mut read = None;
+    let answer = loop {
+        tokio::select! {
+            // After the form, the service's answer is awaited even when the form failed: the
+            // upload then ends unfinished, and what it left is gone once the service answers.
+            result = &mut reading, if read.is_none() => read = Some(result),
+            // Before the form's end only when the service refused the upload.
+            answer = &mut uploading => break answer,
+        }
+    };
+    match (read, answer) {
+        (Some(Err(problem)), _) => Err(problem),
+        (_, Some(answer)) => Ok(Json(answer?.into())),
+        // The reader finished without reaching a file.
+        (_, None) => Err(Problem::invalid_field(
+            FILE_PART,
+            "the form has no FileTransfer part",
+        )),
+    }
+}
+
+/// How the file goes on to the service.
+#[derive(Debug)]
+enum Plan {
+    /// Straight into the transfer the metadata before it declares.
+    Direct(FileTransferInitialize),
+    /// Into a spool, with the metadata after it.
+    Spool,
+}
+
+impl Plan {
+    /// The upload's start message for `principal`, and its trailer: for a spool, the metadata
+    /// from `metadata` once the form ended (nothing when it failed).
+    fn messages(
+        self,
+        principal: Principal,
+        metadata: oneshot::Receiver<FileTransferInitialize>,
+    ) -> (
+        pb::UploadStart,
+        impl Stream<Item = pb::UploadMessage> + Send + 'static,
+    ) {
+        let (initialize, trailer) = match self {
+            Self::Direct(initialize) => {
+                (Some(initialize.into_request(Some(principal.clone()))), None)
+            }
+            Self::Spool => (None, Some(metadata)),
+        };
+        let start = pb::UploadStart {
+            spool: trailer.is_some(),
+            principal: Some(principal.clone()),
+            initialize,
+            // The form's length is not the file's.
+            declared_length: None,
+            file_transfer_id: String::new(),
+        };
+        let trailer = futures::stream::iter(trailer)
+            .then(|metadata| metadata)
+            .filter_map(move |metadata| {
+                let message = metadata.ok().map(|metadata| pb::UploadMessage {
+                    message: Some(Message::Initialize(Box::new(
+                        metadata.into_request(Some(principal.clone())),
+                    ))),
+                });
+                std::future::ready(message)
+            });
+        (start, trailer)
+    }
+}
+
+/// What the form reader hands the upload of the file.
+#[derive(Debug)]
+enum Piece {
+    /// The next bytes.
+    Chunk(Bytes),
+    /// The file is complete.
+    End,
+}
+
+/// The file's chunks from the form reader; a reader that stops before [`Piece::End`] fails
+/// the stream, so the upload is aborted rather than taken for complete.
+fn file_chunks(
+    pieces: mpsc::Receiver<Piece>,
+) -> impl Stream<Item = Result<Bytes, &'static str>> + Send + Unpin + 'static {
+    Box::pin(futures::stream::unfold(Some(pieces), |pieces| async move {
+        let mut pieces = pieces?;
+        match pieces.recv().await {
+            Some(Piece::Chunk(chunk)) => Some((Ok(chunk), Some(pieces))),
+            Some(Piece::End) => None,
+            None => Some((Err("the form ended before the file did"), None)),
+        }
+    }))
+}
+
+/// Reads the whole form: its metadata parts, and the file's chunks into `file` as they come.
+/// On reaching the file, says through `plan` how it goes on; after a spooled file, sends the
+/// metadata through `metadata` once the form ended. `Ok` when the form ended (with or without
+/// a file) or the upload stopped taking the file (its answer says why); the form's problem
+/// otherwise, when the senders go without the file's end or the metadata, so the upload ends
+/// unfinished.
+async fn read_form(
+    mut form: Multipart,
+    plan: oneshot::Sender<Plan>,
+    file: mpsc::Sender<Piece>,
+    metadata: oneshot::Sender<FileTransferInitialize>,
+) -> Result<(), Problem> {
+    let mut fields = FormMetadata::default();
+    let mut plan = Some(plan);
+    // `None` before the file; then whether it was spooled.
+    let mut spooled = None;
     let mut parts = 0;
     while let Some(field) = form.next_field().await.map_err(form_problem)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name.eq_ignore_ascii_case(FILE_PART) {
-            let initialize = metadata.finish()?;
-            let id = stream_file(&state, &caller, initialize, field).await?;
-            return Ok(Json(id.into()));
+            let Some(plan) = plan.take() else {
+                return Err(Problem::invalid_field(
+                    FILE_PART,
+                    "the form has more than one FileTransfer part",
+                ));
+            };
+            let spool = !fields.has_required();
+            let next = if spool {
+                Plan::Spool
+            } else {
+                Plan::Direct(std::mem::take(&mut fields).finish()?)
+            };
+            // The upload waits for the plan; should it have stopped, the next send says so.
+            let _ = plan.send(next);
+            if !pump(field, &file).await? {
+                return Ok(());
+            }
+            // A spool is finished while the metadata after it is read.
+            if spool && file.send(Piece::End).await.is_err() {
+                return Ok(());
+            }
+            spooled = Some(spool);
+            continue;
         }
         parts += 1;
         if parts > MAX_PARTS {
             return Err(Problem::invalid_field(
-                FILE_PART,
-                format!("more than {MAX_PARTS} parts came before the file"),
+                METADATA,
+                format!("the form has more than {MAX_PARTS} metadata parts"),
             ));
         }
         let value = read_text(&name, field).await?;
-        metadata.set(&name, value)?;
+        let bound = fields.set(&name, value)?;
+        if bound && spooled == Some(false) {
+            return Err(Problem::invalid_field(
+                &name,
+                format!(
+                    "comes after `{FILE_PART}`, whose transfer the metadata before it had \
+                     already declared: send all metadata parts before the file, or all after it"
+                ),
+            ));
+        }
     }
-    Err(Problem::invalid_field(
-        FILE_PART,
-        "the form has no FileTransfer part",
-    ))
+    match spooled {
+        // No file: the upload never started, and says so.
+        None => {}
+        Some(false) => {
+            // The file is complete only now that no metadata part came after it.
+            let _ = file.send(Piece::End).await;
+        }
+        Some(true) => {
+            let _ = metadata.send(fields.finish()?);
+        }
+    }
+    Ok(())
 }
 
-/// Streams the file part to the service as the upload of a transfer `initialize` declares.
-async fn stream_file(
-    state: &AppState,
-    caller: &Authenticated,
-    initialize: FileTransferInitialize,
-    mut field: Field<'_>,
-) -> Result<pb::FileTransferId, Problem> {
-    // The part borrows the form, so a pump forwards its chunks to the ('static) gRPC stream.
-    let (sender, mut receiver) = mpsc::channel::<Result<Bytes, String>>(IN_FLIGHT);
-    let pump = async move {
-        loop {
-            let chunk = match field.chunk().await {
-                Ok(Some(chunk)) => Ok(chunk),
-                Ok(None) => break,
-                Err(error) => Err(error.body_text()),
-            };
-            let failed = chunk.is_err();
-            if sender.send(chunk).await.is_err() || failed {
-                break;
-            }
+/// Forwards the file part's chunks to `file`: `false` when the upload stopped taking them, a
+/// problem when the form cannot be read.
+async fn pump(mut field: Field<'_>, file: &mpsc::Sender<Piece>) -> Result<bool, Problem> {
+    while let Some(chunk) = field.chunk().await.map_err(form_problem)? {
+        if file.send(Piece::Chunk(chunk)).await.is_err() {
+            return Ok(false);
         }
-    };
-    let body = futures::stream::poll_fn(move |cx| receiver.poll_recv(cx));
-    let start = |principal: Principal| pb::UploadStart {
-        principal: Some(principal.clone()),
-        file_transfer_id: String::new(),
-        initialize: Some(initialize.into_request(Some(principal))),
-        // The form's length is not the file's.
-        declared_length: None,
-    };
-    let upload = upload::send(state, caller, start, body);
-    tokio::pin!(upload, pump);
-    tokio::select! {
-        answer = &mut upload => answer,
-        () = &mut pump => upload.await,
     }
+    Ok(true)
 }
 
 /// A metadata part's text, refused when longer than [`MAX_TEXT_PART`].
@@ -174,12 +318,12 @@ struct FormMetadata {
 }
 
 impl FormMetadata {
-    /// Takes in part `name` with `value`; parts that name no metadata field are ignored, as
-    /// ASP.NET's binder ignores them.
-    fn set(&mut self, name: &str, value: String) -> Result<(), Problem> {
+    /// Takes in part `name` with `value`; whether it named a metadata field. Parts that name
+    /// none are ignored, as ASP.NET's binder ignores them.
+    fn set(&mut self, name: &str, value: String) -> Result<bool, Problem> {
         if name.eq_ignore_ascii_case(METADATA) {
             self.json = Some(parse_json(value.as_bytes())?);
-            return Ok(());
+            return Ok(true);
         }
         let key = strip_prefix_ignore_case(name, "Metadata.").unwrap_or(name);
         let (field, index, rest) = split_index(key);
@@ -224,29 +368,43 @@ impl FormMetadata {
             ("propertylist", Some(key), "") => {
                 self.property_list.insert(key.to_owned(), value);
             }
-            _ => {}
+            _ => return Ok(false),
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether any metadata field came as a form key of its own.
+    fn has_fields(&self) -> bool {
+        self.resource_id.is_some()
+            || self.file_name.is_some()
+            || self.sender.is_some()
+            || !self.recipients.is_empty()
+    }
+
+    /// Whether the parts so far declare a transfer: a `Metadata` part of JSON alone, or every
+    /// required field as form keys.
+    fn has_required(&self) -> bool {
+        if self.has_fields() {
+            self.resource_id.is_some()
+                && self.file_name.is_some()
+                && self.sender.is_some()
+                && !self.recipients.is_empty()
+        } else {
+            self.json.is_some()
+        }
     }
 
     /// The declaration the parts make, or a 400 listing every missing required field.
     fn finish(self) -> Result<FileTransferInitialize, Problem> {
-        let has_fields = self.resource_id.is_some()
-            || self.file_name.is_some()
-            || self.sender.is_some()
-            || !self.recipients.is_empty();
-        if let Some(json) = self.json
-            && !has_fields
+        if !self.has_fields()
+            && let Some(json) = self.json
         {
             return Ok(json);
         }
         let mut errors = BTreeMap::new();
         let mut required = |name: &str, value: Option<String>| {
             value.unwrap_or_else(|| {
-                errors.insert(
-                    format!("{METADATA}.{name}"),
-                    vec![format!("is required, in a part before `{FILE_PART}`")],
-                );
+                errors.insert(format!("{METADATA}.{name}"), vec!["is required".to_owned()]);
                 String::new()
             })
         };
@@ -257,9 +415,7 @@ impl FormMetadata {
         if recipients.is_empty() {
             errors.insert(
                 format!("{METADATA}.Recipients"),
-                vec![format!(
-                    "at least one is required, in a part before `{FILE_PART}`"
-                )],
+                vec!["at least one is required".to_owned()],
             );
         }
         let mut property_list = self.property_list;
@@ -370,6 +526,39 @@ mod tests {
         let json = r#"{"resourceId": "r", "fileName": "f", "sender": "s", "recipients": ["x"]}"#;
         let initialize = metadata(&[("Metadata", json)]).unwrap();
         assert_eq!(initialize.recipients.unwrap(), ["x"]);
+    }
+
+    #[test]
+    fn the_file_goes_straight_in_only_after_every_required_field() {
+        let mut form = FormMetadata::default();
+        assert!(!form.has_required(), "nothing yet");
+        for (name, value) in [
+            ("Metadata.ResourceId", "broker-demo"),
+            ("Metadata.FileName", "a.txt"),
+            ("Metadata.Sender", "0192:991825827"),
+        ] {
+            assert!(
+                form.set(name, value.to_owned()).unwrap(),
+                "{name} is metadata"
+            );
+            assert!(!form.has_required(), "only up to {name}");
+        }
+        assert!(
+            !form.set("Comment", "x".to_owned()).unwrap(),
+            "not metadata"
+        );
+        form.set("Metadata.Recipients", "0192:986252932".to_owned())
+            .unwrap();
+        assert!(form.has_required());
+
+        let mut json = FormMetadata::default();
+        let declaration =
+            r#"{"resourceId": "r", "fileName": "f", "sender": "s", "recipients": ["x"]}"#;
+        assert!(json.set("Metadata", declaration.to_owned()).unwrap());
+        assert!(json.has_required());
+        // Form keys beside the JSON part make the declaration: then they must be complete.
+        json.set("Metadata.FileName", "g".to_owned()).unwrap();
+        assert!(!json.has_required());
     }
 
     #[test]

@@ -72,35 +72,45 @@ pub async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse().ok());
-    let start = |principal| pb::UploadStart {
-        principal: Some(principal),
-        file_transfer_id,
-        initialize: None,
-        declared_length,
+    let messages = |principal| {
+        let start = pb::UploadStart {
+            principal: Some(principal),
+            file_transfer_id,
+            declared_length,
+            ..pb::UploadStart::default()
+        };
+        (start, futures::stream::empty())
     };
-    let id = send(&state, &caller, start, body.into_data_stream()).await?;
+    let id = send(&state, &caller, messages, body.into_data_stream()).await?;
     Ok(Json(id.into()))
 }
 
-/// Streams `body` to the service's `Upload` after the start message `start` builds; the
-/// service's answer, or a 400 if `body` fails before its end.
-pub async fn send<S, E>(
+/// Streams `body` to the service's `Upload` between the two parts `messages` builds for the
+/// caller: the start message, and what follows the `end` (nothing, but for a form whose
+/// metadata comes after its file; should `body` fail, the stream has no `end` and the service
+/// discards the upload whatever follows). The service's answer, or a 400 if `body` fails
+/// before its end.
+pub async fn send<S, E, T>(
     state: &AppState,
     caller: &Authenticated,
-    start: impl FnOnce(Principal) -> pb::UploadStart,
+    messages: impl FnOnce(Principal) -> (pb::UploadStart, T),
     body: S,
 ) -> Result<pb::FileTransferId, Problem>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Display,
+    T: Stream<Item = pb::UploadMessage> + Send + 'static,
 {
     let (abort, mut aborted) = oneshot::channel();
     let chunks = Rechunk::new(body, abort);
     let request = authorized_request(caller, &[WRITE], |principal| {
+        let (start, trailer) = messages(principal);
         let first = pb::UploadMessage {
-            message: Some(Message::Start(Box::new(start(principal)))),
+            message: Some(Message::Start(Box::new(start))),
         };
-        futures::stream::once(std::future::ready(first)).chain(chunks)
+        futures::stream::once(std::future::ready(first))
+            .chain(chunks)
+            .chain(trailer)
     })?;
     let mut client = state.clients.filetransfer();
     // No overall timeout: an upload takes as long as its bytes take to arrive.

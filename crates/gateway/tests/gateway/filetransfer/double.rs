@@ -50,6 +50,8 @@ pub struct Seen {
     pub bytes: u64,
     /// How each upload ended.
     pub endings: Vec<Ending>,
+    /// The `initialize` messages that followed a spooled upload's `end`.
+    pub trailers: Vec<pb::InitializeRequest>,
     /// The `range` of each download request.
     pub ranges: Vec<String>,
     /// Search requests.
@@ -146,11 +148,13 @@ impl FileTransferService for Double {
         };
         let mut stream = request.into_inner();
         let mut id = String::new();
+        let mut spool = false;
         let mut received = 0;
         while let Some(message) = stream.message().await? {
             match message.message {
                 Some(pb::upload_message::Message::Start(start)) => {
                     id = start.file_transfer_id.clone();
+                    spool = start.spool;
                     self.record(|seen| seen.starts.push(*start));
                 }
                 Some(pb::upload_message::Message::Chunk(chunk)) => {
@@ -163,11 +167,21 @@ impl FileTransferService for Double {
                 Some(pb::upload_message::Message::End(end)) => {
                     guard.clean = end.total_bytes == received;
                 }
+                Some(pb::upload_message::Message::Initialize(initialize)) => {
+                    self.record(|seen| seen.trailers.push(*initialize));
+                    spool = false;
+                    id = ID.to_owned();
+                }
                 None => return Err(Status::invalid_argument("an empty message")),
             }
         }
         if !guard.clean {
             return Err(Status::aborted("the upload ended without its end message"));
+        }
+        if spool {
+            return Err(Status::aborted(
+                "the spooled upload ended without its initialize",
+            ));
         }
         Ok(Response::new(pb::FileTransferId {
             file_transfer_id: id,

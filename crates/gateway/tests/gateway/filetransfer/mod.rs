@@ -364,29 +364,10 @@ async fn search_parameters_are_validated() {
 }
 
 #[tokio::test]
-async fn a_form_without_metadata_before_the_file_is_400() {
+async fn a_form_without_a_file_is_400() {
+    // (A file that comes first goes to the service at once, to be spooled: see `streams`.)
     let writer = token(WRITE);
     let uri = format!("{BASE}/upload");
-    let file_first = [
-        ("FileTransfer", "bytes"),
-        ("Metadata.ResourceId", "broker-demo"),
-    ];
-    for parts in [&[("FileTransfer", "bytes")][..], &file_first[..]] {
-        let problem = expect_problem(
-            request(Method::POST, &uri, Some(&writer), form(parts)),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
-        let errors = problem["errors"].as_object().expect("field errors");
-        for field in [
-            "Metadata.ResourceId",
-            "Metadata.FileName",
-            "Metadata.Sender",
-            "Metadata.Recipients",
-        ] {
-            assert!(errors.contains_key(field), "{field}: {problem}");
-        }
-    }
     // Metadata but no file.
     let problem = expect_problem(
         request(Method::POST, &uri, Some(&writer), form(&METADATA)),

@@ -1,5 +1,6 @@
 //! What crosses the gRPC boundary: uploads streamed in fixed-size chunks with their start
-//! message and the caller's token, an interrupted body ending the stream as aborted, download
+//! message and the caller's token, an interrupted body ending the stream as aborted, a form's
+//! file before its metadata spooled with the metadata after its end (or never), download
 //! headers rendered from the stream's first message, and the upload path's throughput.
 
 use std::time::Instant;
@@ -180,6 +181,151 @@ async fn a_form_cut_short_aborts_the_stream_too() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{problem}");
     double.wait_for(|seen| !seen.endings.is_empty()).await;
     assert_eq!(double.seen.lock().unwrap().endings, [Ending::Aborted]);
+}
+
+/// Sends the form of `parts` to the initialize-and-upload endpoint of `app`.
+async fn send_form(app: &axum::Router, parts: &[(&str, &str)]) -> (StatusCode, serde_json::Value) {
+    let writer = token(WRITE);
+    let uri = format!("{BASE}/upload");
+    let (response, answer) =
+        send(app, request(Method::POST, &uri, Some(&writer), form(parts))).await;
+    (response.status(), answer)
+}
+
+#[tokio::test]
+async fn a_file_before_its_metadata_is_spooled_and_the_metadata_follows_its_end() {
+    let (double, app) = Double::start().await;
+    let mut parts = vec![("FileTransfer", "the file's bytes")];
+    parts.extend(METADATA);
+    parts.push(("Metadata.PropertyList[kind]", "report"));
+    let (status, answer) = send_form(&app, &parts).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["fileTransferId"], ID);
+    let seen = double.seen.lock().unwrap();
+    let start = &seen.starts[0];
+    assert!(start.spool, "{start:?}");
+    assert!(start.initialize.is_none() && start.file_transfer_id.is_empty());
+    assert_eq!(seen.bytes, "the file's bytes".len() as u64);
+    assert_eq!(seen.endings, [Ending::Clean]);
+    let initialize = &seen.trailers[0];
+    assert_eq!(initialize.resource_id.as_deref(), Some("broker-demo"));
+    assert_eq!(initialize.recipients, ["0192:986252932"]);
+    assert_eq!(initialize.property_list["kind"], "report");
+    assert_eq!(
+        initialize.principal.as_ref().unwrap().org_number,
+        "991825827"
+    );
+}
+
+#[tokio::test]
+async fn a_json_metadata_part_after_the_file_follows_its_end_too() {
+    let (double, app) = Double::start().await;
+    let (status, answer) =
+        send_form(&app, &[("FileTransfer", "bytes"), ("Metadata", INITIALIZE)]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let seen = double.seen.lock().unwrap();
+    assert!(seen.starts[0].spool);
+    assert_eq!(seen.trailers[0].file_name.as_deref(), Some("a.txt"));
+}
+
+#[tokio::test]
+async fn a_spooled_file_without_complete_metadata_is_400_and_the_metadata_never_follows() {
+    let (double, app) = Double::start().await;
+    for parts in [
+        &[("FileTransfer", "bytes")][..],
+        &[
+            ("FileTransfer", "bytes"),
+            ("Metadata.ResourceId", "broker-demo"),
+        ],
+        // Some metadata before the file is not all of it: the file is spooled all the same.
+        &[
+            ("Metadata.ResourceId", "broker-demo"),
+            ("FileTransfer", "bytes"),
+        ],
+    ] {
+        let (status, problem) = send_form(&app, parts).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        let errors = problem["errors"].as_object().expect("field errors");
+        for field in [
+            "Metadata.FileName",
+            "Metadata.Sender",
+            "Metadata.Recipients",
+        ] {
+            assert!(errors.contains_key(field), "{field}: {problem}");
+        }
+    }
+    let seen = double.seen.lock().unwrap();
+    assert!(
+        seen.starts.iter().all(|start| start.spool),
+        "{:?}",
+        seen.starts
+    );
+    assert!(seen.trailers.is_empty(), "{:?}", seen.trailers);
+}
+
+#[tokio::test]
+async fn a_second_file_part_is_400_naming_it_and_nothing_is_kept() {
+    let (double, app) = Double::start().await;
+    let mut direct = METADATA.to_vec();
+    direct.extend([("FileTransfer", "one"), ("FileTransfer", "two")]);
+    let mut spooled = vec![("FileTransfer", "one"), ("FileTransfer", "two")];
+    spooled.extend(METADATA);
+    for parts in [direct, spooled] {
+        let (status, problem) = send_form(&app, &parts).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+        assert!(problem["errors"]["FileTransfer"].is_array(), "{problem}");
+    }
+    let seen = double.seen.lock().unwrap();
+    // The file that went into its transfer never ended; the spool never got its metadata.
+    assert_eq!(seen.endings, [Ending::Aborted, Ending::Clean]);
+    assert!(seen.trailers.is_empty(), "{:?}", seen.trailers);
+}
+
+#[tokio::test]
+async fn a_metadata_part_after_a_file_sent_into_its_transfer_is_refused() {
+    let (double, app) = Double::start().await;
+    let mut parts = METADATA.to_vec();
+    parts.extend([("FileTransfer", "bytes"), ("Metadata.Checksum", "0123")]);
+    let (status, problem) = send_form(&app, &parts).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert!(
+        problem["errors"]["Metadata.Checksum"].is_array(),
+        "{problem}"
+    );
+    // Parts that name no metadata field are ignored wherever they are.
+    let mut parts = METADATA.to_vec();
+    parts.extend([("FileTransfer", "bytes"), ("Comment", "ignored")]);
+    let (status, answer) = send_form(&app, &parts).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let seen = double.seen.lock().unwrap();
+    assert!(seen.starts.iter().all(|start| !start.spool));
+    assert_eq!(seen.endings, [Ending::Aborted, Ending::Clean]);
+}
+
+#[tokio::test]
+async fn a_form_cut_short_in_the_metadata_after_a_spooled_file_sends_no_metadata() {
+    let (double, app) = Double::start().await;
+    let writer = token(WRITE);
+    let mut head =
+        String::from("--B\r\nContent-Disposition: form-data; name=\"FileTransfer\"\r\n\r\n");
+    head.push_str(&"x".repeat(700_000));
+    head.push_str("\r\n");
+    for (name, value) in METADATA {
+        head.push_str(&format!(
+            "--B\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    let upload = http::Request::post(format!("{BASE}/upload"))
+        .header("authorization", format!("Bearer {writer}"))
+        .header("content-type", "multipart/form-data; boundary=B")
+        .body(cut_short(vec![Bytes::from(head)]))
+        .unwrap();
+    let (response, problem) = send(&app, upload).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{problem}");
+    let seen = double.seen.lock().unwrap();
+    assert_eq!(seen.bytes, 700_000);
+    assert_eq!(seen.endings, [Ending::Clean]);
+    assert!(seen.trailers.is_empty(), "{:?}", seen.trailers);
 }
 
 #[tokio::test]
