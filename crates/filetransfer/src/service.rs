@@ -303,6 +303,7 @@ impl FileTransferCore {
             use_virus_scan: request.use_virus_scan,
             created: now,
             expires: now + settings.file_transfer_time_to_live,
+            vendor: caller.consumer,
         };
         let event = Happening::Initialized.event(&new.initialized(), now);
         Ok(self.store.create(&new, &[event]).await?)
@@ -334,6 +335,10 @@ impl FileTransferCore {
         if declared_length.is_some_and(|length| length > limit) {
             return Err(FileTransferError::FileTooBig);
         }
+        let uploader = TransitionUpdate {
+            vendor: caller.consumer,
+            ..TransitionUpdate::default()
+        };
         let started = self
             .store
             .transition(
@@ -341,7 +346,7 @@ impl FileTransferCore {
                 &[TransferStatus::Initialized],
                 TransferStatus::UploadStarted,
                 self.clock.now(),
-                &TransitionUpdate::default(),
+                &uploader,
                 &[],
             )
             .await?;
@@ -755,6 +760,7 @@ impl FileTransferCore {
                 ],
                 RecipientStatus::DownloadStarted,
                 self.clock.now(),
+                caller.consumer,
                 &[],
             )
             .await?
@@ -805,6 +811,7 @@ impl FileTransferCore {
                 &[RecipientStatus::DownloadStarted],
                 RecipientStatus::DownloadConfirmed,
                 now,
+                caller.consumer,
                 &[event],
             )
             .await?;

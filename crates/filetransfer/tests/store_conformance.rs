@@ -54,6 +54,7 @@ fn new_transfer(
         use_virus_scan: true,
         created,
         expires: created + TimeDelta::days(30),
+        vendor: None,
     }
 }
 
@@ -305,6 +306,7 @@ async fn every_transition_is_applied_or_refused(store: &dyn FileTransferStore) {
         storage_key: Some("files/x".into()),
         published: None,
         detail: None,
+        vendor: None,
     };
     store
         .transition(
@@ -437,7 +439,7 @@ async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTrans
         let store = store.clone();
         async move {
             store
-                .set_recipient_status(id, org(who), from, to, at, &[])
+                .set_recipient_status(id, org(who), from, to, at, None, &[])
                 .await
                 .unwrap()
         }
@@ -511,6 +513,7 @@ async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTrans
                 &[Initialized],
                 DownloadStarted,
                 secs(1),
+                None,
                 &[]
             )
             .await
@@ -529,6 +532,7 @@ async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTrans
                 &[DownloadStarted],
                 DownloadConfirmed,
                 secs(15),
+                None,
                 std::slice::from_ref(&confirmed)
             )
             .await
@@ -583,7 +587,15 @@ async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTrans
     .await;
     for who in many {
         store
-            .set_recipient_status(id, org(who), &[Initialized], DownloadStarted, secs(5), &[])
+            .set_recipient_status(
+                id,
+                org(who),
+                &[Initialized],
+                DownloadStarted,
+                secs(5),
+                None,
+                &[],
+            )
             .await
             .unwrap();
     }
@@ -597,6 +609,7 @@ async fn recipients_move_and_all_confirmed_is_told_once(store: Arc<dyn FileTrans
                     &[DownloadStarted],
                     DownloadConfirmed,
                     secs(6),
+                    None,
                     &[],
                 )
                 .await
@@ -728,6 +741,7 @@ async fn search_filters(store: &dyn FileTransferStore) {
             &[RecipientStatus::Initialized],
             RecipientStatus::DownloadStarted,
             secs(6),
+            None,
             &[],
         )
         .await

@@ -65,6 +65,9 @@ pub struct TransitionUpdate {
     pub published: Option<DateTime<Utc>>,
     /// Text for the history row (a failure's cause); `None`: the status's own text.
     pub detail: Option<String>,
+    /// The vendor of a step a caller takes (the token's consumer organisation), for the history
+    /// row; `None` for the broker's own steps.
+    pub vendor: Option<OrgNumber>,
 }
 
 /// One transfer transition of [`FileTransferStore::transition_steps`].
@@ -252,7 +255,8 @@ pub trait FileTransferStore: Send + Sync + 'static {
         steps: &[Step<'_>],
     ) -> Result<Transitioned, StoreError>;
     /// Moves one recipient to `to` if it is in one of `from` and the move is legal, with its
-    /// history row and the events' outbox rows in the same transaction.
+    /// history row (naming `vendor`, the caller's consumer organisation) and the events' outbox
+    /// rows in the same transaction.
     #[allow(clippy::too_many_arguments)]
     async fn set_recipient_status(
         &self,
@@ -261,6 +265,7 @@ pub trait FileTransferStore: Send + Sync + 'static {
         from: &[RecipientStatus],
         to: RecipientStatus,
         at: DateTime<Utc>,
+        vendor: Option<OrgNumber>,
         events: &[TransferEvent],
     ) -> Result<RecipientTransitioned, StoreError>;
     /// Ids matching the query, ordered by creation, at most `min(limit, 100)`.

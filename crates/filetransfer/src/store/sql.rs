@@ -25,10 +25,10 @@ pub(super) const INSERT_TRANSFER: &str = "INSERT INTO file_transfers (id, resour
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, 0)";
 pub(super) const INSERT_RECIPIENT: &str = "INSERT INTO transfer_recipients
        (transfer_id, org_number, position, status, status_changed) VALUES ($1, $2, $3, $4, $5)";
-pub(super) const INSERT_TRANSFER_HISTORY: &str =
-    "INSERT INTO transfer_history (transfer_id, status, detail, at) VALUES ($1, $2, $3, $4)";
-pub(super) const INSERT_RECIPIENT_HISTORY: &str =
-    "INSERT INTO recipient_history (transfer_id, org_number, status, at) VALUES ($1, $2, $3, $4)";
+pub(super) const INSERT_TRANSFER_HISTORY: &str = "INSERT INTO transfer_history
+       (transfer_id, status, detail, at, vendor) VALUES ($1, $2, $3, $4, $5)";
+pub(super) const INSERT_RECIPIENT_HISTORY: &str = "INSERT INTO recipient_history
+       (transfer_id, org_number, status, at, vendor) VALUES ($1, $2, $3, $4, $5)";
 
 pub(super) const SELECT_TRANSFER: &str = "SELECT id, resource_id, file_name, senders_reference,
        sender, property_list, checksum, use_virus_scan, size, status, status_changed, created,
@@ -455,6 +455,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(step.to.as_str())
                     .bind(&step.update.detail)
                     .bind(at_millis)
+                    .bind(step.update.vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut **tx)
                     .await?;
                 Self::insert_outbox(tx, step.events).await?;
@@ -536,6 +537,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(TransferStatus::Initialized.as_str())
                     .bind(None::<String>)
                     .bind(created)
+                    .bind(transfer.vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 for (position, recipient) in transfer.recipients.iter().enumerate() {
@@ -548,11 +550,13 @@ macro_rules! file_transfer_store_impl {
                         .bind(created)
                         .execute(&mut *tx)
                         .await?;
+                    // The sender's vendor did not act for the recipient: no vendor here.
                     sqlx::query(sql::INSERT_RECIPIENT_HISTORY)
                         .bind(&id)
                         .bind(&org)
                         .bind(RecipientStatus::Initialized.as_str())
                         .bind(created)
+                        .bind(None::<String>)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -637,6 +641,7 @@ macro_rules! file_transfer_store_impl {
                 from: &[$crate::domain::status::RecipientStatus],
                 to: $crate::domain::status::RecipientStatus,
                 at: chrono::DateTime<chrono::Utc>,
+                vendor: Option<broker_common::identity::OrgNumber>,
                 events: &[broker_common::transfer_event::TransferEvent],
             ) -> Result<$crate::store::RecipientTransitioned, $crate::store::StoreError> {
                 use $crate::store::{RecipientTransitioned, sql};
@@ -684,6 +689,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(&org)
                     .bind(to.as_str())
                     .bind(at)
+                    .bind(vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 Self::insert_outbox(&mut tx, events).await?;
