@@ -23,13 +23,14 @@ use uuid::Uuid;
 use crate::domain::error::FileTransferError;
 use crate::domain::event::Happening;
 use crate::domain::settings::{ResourceSettings, ResourceSettingsChange, ServiceOwner, SizeLimits};
+use crate::domain::statistics::{self, Projection, ReportMonth, StatisticsRow};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 use crate::domain::validation::{InitializeRequest, parse_party};
 use crate::range::{self, ByteRange};
 use crate::storage::{Storage, WriteError, Written};
 use crate::store::{
-    FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned, SearchQuery, SearchRole,
+    FileTransferStore, Inserted, RecipientTransitioned, SearchQuery, SearchRole, StatisticsQuery,
     Step, TransitionUpdate, Transitioned,
 };
 
@@ -62,6 +63,32 @@ pub struct Download {
     pub file_name: String,
     /// The bytes.
     pub bytes: BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+/// The monthly statistics request as the client sent it (checked here).
+#[derive(Debug, Clone, Default)]
+pub struct StatisticsRequest {
+    /// `year`.
+    pub year: i32,
+    /// `month`.
+    pub month: i32,
+    /// `resourceId`; blank for all the caller's resources.
+    pub resource_id: String,
+    /// Whether rows show the sender and the recipient.
+    pub include_end_user: bool,
+    /// Whether rows show the vendors.
+    pub include_vendor: bool,
+}
+
+/// The monthly statistics as the report shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatisticsReport {
+    /// The month.
+    pub month: ReportMonth,
+    /// The resource it is limited to (without a URN prefix), if any.
+    pub resource_id: Option<String>,
+    /// Its rows, in the report's order.
+    pub rows: Vec<StatisticsRow>,
 }
 
 /// The search request as the client sent it (strings parsed here).
@@ -929,14 +956,40 @@ impl FileTransferCore {
             .ok_or(FileTransferError::ResourceNotConfigured)
     }
 
-    /// Transfers and bytes per month of one resource, for its owner.
+    /// Altinn's monthly statistics of the caller's resources (or of one of them), checked in
+    /// Altinn's order: the month (6003), the projection (6005), the caller's organisation (6;
+    /// a verified caller always has one), then a named resource must be configured (25) and
+    /// be the caller's (6).
     pub async fn monthly_statistics(
         &self,
         caller: &Caller,
-        resource_id: &str,
-    ) -> Result<Vec<MonthlyStatistics>> {
-        self.require_resource_owner(caller, resource_id).await?;
-        Ok(self.store.monthly_statistics(resource_id).await?)
+        request: StatisticsRequest,
+    ) -> Result<StatisticsReport> {
+        let month = ReportMonth::new(request.year, request.month)?;
+        let projection = Projection::new(request.include_end_user, request.include_vendor)?;
+        let resource_id = statistics::resource_filter(&request.resource_id);
+        if let Some(resource_id) = &resource_id {
+            let settings = self
+                .store
+                .get_resource_settings(resource_id)
+                .await?
+                .ok_or(FileTransferError::ResourceNotConfigured)?;
+            if settings.service_owner != caller.org {
+                return Err(FileTransferError::NoAccessToResource);
+            }
+        }
+        let query = StatisticsQuery {
+            service_owner: caller.org,
+            from: month.from(),
+            to: month.to(),
+            resource_id,
+        };
+        let rows = self.store.monthly_statistics(&query).await?;
+        Ok(StatisticsReport {
+            month,
+            resource_id: query.resource_id,
+            rows: projection.apply(rows),
+        })
     }
 }
 

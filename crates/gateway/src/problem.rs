@@ -2,8 +2,9 @@
 //! panicking handler, and the middleware that stamps each problem with the request id.
 //!
 //! The middleware also turns any error answer that is not yet JSON (an axum rejection, a layer's
-//! bare status) into a problem, so no plain-text error can leave the gateway. OAuth errors
-//! (RFC 6749 JSON) and other JSON answers pass through untouched.
+//! bare status) into a problem, so no plain-text error can leave the gateway unless a handler
+//! marks it [`Verbatim`]. OAuth errors (RFC 6749 JSON) and other JSON answers pass through
+//! untouched.
 
 use std::any::Any;
 
@@ -22,6 +23,12 @@ const PROBLEM_JSON: &str = "application/problem+json";
 
 /// Error bodies are small; a larger one is replaced rather than buffered.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Marks an error answer that must reach the client exactly as written rather than as a
+/// problem: Altinn answers an `Accept` header an endpoint cannot satisfy with a 406 in plain
+/// text, without a Content-Type.
+#[derive(Debug, Clone, Copy)]
+pub struct Verbatim;
 
 /// 404 for a path no route matches.
 pub async fn not_found() -> Problem {
@@ -57,7 +64,9 @@ pub async fn finish(request: Request, next: Next) -> Response {
         .map(str::to_owned);
     let response = next.run(request).await;
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<Verbatim>().is_some()
+    {
         return response;
     }
     let content_type = response

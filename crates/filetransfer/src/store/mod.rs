@@ -26,6 +26,7 @@ pub use sqlite::SqliteFileTransferStore;
 
 use crate::domain::lifecycle::Settlement;
 use crate::domain::settings::{ResourceSettings, ServiceOwner};
+use crate::domain::statistics::StatisticsRow;
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 
@@ -163,17 +164,17 @@ pub struct SearchQuery {
     pub limit: u32,
 }
 
-/// Transfers and bytes of one resource in one month.
+/// Which transfers the monthly statistics count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonthlyStatistics {
-    /// The resource.
-    pub resource_id: String,
-    /// `YYYY-MM` (UTC) of creation.
-    pub month: String,
-    /// Transfers created.
-    pub transfers: u64,
-    /// Bytes uploaded to them.
-    pub bytes: u64,
+pub struct StatisticsQuery {
+    /// Only resources this organisation has configured for the broker.
+    pub service_owner: OrgNumber,
+    /// The month's first instant.
+    pub from: DateTime<Utc>,
+    /// The next month's first instant (exclusive).
+    pub to: DateTime<Utc>,
+    /// Only this resource; every one of the owner's when `None`.
+    pub resource_id: Option<String>,
 }
 
 /// Which transfers a lifecycle job takes.
@@ -320,12 +321,14 @@ pub trait FileTransferStore: Send + Sync + 'static {
         resource_id: &str,
     ) -> Result<Option<ResourceSettings>, StoreError>;
 
-    /// Transfers created and bytes uploaded per month of creation, for one resource, in month
-    /// order.
+    /// The monthly statistics of the resources the query's owner has configured: one row per
+    /// resource, sender, recipient and their vendors, counted over the (transfer, recipient)
+    /// pairs with activity in `[from, to)` as [`crate::domain::statistics`] describes, in no
+    /// particular order.
     async fn monthly_statistics(
         &self,
-        resource_id: &str,
-    ) -> Result<Vec<MonthlyStatistics>, StoreError>;
+        query: &StatisticsQuery,
+    ) -> Result<Vec<StatisticsRow>, StoreError>;
 
     /// Claims up to `limit` unpublished outbox rows, oldest first, leasing them for
     /// [`OUTBOX_LEASE_MILLIS`] so another relay skips them meanwhile (on PostgreSQL with

@@ -29,6 +29,7 @@ pub mod multipart;
 mod refused;
 pub mod search;
 pub mod settings;
+pub mod statistics;
 pub mod upload;
 pub mod wire;
 
@@ -68,6 +69,7 @@ pub fn routes() -> Router<AppState> {
             post(malware::malware_scan_result),
         )
         .merge(settings::routes())
+        .merge(statistics::routes())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     // The service enforces each resource's size limit while the bytes stream through.
     let bytes = Router::new()

@@ -1,8 +1,8 @@
 //! Service-owner and resource settings (`/broker/api/v1/serviceowner`,
-//! `/broker/api/v1/resource/{resourceId}`) and the monthly statistics, all for service owners
-//! (`altinn:serviceowner`). The service checks ownership against the access registry.
+//! `/broker/api/v1/resource/{resourceId}`), for service owners (`altinn:serviceowner`). The
+//! service checks ownership against the access registry.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use broker_common::Problem;
@@ -11,8 +11,7 @@ use http::StatusCode;
 
 use super::SERVICE_OWNER;
 use super::wire::{
-    MonthlyStatistic, ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize,
-    ServiceOwnerOverview, StatisticsQuery,
+    ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize, ServiceOwnerOverview,
 };
 use crate::auth::Authenticated;
 use crate::clients::forward;
@@ -20,7 +19,7 @@ use crate::extract::ApiJson;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
-/// The settings and statistics routes.
+/// The settings routes.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route(
@@ -31,7 +30,6 @@ pub fn routes() -> Router<AppState> {
             "/broker/api/v1/resource/{resourceId}",
             get(get_resource_settings).put(put_resource_settings),
         )
-        .route("/broker/api/v1/statistics/monthly", get(monthly_statistics))
 }
 
 /// Registers the caller's organisation as a service owner and provisions its storage.
@@ -158,37 +156,4 @@ pub async fn get_resource_settings(
     )
     .await?;
     Ok(Json(settings.into()))
-}
-
-/// File transfers and bytes per month for the caller's resources.
-#[utoipa::path(get, path = "/broker/api/v1/statistics/monthly", tag = "broker-settings",
-    security(("bearer" = ["altinn:serviceowner"])),
-    params(StatisticsQuery),
-    responses(
-        (status = 200, description = "One entry per resource and month",
-            body = Vec<MonthlyStatistic>),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing or the caller does not own it",
-            body = ProblemDetails),
-    ))]
-pub async fn monthly_statistics(
-    State(state): State<AppState>,
-    caller: Authenticated,
-    Query(query): Query<StatisticsQuery>,
-) -> Result<Json<Vec<MonthlyStatistic>>, Problem> {
-    let mut client = state.clients.filetransfer();
-    let statistics = forward(
-        &caller,
-        &[SERVICE_OWNER],
-        |principal| pb::MonthlyStatisticsRequest {
-            principal: Some(principal),
-            resource_id: query.resource_id.unwrap_or_default(),
-        },
-        |request| client.monthly_statistics(request),
-    )
-    .await?;
-    Ok(Json(
-        statistics.statistics.into_iter().map(Into::into).collect(),
-    ))
 }
