@@ -103,6 +103,10 @@ pub struct Caller {
     pub org_code: Option<String>,
     /// System user id, for system-user tokens.
     pub system_user_id: Option<String>,
+    /// The organisation of the Maskinporten client (`consumer.ID`): the acting organisation
+    /// when it calls for itself, the system's vendor for a system-user token. Altinn records
+    /// it as the vendor of each step a caller takes; `None` without a readable `consumer`.
+    pub consumer: Option<OrgNumber>,
     /// Which issuer signed the token.
     pub kind: TokenKind,
     /// The raw token, forwarded to services so they can verify it again.
@@ -273,7 +277,7 @@ impl TokenVerifier {
 }
 
 /// Resolves the acting organisation as Altinn Broker does: system-user organisation, else
-/// `urn:altinn:orgNumber`, else `consumer.ID`.
+/// `urn:altinn:orgNumber`, else `consumer.ID`; and the consumer organisation (the vendor).
 pub fn caller_from_claims(
     claims: AccessClaims,
     kind: TokenKind,
@@ -300,13 +304,98 @@ pub fn caller_from_claims(
     let org = OrgNumber::parse_identifier(&org_text).map_err(|_| {
         Problem::unauthorized("the token's organisation is not a valid organisation number")
     })?;
+    // As Altinn's vendor: an unreadable consumer is no vendor, never a refusal.
+    let consumer = claims
+        .consumer
+        .as_ref()
+        .and_then(|consumer| OrgNumber::parse_identifier(&consumer.id).ok());
     Ok(Caller {
         org,
         client_id: claims.client_id,
         scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
         org_code: claims.org_code,
         system_user_id: system_user.and_then(|d| d["systemuser_id"][0].as_str().map(str::to_owned)),
+        consumer,
         kind,
         token: token.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(extra: serde_json::Value) -> AccessClaims {
+        let mut claims = serde_json::json!({
+            "iss": "https://broker.example",
+            "client_id": "client",
+            "scope": "altinn:broker.write",
+            "exp": 4_000_000_000_i64,
+        });
+        if let (Some(claims), Some(extra)) = (claims.as_object_mut(), extra.as_object()) {
+            claims.extend(extra.clone());
+        }
+        serde_json::from_value(claims).unwrap()
+    }
+
+    fn consumer(id: &str) -> serde_json::Value {
+        serde_json::json!({"authority": "iso6523-actorid-upis", "ID": id})
+    }
+
+    #[test]
+    fn a_self_acting_caller_is_its_own_consumer() {
+        let caller = caller_from_claims(
+            claims(serde_json::json!({"consumer": consumer("0192:991825827")})),
+            TokenKind::Maskinporten,
+            "token",
+        )
+        .unwrap();
+        assert_eq!(caller.org.to_string(), "991825827");
+        assert_eq!(caller.consumer, Some(caller.org));
+    }
+
+    #[test]
+    fn a_system_users_consumer_is_the_vendor() {
+        let details = serde_json::json!([{
+            "type": "urn:altinn:systemuser",
+            "systemuser_id": ["a0c8e7f2-0000-4000-8000-000000000001"],
+            "systemuser_org": {"authority": "iso6523-actorid-upis", "ID": "0192:974760673"},
+            "system_id": "vendor_system",
+        }]);
+        let caller = caller_from_claims(
+            claims(serde_json::json!({
+                "consumer": consumer("0192:991825827"),
+                "authorization_details": details,
+            })),
+            TokenKind::Maskinporten,
+            "token",
+        )
+        .unwrap();
+        assert_eq!(caller.org.to_string(), "974760673");
+        assert_eq!(
+            caller.consumer.map(|org| org.to_string()).as_deref(),
+            Some("991825827")
+        );
+    }
+
+    #[test]
+    fn no_or_an_unreadable_consumer_is_no_vendor() {
+        let platform = caller_from_claims(
+            claims(serde_json::json!({"urn:altinn:orgNumber": "991825827"})),
+            TokenKind::Platform,
+            "token",
+        )
+        .unwrap();
+        assert_eq!(platform.consumer, None);
+        let odd = caller_from_claims(
+            claims(serde_json::json!({
+                "urn:altinn:orgNumber": "991825827",
+                "consumer": consumer("0192:12345"),
+            })),
+            TokenKind::Platform,
+            "token",
+        )
+        .unwrap();
+        assert_eq!(odd.consumer, None);
+    }
 }

@@ -60,6 +60,7 @@ fn caller(org: &str, scopes: &[&str]) -> Caller {
         scopes: scopes.iter().map(|scope| (*scope).to_owned()).collect(),
         org_code: None,
         system_user_id: None,
+        consumer: None,
         kind: TokenKind::Maskinporten,
         token: String::new(),
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use broker_common::Problem;
 use broker_common::auth::{Caller, TokenVerifier};
+use broker_common::identity::OrgNumber;
 use broker_common::metrics::{self, Direction};
 use broker_proto::filetransfer as pb;
 use broker_proto::filetransfer::file_transfer_service_server::FileTransferService;
@@ -23,9 +24,10 @@ use crate::domain::error::FileTransferError;
 use crate::domain::settings::{
     ResourceSettings, ResourceSettingsChange, ServiceOwner, format_timespan,
 };
+use crate::domain::statistics::StatisticsRow;
 use crate::domain::transfer::{History, Transfer};
 use crate::domain::validation::InitializeRequest;
-use crate::service::{FileTransferCore, SearchInput};
+use crate::service::{FileTransferCore, SearchInput, StatisticsRequest};
 
 /// Altinn's storage provider for transfers that are scanned for malware.
 const SCANNED_STORAGE: &str = "AltinnAzure";
@@ -82,6 +84,21 @@ fn initialize_from_pb(request: pb::InitializeRequest) -> InitializeRequest {
         property_list: request.property_list.into_iter().collect(),
         checksum: request.checksum,
         disable_virus_scan: request.disable_virus_scan,
+    }
+}
+
+fn statistics_row_to_pb(row: StatisticsRow) -> pb::MonthlyStatisticsRow {
+    let party = |org: Option<OrgNumber>| org.map(|org| org.iso6523()).unwrap_or_default();
+    pb::MonthlyStatisticsRow {
+        resource_id: row.key.resource_id,
+        sender_vendor: party(row.key.sender_vendor),
+        recipient_vendor: party(row.key.recipient_vendor),
+        sender: party(row.key.sender),
+        recipient: party(row.key.recipient),
+        total_file_transfers: row.counts.file_transfers,
+        upload_count: row.counts.uploads,
+        total_transfer_download_attempts: row.counts.download_attempts,
+        transfers_with_download_confirmed: row.counts.downloads_confirmed,
     }
 }
 
@@ -538,20 +555,25 @@ impl FileTransferService for FileTransferGrpc {
         request: Request<pb::MonthlyStatisticsRequest>,
     ) -> Result<Response<pb::MonthlyStatisticsResponse>, Status> {
         let caller = self.caller(&request).await?;
-        let statistics = self
+        let request = request.into_inner();
+        let report = self
             .core
-            .monthly_statistics(&caller, &request.get_ref().resource_id)
+            .monthly_statistics(
+                &caller,
+                StatisticsRequest {
+                    year: request.year,
+                    month: request.month,
+                    resource_id: request.resource_id,
+                    include_end_user: request.include_end_user,
+                    include_vendor: request.include_vendor,
+                },
+            )
             .await?;
         Ok(Response::new(pb::MonthlyStatisticsResponse {
-            statistics: statistics
-                .into_iter()
-                .map(|month| pb::MonthlyStatistic {
-                    resource_id: month.resource_id,
-                    month: month.month,
-                    file_transfers: month.transfers,
-                    bytes: month.bytes,
-                })
-                .collect(),
+            year: report.month.year(),
+            month: report.month.month(),
+            resource_id: report.resource_id.unwrap_or_default(),
+            rows: report.rows.into_iter().map(statistics_row_to_pb).collect(),
         }))
     }
 }

@@ -27,14 +27,15 @@ use uuid::Uuid;
 use crate::domain::error::FileTransferError;
 use crate::domain::event::Happening;
 use crate::domain::settings::{ResourceSettings, ResourceSettingsChange, ServiceOwner, SizeLimits};
+use crate::domain::statistics::{self, Projection, ReportMonth, StatisticsRow};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 use crate::domain::validation::{InitializeRequest, check_required_party};
 use crate::range::{self, ByteRange};
 use crate::storage::{Spool, Storage, WriteError, Written};
 use crate::store::{
-    DownloadRecorded, FileTransferStore, Inserted, MonthlyStatistics, RecipientTransitioned,
-    SearchQuery, SearchRole, Step, TransitionUpdate, Transitioned,
+    DownloadRecorded, FileTransferStore, Inserted, RecipientTransitioned, SearchQuery, SearchRole,
+    StatisticsQuery, Step, TransitionUpdate, Transitioned,
 };
 
 /// The access registry's action for sending.
@@ -60,6 +61,32 @@ pub struct Download {
     pub file_name: String,
     /// The bytes.
     pub bytes: BoxStream<'static, Result<Bytes, object_store::Error>>,
+}
+
+/// The monthly statistics request as the client sent it (checked here).
+#[derive(Debug, Clone, Default)]
+pub struct StatisticsRequest {
+    /// `year`.
+    pub year: i32,
+    /// `month`.
+    pub month: i32,
+    /// `resourceId`; blank for all the caller's resources.
+    pub resource_id: String,
+    /// Whether rows show the sender and the recipient.
+    pub include_end_user: bool,
+    /// Whether rows show the vendors.
+    pub include_vendor: bool,
+}
+
+/// The monthly statistics as the report shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatisticsReport {
+    /// The month.
+    pub month: ReportMonth,
+    /// The resource it is limited to (without a URN prefix), if any.
+    pub resource_id: Option<String>,
+    /// Its rows, in the report's order.
+    pub rows: Vec<StatisticsRow>,
 }
 
 /// The search request as the client sent it (strings parsed here).
@@ -318,6 +345,7 @@ impl FileTransferCore {
             use_virus_scan: request.use_virus_scan,
             created: now,
             expires: now + settings.file_transfer_time_to_live,
+            vendor: caller.consumer,
         };
         let event = Happening::Initialized.event(&new.initialized(), now);
         Ok(self.store.create(&new, &[event]).await?)
@@ -375,6 +403,10 @@ impl FileTransferCore {
         if declared_length.is_some_and(|length| length > limit) {
             return Err(FileTransferError::FileTooBig);
         }
+        let uploader = TransitionUpdate {
+            vendor: caller.consumer,
+            ..TransitionUpdate::default()
+        };
         let started = self
             .store
             .transition(
@@ -382,7 +414,7 @@ impl FileTransferCore {
                 &[TransferStatus::Initialized],
                 TransferStatus::UploadStarted,
                 self.clock.now(),
-                &TransitionUpdate::default(),
+                &uploader,
                 &[],
             )
             .await?;
@@ -844,7 +876,7 @@ impl FileTransferCore {
         let debounce_since = range.map(|_| now - RANGED_DOWNLOAD_DEBOUNCE);
         if let DownloadRecorded::NotFound = self
             .store
-            .record_download(id, party, now, debounce_since)
+            .record_download(id, party, now, caller.consumer, debounce_since)
             .await?
         {
             return Err(FileTransferError::NotFound);
@@ -891,6 +923,7 @@ impl FileTransferCore {
                 &[RecipientStatus::DownloadStarted],
                 RecipientStatus::DownloadConfirmed,
                 now,
+                caller.consumer,
                 &[event],
             )
             .await?;
@@ -1017,14 +1050,40 @@ impl FileTransferCore {
         Ok(settings)
     }
 
-    /// Transfers and bytes per month of one resource, for its owner.
+    /// Altinn's monthly statistics of the caller's resources (or of one of them), checked in
+    /// Altinn's order: the month (6003), the projection (6005), the caller's organisation (6;
+    /// a verified caller always has one), then a named resource must be configured (25) and
+    /// be the caller's (6).
     pub async fn monthly_statistics(
         &self,
         caller: &Caller,
-        resource_id: &str,
-    ) -> Result<Vec<MonthlyStatistics>> {
-        self.require_resource_owner(caller, resource_id).await?;
-        Ok(self.store.monthly_statistics(resource_id).await?)
+        request: StatisticsRequest,
+    ) -> Result<StatisticsReport> {
+        let month = ReportMonth::new(request.year, request.month)?;
+        let projection = Projection::new(request.include_end_user, request.include_vendor)?;
+        let resource_id = statistics::resource_filter(&request.resource_id);
+        if let Some(resource_id) = &resource_id {
+            let settings = self
+                .store
+                .get_resource_settings(resource_id)
+                .await?
+                .ok_or(FileTransferError::ResourceNotConfigured)?;
+            if settings.service_owner != caller.org {
+                return Err(FileTransferError::NoAccessToResource);
+            }
+        }
+        let query = StatisticsQuery {
+            service_owner: caller.org,
+            from: month.from(),
+            to: month.to(),
+            resource_id,
+        };
+        let rows = self.store.monthly_statistics(&query).await?;
+        Ok(StatisticsReport {
+            month,
+            resource_id: query.resource_id,
+            rows: projection.apply(rows),
+        })
     }
 }
 

@@ -143,6 +143,7 @@ impl World {
             use_virus_scan: false,
             created: now,
             expires: now + ttl,
+            vendor: None,
         };
         let event = Happening::Initialized.event(&new.initialized(), now);
         self.store.create(&new, &[event]).await.unwrap();
@@ -193,7 +194,7 @@ impl World {
         ] {
             let moved = self
                 .store
-                .set_recipient_status(id, org(recipient), &[from], to, now, &[])
+                .set_recipient_status(id, org(recipient), &[from], to, now, None, &[])
                 .await
                 .unwrap();
             if let RecipientTransitioned::Applied {

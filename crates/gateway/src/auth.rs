@@ -188,6 +188,7 @@ mod tests {
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             org_code: None,
             system_user_id: None,
+            consumer: None,
             kind: TokenKind::Maskinporten,
             token: String::new(),
         })

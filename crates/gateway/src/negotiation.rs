@@ -33,8 +33,15 @@ fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
         .collect()
 }
 
+/// Whether the request's `Accept` header lists `media_type` itself.
+pub fn lists(headers: &HeaderMap, media_type: &str) -> bool {
+    media_types(headers, header::ACCEPT)
+        .iter()
+        .any(|item| item == media_type)
+}
+
 /// Whether `accept` (the request's header, if any) lets an action producing `types` answer.
-fn acceptable(headers: &HeaderMap, types: &[&str]) -> bool {
+pub fn acceptable(headers: &HeaderMap, types: &[&str]) -> bool {
     if !headers.contains_key(header::ACCEPT) {
         return true;
     }
@@ -44,7 +51,7 @@ fn acceptable(headers: &HeaderMap, types: &[&str]) -> bool {
 }
 
 /// Altinn's 406: its text, no content type, no other body.
-fn not_acceptable(types: &[&str]) -> Response {
+pub fn not_acceptable(types: &[&str]) -> Response {
     let text = format!(
         "This endpoint does not support the requested Accept header. Supported Accept headers \
          are: {}, */*.",

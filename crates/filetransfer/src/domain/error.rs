@@ -1,6 +1,7 @@
 //! Errors of the file-transfer service: Altinn's broker error codes 1–30, each with its HTTP
 //! status and Altinn's wording, plus request validation and our own infrastructure failures.
 //! Each maps once to the problem the client sees.
+//! Altinn's statistics codes 6001–6005 and service-owner codes 7001–7004 complete the table.
 
 use std::collections::BTreeMap;
 
@@ -132,15 +133,31 @@ pub enum FileTransferError {
         "File transfer is not yet in UploadProcessing. Retry when upload completion has been recorded."
     )]
     ScanResultTooEarly,
-    /// 7001: the caller's organisation is not in its token.
+    /// 6001: Altinn's daily summary found nothing to report (only the daily summary uses it; the
+    /// monthly report of nothing is its header line).
+    #[error("No file transfers found for report generation")]
+    NoFileTransfersFound,
+    /// 6002: Altinn's daily summary failed (only the daily summary uses it).
+    #[error("Failed to generate statistics report")]
+    ReportGenerationFailed,
+    /// 6003: a report's year or month is out of range.
+    #[error("Invalid year or month. Provide a valid year and a month between 1 and 12.")]
+    InvalidReportMonth,
+    /// 6004: defined by Altinn but answered nowhere; kept so the code table is complete.
+    #[error("The requested report month is invalid.")]
+    InvalidMonthRange,
+    /// 6005: a report with neither the end users nor the vendors.
+    #[error("At least one of includeEndUser or includeVendor must be true.")]
+    EndUserAndVendorBothExcluded,
+    /// 7001: the token names no organisation.
     #[error("Caller organization id could not be determined")]
     CallerOrganizationUnknown,
-    /// 7002: the caller registered as a service owner before.
+    /// 7002: the caller registered as a service owner already.
     #[error("Service owner already exists")]
     ServiceOwnerAlreadyExists,
-    /// 7003: the registration was not stored.
+    /// 7003: a registered service owner could not be read back.
     #[error("Service owner could not be initialized")]
-    ServiceOwnerInitializationFailed,
+    ServiceOwnerNotInitialized,
     /// 7004: the caller is not a registered service owner.
     #[error("Service owner not found")]
     ServiceOwnerNotFound,
@@ -193,9 +210,14 @@ impl FileTransferError {
             RecipientNotOnAccessList => 28,
             RangeNotSatisfiable => 29,
             ScanResultTooEarly => 30,
+            NoFileTransfersFound => 6001,
+            ReportGenerationFailed => 6002,
+            InvalidReportMonth => 6003,
+            InvalidMonthRange => 6004,
+            EndUserAndVendorBothExcluded => 6005,
             CallerOrganizationUnknown => 7001,
             ServiceOwnerAlreadyExists => 7002,
-            ServiceOwnerInitializationFailed => 7003,
+            ServiceOwnerNotInitialized => 7003,
             ServiceOwnerNotFound => 7004,
             Invalid(_) | Upstream(_) | Storage(_) | Store(_) => return None,
         })
@@ -209,9 +231,11 @@ impl FileTransferError {
             AlreadyUploaded | ServiceOwnerAlreadyExists => StatusCode::CONFLICT,
             InvalidResourceDefinition | NotAvailable => StatusCode::FORBIDDEN,
             NoAccessToResource => StatusCode::UNAUTHORIZED,
-            UploadFailed | ServiceOwnerInitializationFailed => StatusCode::INTERNAL_SERVER_ERROR,
+            UploadFailed | ServiceOwnerNotInitialized => StatusCode::INTERNAL_SERVER_ERROR,
             StorageProviderNotReady | ScanResultTooEarly => StatusCode::SERVICE_UNAVAILABLE,
             RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
+            NoFileTransfersFound => StatusCode::NOT_FOUND,
+            ReportGenerationFailed => StatusCode::INTERNAL_SERVER_ERROR,
             Upstream(problem) => problem.status_code(),
             Storage(_) | Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
@@ -261,7 +285,7 @@ mod tests {
     #[test]
     fn codes_carry_altinns_statuses() {
         use FileTransferError::*;
-        let cases: [(FileTransferError, u16, u16); 34] = [
+        let cases: [(FileTransferError, u16, u16); 39] = [
             (NotFound, 1, 404),
             (ServiceOwnerNotConfigured, 2, 400),
             (NoFileUploaded, 3, 400),
@@ -292,9 +316,14 @@ mod tests {
             (RecipientNotOnAccessList, 28, 400),
             (RangeNotSatisfiable, 29, 416),
             (ScanResultTooEarly, 30, 503),
+            (NoFileTransfersFound, 6001, 404),
+            (ReportGenerationFailed, 6002, 500),
+            (InvalidReportMonth, 6003, 400),
+            (InvalidMonthRange, 6004, 400),
+            (EndUserAndVendorBothExcluded, 6005, 400),
             (CallerOrganizationUnknown, 7001, 400),
             (ServiceOwnerAlreadyExists, 7002, 409),
-            (ServiceOwnerInitializationFailed, 7003, 500),
+            (ServiceOwnerNotInitialized, 7003, 500),
             (ServiceOwnerNotFound, 7004, 404),
         ];
         for (error, code, status) in cases {
@@ -312,6 +341,12 @@ mod tests {
                 .code_text()
                 .as_deref(),
             Some("BRO-00009")
+        );
+        assert_eq!(
+            Problem::from(FileTransferError::InvalidReportMonth)
+                .code_text()
+                .as_deref(),
+            Some("BRO-06003")
         );
     }
 

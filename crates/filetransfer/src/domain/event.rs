@@ -113,6 +113,7 @@ mod tests {
             use_virus_scan: true,
             created: now,
             expires: now,
+            vendor: None,
         }
         .initialized()
     }

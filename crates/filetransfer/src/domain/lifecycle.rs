@@ -100,6 +100,7 @@ mod tests {
             use_virus_scan: false,
             created: now,
             expires: now,
+            vendor: None,
         }
         .initialized();
         transfer.published = Some(now);

@@ -35,6 +35,9 @@ pub struct NewTransfer {
     pub created: DateTime<Utc>,
     /// When it expires (created + the resource's time to live).
     pub expires: DateTime<Utc>,
+    /// The vendor of the initialize call (the token's consumer organisation), for the
+    /// Initialized history row.
+    pub vendor: Option<OrgNumber>,
 }
 
 impl NewTransfer {

@@ -26,6 +26,7 @@ pub use sqlite::SqliteFileTransferStore;
 
 use crate::domain::lifecycle::Settlement;
 use crate::domain::settings::{ResourceSettings, ServiceOwner};
+use crate::domain::statistics::StatisticsRow;
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 
@@ -65,6 +66,9 @@ pub struct TransitionUpdate {
     pub published: Option<DateTime<Utc>>,
     /// Text for the history row (a failure's cause); `None`: the status's own text.
     pub detail: Option<String>,
+    /// The vendor of a step a caller takes (the token's consumer organisation), for the history
+    /// row; `None` for the broker's own steps.
+    pub vendor: Option<OrgNumber>,
 }
 
 /// One transfer transition of [`FileTransferStore::transition_steps`].
@@ -172,17 +176,17 @@ pub struct SearchQuery {
     pub limit: u32,
 }
 
-/// Transfers and bytes of one resource in one month.
+/// Which transfers the monthly statistics count.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MonthlyStatistics {
-    /// The resource.
-    pub resource_id: String,
-    /// `YYYY-MM` (UTC) of creation.
-    pub month: String,
-    /// Transfers created.
-    pub transfers: u64,
-    /// Bytes uploaded to them.
-    pub bytes: u64,
+pub struct StatisticsQuery {
+    /// Only resources this organisation has configured for the broker.
+    pub service_owner: OrgNumber,
+    /// The month's first instant.
+    pub from: DateTime<Utc>,
+    /// The next month's first instant (exclusive).
+    pub to: DateTime<Utc>,
+    /// Only this resource; every one of the owner's when `None`.
+    pub resource_id: Option<String>,
 }
 
 /// Which transfers a lifecycle job takes.
@@ -264,7 +268,8 @@ pub trait FileTransferStore: Send + Sync + 'static {
         steps: &[Step<'_>],
     ) -> Result<Transitioned, StoreError>;
     /// Moves one recipient to `to` if it is in one of `from` and the move is legal, with its
-    /// history row and the events' outbox rows in the same transaction.
+    /// history row (naming `vendor`, the caller's consumer organisation) and the events' outbox
+    /// rows in the same transaction.
     #[allow(clippy::too_many_arguments)]
     async fn set_recipient_status(
         &self,
@@ -273,17 +278,19 @@ pub trait FileTransferStore: Send + Sync + 'static {
         from: &[RecipientStatus],
         to: RecipientStatus,
         at: DateTime<Utc>,
+        vendor: Option<OrgNumber>,
         events: &[TransferEvent],
     ) -> Result<RecipientTransitioned, StoreError>;
     /// Records that `recipient` downloads the file, as Altinn records every download: a
-    /// DownloadStarted history row and the recipient's status time moved to `at`, its status
-    /// raised to DownloadStarted if it was Initialized (a confirmed one stays confirmed). With
-    /// `debounce_since`, nothing is written when such a row exists since then.
+    /// DownloadStarted history row (naming `vendor`) and the recipient's status time moved to
+    /// `at`, its status raised to DownloadStarted if it was Initialized (a confirmed one stays
+    /// confirmed). With `debounce_since`, nothing is written when such a row exists since then.
     async fn record_download(
         &self,
         id: Uuid,
         recipient: OrgNumber,
         at: DateTime<Utc>,
+        vendor: Option<OrgNumber>,
         debounce_since: Option<DateTime<Utc>>,
     ) -> Result<DownloadRecorded, StoreError>;
     /// Ids matching the query, ordered by creation, at most `min(limit, 100)`.
@@ -338,12 +345,14 @@ pub trait FileTransferStore: Send + Sync + 'static {
         resource_id: &str,
     ) -> Result<Option<ResourceSettings>, StoreError>;
 
-    /// Transfers created and bytes uploaded per month of creation, for one resource, in month
-    /// order.
+    /// The monthly statistics of the resources the query's owner has configured: one row per
+    /// resource, sender, recipient and their vendors, counted over the (transfer, recipient)
+    /// pairs with activity in `[from, to)` as [`crate::domain::statistics`] describes, in no
+    /// particular order.
     async fn monthly_statistics(
         &self,
-        resource_id: &str,
-    ) -> Result<Vec<MonthlyStatistics>, StoreError>;
+        query: &StatisticsQuery,
+    ) -> Result<Vec<StatisticsRow>, StoreError>;
 
     /// Claims up to `limit` unpublished outbox rows, oldest first, leasing them for
     /// [`OUTBOX_LEASE_MILLIS`] so another relay skips them meanwhile (on PostgreSQL with

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{OutboxRecord, StoreError};
 use crate::domain::settings::{ResourceSettings, ServiceOwner};
+use crate::domain::statistics::{Counts, StatisticsKey, StatisticsRow};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{
     RecipientHistoryEntry, RecipientState, Transfer, TransferHistoryEntry,
@@ -25,10 +26,10 @@ pub(super) const INSERT_TRANSFER: &str = "INSERT INTO file_transfers (id, resour
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, 0, $13)";
 pub(super) const INSERT_RECIPIENT: &str = "INSERT INTO transfer_recipients
        (transfer_id, org_number, position, status, status_changed) VALUES ($1, $2, $3, $4, $5)";
-pub(super) const INSERT_TRANSFER_HISTORY: &str =
-    "INSERT INTO transfer_history (transfer_id, status, detail, at) VALUES ($1, $2, $3, $4)";
-pub(super) const INSERT_RECIPIENT_HISTORY: &str =
-    "INSERT INTO recipient_history (transfer_id, org_number, status, at) VALUES ($1, $2, $3, $4)";
+pub(super) const INSERT_TRANSFER_HISTORY: &str = "INSERT INTO transfer_history
+       (transfer_id, status, detail, at, vendor) VALUES ($1, $2, $3, $4, $5)";
+pub(super) const INSERT_RECIPIENT_HISTORY: &str = "INSERT INTO recipient_history
+       (transfer_id, org_number, status, at, vendor) VALUES ($1, $2, $3, $4, $5)";
 
 /// The sender comes as the client wrote it; rows from before that was kept have its number.
 pub(super) const SELECT_TRANSFER: &str = "SELECT id, resource_id, file_name, senders_reference,
@@ -243,9 +244,55 @@ pub(super) const SELECT_SETTINGS: &str = "SELECT resource_id, service_owner,
        use_manifest_file_shim, external_service_code_legacy,
        external_service_edition_code_legacy, required_party, approved_for_disabled_virus_scan
      FROM resource_settings WHERE resource_id = $1";
-pub(super) const MONTHLY_STATISTICS: &str = "SELECT created_month, COUNT(*),
-       CAST(COALESCE(SUM(size), 0) AS BIGINT)
-     FROM file_transfers WHERE resource_id = $1 GROUP BY created_month ORDER BY created_month";
+/// The monthly statistics of the resources owner `$1` configured (only resource `$4` unless
+/// it is ''), for the month `[$2, $3)`. The pairs counted are every (transfer, recipient) with a
+/// recipient history row in the month (each transfer's recipients get their Initialized row
+/// when it is created) and every recipient of a transfer published in the month. Each pair
+/// counts its transfer's creation and publication in the month, its download starts in the
+/// month, and whether it was confirmed in the month; the sender's vendor is the one of the
+/// transfer's Initialized row, the recipient's the latest one of the pair's rows in the month.
+/// Correlated subqueries rather than LATERAL joins, which SQLite lacks.
+pub(super) const MONTHLY_STATISTICS: &str = "WITH
+     activity AS (
+       SELECT transfer_id, org_number,
+              SUM(CASE WHEN status = 'DownloadStarted' THEN 1 ELSE 0 END) AS attempts,
+              MAX(CASE WHEN status = 'DownloadConfirmed' THEN 1 ELSE 0 END) AS confirmed
+       FROM recipient_history WHERE at >= $2 AND at < $3
+       GROUP BY transfer_id, org_number),
+     published AS (
+       SELECT DISTINCT transfer_id FROM transfer_history
+       WHERE status = 'Published' AND at >= $2 AND at < $3),
+     pairs AS (
+       SELECT transfer_id, org_number FROM activity
+       UNION
+       SELECT r.transfer_id, r.org_number
+       FROM transfer_recipients r JOIN published p ON p.transfer_id = r.transfer_id),
+     counted AS (
+       SELECT f.resource_id, f.sender, pair.org_number AS recipient,
+              COALESCE((SELECT h.vendor FROM transfer_history h
+                        WHERE h.transfer_id = f.id AND h.status = 'Initialized'
+                        ORDER BY h.at, h.seq LIMIT 1), '') AS sender_vendor,
+              COALESCE((SELECT h.vendor FROM recipient_history h
+                        WHERE h.transfer_id = pair.transfer_id
+                          AND h.org_number = pair.org_number
+                          AND h.at >= $2 AND h.at < $3 AND h.vendor IS NOT NULL
+                        ORDER BY h.at DESC, h.seq DESC LIMIT 1), '') AS recipient_vendor,
+              CASE WHEN f.created >= $2 AND f.created < $3 THEN 1 ELSE 0 END AS created_in_month,
+              CASE WHEN p.transfer_id IS NULL THEN 0 ELSE 1 END AS published_in_month,
+              COALESCE(a.attempts, 0) AS attempts,
+              COALESCE(a.confirmed, 0) AS confirmed
+       FROM pairs pair
+       JOIN file_transfers f ON f.id = pair.transfer_id
+       JOIN resource_settings s ON s.resource_id = f.resource_id
+       LEFT JOIN activity a
+         ON a.transfer_id = pair.transfer_id AND a.org_number = pair.org_number
+       LEFT JOIN published p ON p.transfer_id = pair.transfer_id
+       WHERE s.service_owner = $1 AND ($4 = '' OR f.resource_id = $4))
+     SELECT resource_id, sender, recipient, sender_vendor, recipient_vendor,
+            CAST(SUM(created_in_month) AS BIGINT), CAST(SUM(published_in_month) AS BIGINT),
+            CAST(SUM(attempts) AS BIGINT), CAST(SUM(confirmed) AS BIGINT)
+     FROM counted
+     GROUP BY resource_id, sender, recipient, sender_vendor, recipient_vendor";
 
 /// A stored value that must parse, or the row is corrupt.
 fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
@@ -302,7 +349,9 @@ pub(super) fn outbox_record(event: &TransferEvent) -> Result<OutboxRecord, Store
     })
 }
 
-/// `YYYY-MM` of a time, for monthly statistics.
+/// `YYYY-MM` of a time, for `created_month`. Nothing reads that column any more, but replicas
+/// of the previous release still do and insert it during a rolling update, so it is written
+/// until the release after this one drops it.
 pub(super) fn month(time: DateTime<Utc>) -> String {
     time.format("%Y-%m").to_string()
 }
@@ -423,6 +472,45 @@ pub(super) fn uuid_from_row((id,): (String,)) -> Result<Uuid, StoreError> {
     stored("transfer id", Uuid::parse_str(&id))
 }
 
+pub(super) type StatisticsDbRow = (String, String, String, String, String, i64, i64, i64, i64);
+
+pub(super) fn statistics_from_row(row: StatisticsDbRow) -> Result<StatisticsRow, StoreError> {
+    let (
+        resource_id,
+        sender,
+        recipient,
+        sender_vendor,
+        recipient_vendor,
+        created,
+        published,
+        attempts,
+        confirmed,
+    ) = row;
+    // Rows written before vendors were recorded have none: an empty column.
+    let vendor = |what: &str, text: String| {
+        Ok::<_, StoreError>(if text.is_empty() {
+            None
+        } else {
+            Some(stored(what, OrgNumber::parse(&text))?)
+        })
+    };
+    Ok(StatisticsRow {
+        key: StatisticsKey {
+            resource_id,
+            sender: Some(stored("sender", OrgNumber::parse(&sender))?),
+            sender_vendor: vendor("sender vendor", sender_vendor)?,
+            recipient: Some(stored("recipient", OrgNumber::parse(&recipient))?),
+            recipient_vendor: vendor("recipient vendor", recipient_vendor)?,
+        },
+        counts: Counts {
+            file_transfers: to_u64("transfers", created)?,
+            uploads: to_u64("uploads", published)?,
+            download_attempts: to_u64("download attempts", attempts)?,
+            downloads_confirmed: to_u64("confirmations", confirmed)?,
+        },
+    })
+}
+
 pub(super) type OwnerRow = (String, String, String, i64);
 
 pub(super) fn owner_from_row(
@@ -518,6 +606,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(step.to.as_str())
                     .bind(&step.update.detail)
                     .bind(at_millis)
+                    .bind(step.update.vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut **tx)
                     .await?;
                 Self::insert_outbox(tx, step.events).await?;
@@ -600,6 +689,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(TransferStatus::Initialized.as_str())
                     .bind(None::<String>)
                     .bind(created)
+                    .bind(transfer.vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 for (position, recipient) in transfer.recipients.iter().enumerate() {
@@ -612,11 +702,13 @@ macro_rules! file_transfer_store_impl {
                         .bind(created)
                         .execute(&mut *tx)
                         .await?;
+                    // The sender's vendor did not act for the recipient: no vendor here.
                     sqlx::query(sql::INSERT_RECIPIENT_HISTORY)
                         .bind(&id)
                         .bind(&org)
                         .bind(RecipientStatus::Initialized.as_str())
                         .bind(created)
+                        .bind(None::<String>)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -701,6 +793,7 @@ macro_rules! file_transfer_store_impl {
                 from: &[$crate::domain::status::RecipientStatus],
                 to: $crate::domain::status::RecipientStatus,
                 at: chrono::DateTime<chrono::Utc>,
+                vendor: Option<broker_common::identity::OrgNumber>,
                 events: &[broker_common::transfer_event::TransferEvent],
             ) -> Result<$crate::store::RecipientTransitioned, $crate::store::StoreError> {
                 use $crate::store::{RecipientTransitioned, sql};
@@ -748,6 +841,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(&org)
                     .bind(to.as_str())
                     .bind(at)
+                    .bind(vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 Self::insert_outbox(&mut tx, events).await?;
@@ -766,6 +860,7 @@ macro_rules! file_transfer_store_impl {
                 id: uuid::Uuid,
                 recipient: broker_common::identity::OrgNumber,
                 at: chrono::DateTime<chrono::Utc>,
+                vendor: Option<broker_common::identity::OrgNumber>,
                 debounce_since: Option<chrono::DateTime<chrono::Utc>>,
             ) -> Result<$crate::store::DownloadRecorded, $crate::store::StoreError> {
                 use $crate::domain::status::RecipientStatus;
@@ -808,6 +903,7 @@ macro_rules! file_transfer_store_impl {
                     .bind(&org)
                     .bind(RecipientStatus::DownloadStarted.as_str())
                     .bind(at)
+                    .bind(vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
@@ -1036,28 +1132,20 @@ macro_rules! file_transfer_store_impl {
 
             async fn monthly_statistics(
                 &self,
-                resource_id: &str,
-            ) -> Result<Vec<$crate::store::MonthlyStatistics>, $crate::store::StoreError> {
-                use $crate::store::{MonthlyStatistics, StoreError};
-                let rows: Vec<(String, i64, i64)> =
-                    sqlx::query_as($crate::store::sql::MONTHLY_STATISTICS)
-                        .bind(resource_id)
-                        .fetch_all(&self.pool)
-                        .await?;
-                rows.into_iter()
-                    .map(|(month, transfers, bytes)| {
-                        let count = |what: &str, n: i64| {
-                            u64::try_from(n)
-                                .map_err(|_| StoreError::Corrupt(format!("{what}: {n}")))
-                        };
-                        Ok(MonthlyStatistics {
-                            resource_id: resource_id.to_owned(),
-                            month,
-                            transfers: count("transfers", transfers)?,
-                            bytes: count("bytes", bytes)?,
-                        })
-                    })
-                    .collect()
+                query: &$crate::store::StatisticsQuery,
+            ) -> Result<
+                Vec<$crate::domain::statistics::StatisticsRow>,
+                $crate::store::StoreError,
+            > {
+                use $crate::store::sql;
+                let rows: Vec<sql::StatisticsDbRow> = sqlx::query_as(sql::MONTHLY_STATISTICS)
+                    .bind(query.service_owner.to_string())
+                    .bind(sql::millis(query.from))
+                    .bind(sql::millis(query.to))
+                    .bind(query.resource_id.as_deref().unwrap_or_default())
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(sql::statistics_from_row).collect()
             }
 
             async fn claim_unpublished_outbox(

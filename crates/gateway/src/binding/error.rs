@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use broker_common::Problem;
 use serde::de::{self, Expected, Unexpected};
 
 /// A binding failure, as [`super::lenient::Lenient`] reports it.
@@ -132,8 +131,9 @@ pub enum QueryBinding {
     Model,
 }
 
-/// The validation problem for query parameter `field` (the struct field's name) that failed.
-pub fn query_problem(field: &str, error: &BindError, binding: QueryBinding) -> Problem {
+/// The `errors` key and message for query parameter `field` (the struct field's name) that
+/// failed.
+pub fn query_error(field: &str, error: &BindError, binding: QueryBinding) -> (String, String) {
     let key = match binding {
         QueryBinding::Parameters => field.to_owned(),
         QueryBinding::Model => pascal_case(field),
@@ -150,7 +150,7 @@ pub fn query_problem(field: &str, error: &BindError, binding: QueryBinding) -> P
         (BindError::WrongType { .. }, _) => "The value is not valid.".to_owned(),
         (BindError::Other(message), _) => message.clone(),
     };
-    Problem::invalid_field(&key, message)
+    (key, message)
 }
 
 /// `fileName` → `FileName`: the C# name of a camelCase wire name.
@@ -195,41 +195,44 @@ mod tests {
 
     #[test]
     fn query_failures_speak_of_parameters_or_model_properties() {
-        let problem = query_problem(
-            "status",
-            &BindError::NotValid("Sent".into()),
-            QueryBinding::Parameters,
+        let error = |field, error, binding| query_error(field, &error, binding);
+        assert_eq!(
+            error(
+                "status",
+                BindError::NotValid("Sent".into()),
+                QueryBinding::Parameters
+            ),
+            ("status".into(), "The value 'Sent' is not valid.".into())
         );
         assert_eq!(
-            problem.errors.unwrap()["status"],
-            ["The value 'Sent' is not valid."]
-        );
-        let problem = query_problem(
-            "year",
-            &BindError::NotValid("abc".into()),
-            QueryBinding::Model,
-        );
-        assert_eq!(
-            problem.errors.unwrap()["Year"],
-            ["The value 'abc' is not valid for Year."]
-        );
-        let problem = query_problem(
-            "role",
-            &BindError::Undefined("2".into()),
-            QueryBinding::Parameters,
+            error(
+                "year",
+                BindError::NotValid("abc".into()),
+                QueryBinding::Model
+            ),
+            (
+                "Year".into(),
+                "The value 'abc' is not valid for Year.".into()
+            )
         );
         assert_eq!(
-            problem.errors.unwrap()["role"],
-            ["The value '2' is invalid."]
-        );
-        let problem = query_problem(
-            "resourceId",
-            &BindError::Missing("resourceId".into()),
-            QueryBinding::Parameters,
+            error(
+                "role",
+                BindError::Undefined("2".into()),
+                QueryBinding::Parameters
+            ),
+            ("role".into(), "The value '2' is invalid.".into())
         );
         assert_eq!(
-            problem.errors.unwrap()["resourceId"],
-            ["The resourceId field is required."]
+            error(
+                "resourceId",
+                BindError::Missing(String::new()),
+                QueryBinding::Parameters
+            ),
+            (
+                "resourceId".into(),
+                "The resourceId field is required.".into()
+            )
         );
     }
 }

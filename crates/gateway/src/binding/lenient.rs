@@ -56,22 +56,38 @@ impl Lenient {
     }
 
     /// A number sent as text, parsed; in a query, surrounding blanks are allowed as .NET's
-    /// `int.Parse` allows them.
-    fn parsed<T: std::str::FromStr>(&self) -> Result<Option<T>, BindError> {
+    /// converters allow them, integers may be hexadecimal (`0x1F`, `&h1F`, `#1F`, as
+    /// `Int32Converter` reads them), and an empty value is invalid.
+    fn parsed<T: std::str::FromStr>(
+        &self,
+        from_integer: impl Fn(i64) -> Option<T>,
+    ) -> Result<Option<T>, BindError> {
         let Some(text) = self.text() else {
             return Ok(None);
         };
         let trimmed = match self.source {
+            Source::Query if text.trim().is_empty() => {
+                return Err(BindError::Undefined(text.to_owned()));
+            }
             Source::Query => text.trim(),
             Source::Json => text,
         };
-        trimmed.parse().map(Some).map_err(|_| match self.source {
+        let hexadecimal = || {
+            let digits = ["0x", "0X", "&h", "&H", "#"]
+                .iter()
+                .find_map(|prefix| trimmed.strip_prefix(prefix))?;
+            from_integer(i64::from_str_radix(digits, 16).ok()?)
+        };
+        match (trimmed.parse(), self.source) {
+            (Ok(number), _) => Ok(Some(number)),
+            (Err(_), Source::Query) => hexadecimal()
+                .map(Some)
+                .ok_or_else(|| BindError::NotValid(text.to_owned())),
             // System.Text.Json names the type it could not make of the value.
-            Source::Json => BindError::WrongType {
+            (Err(_), Source::Json) => Err(BindError::WrongType {
                 expected: std::any::type_name::<T>().to_owned(),
-            },
-            Source::Query => BindError::NotValid(text.to_owned()),
-        })
+            }),
+        }
     }
 
     /// What a value of the wrong type was, for the error.
@@ -109,9 +125,9 @@ fn visit_number<'de, V: Visitor<'de>>(number: &Number, visitor: V) -> Result<V::
 
 /// Implements the integer and float methods: a number as is, or a number written as text.
 macro_rules! numbers {
-    ($($method:ident => $visit:ident: $ty:ty;)*) => {$(
+    ($($method:ident => $visit:ident: $ty:ty, $from_integer:expr;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
-            if let Some(number) = self.parsed::<$ty>()? {
+            if let Some(number) = self.parsed::<$ty>($from_integer)? {
                 return visitor.$visit(number);
             }
             match &self.value {
@@ -138,16 +154,16 @@ impl<'de> Deserializer<'de> for Lenient {
     }
 
     numbers! {
-        deserialize_i8 => visit_i8: i8;
-        deserialize_i16 => visit_i16: i16;
-        deserialize_i32 => visit_i32: i32;
-        deserialize_i64 => visit_i64: i64;
-        deserialize_u8 => visit_u8: u8;
-        deserialize_u16 => visit_u16: u16;
-        deserialize_u32 => visit_u32: u32;
-        deserialize_u64 => visit_u64: u64;
-        deserialize_f32 => visit_f32: f32;
-        deserialize_f64 => visit_f64: f64;
+        deserialize_i8 => visit_i8: i8, |n| i8::try_from(n).ok();
+        deserialize_i16 => visit_i16: i16, |n| i16::try_from(n).ok();
+        deserialize_i32 => visit_i32: i32, |n| i32::try_from(n).ok();
+        deserialize_i64 => visit_i64: i64, Some;
+        deserialize_u8 => visit_u8: u8, |n| u8::try_from(n).ok();
+        deserialize_u16 => visit_u16: u16, |n| u16::try_from(n).ok();
+        deserialize_u32 => visit_u32: u32, |n| u32::try_from(n).ok();
+        deserialize_u64 => visit_u64: u64, |n| u64::try_from(n).ok();
+        deserialize_f32 => visit_f32: f32, |_| None;
+        deserialize_f64 => visit_f64: f64, |_| None;
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -158,6 +174,7 @@ impl<'de> Deserializer<'de> for Lenient {
             return match text.trim() {
                 word if word.eq_ignore_ascii_case("true") => visitor.visit_bool(true),
                 word if word.eq_ignore_ascii_case("false") => visitor.visit_bool(false),
+                "" => Err(BindError::Undefined(text.to_owned())),
                 _ => Err(BindError::NotValid(text.to_owned())),
             };
         }
@@ -173,6 +190,10 @@ impl<'de> Deserializer<'de> for Lenient {
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
         match (self.value, self.source) {
+            // ASP.NET binds an empty query value as null, which a required text refuses.
+            (Value::String(text), Source::Query) if text.is_empty() => {
+                Err(BindError::Missing(String::new()))
+            }
             (Value::String(text), _) => visitor.visit_string(text),
             (Value::Array(mut values), Source::Query) if !values.is_empty() => {
                 Lenient::new(values.swap_remove(0), Source::Query).deserialize_string(visitor)
@@ -264,6 +285,9 @@ impl<'de> Deserializer<'de> for Lenient {
             _ => return self.wrong_type(&visitor),
         };
         let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(BindError::Undefined(text));
+        }
         let by_name = variants
             .iter()
             .find(|variant| **variant == trimmed)
@@ -558,6 +582,15 @@ mod tests {
             (body.file_name.as_str(), body.tags, body.max_size),
             ("a", vec!["only".to_owned()], None)
         );
+        // .NET's `Int32Converter` reads hexadecimal too.
+        let hex = json!({"fileName": "a", "maxSize": " 0x10 "});
+        let body = Body::deserialize(Lenient::new(hex, Source::Query)).unwrap();
+        assert_eq!(body.max_size, Some(16));
+        let blank = json!({"fileName": "a", "flag": " "});
+        assert!(matches!(
+            Body::deserialize(Lenient::new(blank, Source::Query)),
+            Err(BindError::Undefined(text)) if text == " "
+        ));
         let bad = json!({"fileName": "a", "flag": "yes"});
         assert!(matches!(
             Body::deserialize(Lenient::new(bad, Source::Query)),

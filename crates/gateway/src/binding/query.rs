@@ -1,14 +1,17 @@
 //! [`ApiQuery`]: query parameters bound as ASP.NET binds them — names in any case, repeated
-//! names filling lists, an empty value taken as absent, values converted to each field's type
-//! ([`super::lenient`]) — and a failure answered with ASP.NET's message for it.
+//! names filling lists, values converted to each field's type ([`super::lenient`]), an empty
+//! value null for an optional one and invalid for a number — and every failure answered with
+//! ASP.NET's message for it.
 
 use axum::extract::FromRequestParts;
 use broker_common::Problem;
 use http::request::Parts;
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use super::error::{QueryBinding, query_problem};
+use super::error::{BindError, QueryBinding, query_error};
 use super::lenient::{Lenient, Source};
 
 /// A set of query parameters, and how ASP.NET binds it.
@@ -34,13 +37,10 @@ where
 }
 
 /// The parameters of `query` (without the `?`) grouped by name, case-insensitively, in the order
-/// they came: one value as text, several as a list; empty values left out.
+/// they came: one value as text, several as a list.
 pub fn parameters(query: &str) -> Map<String, Value> {
     let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if value.trim().is_empty() {
-            continue;
-        }
         match grouped
             .iter_mut()
             .find(|(seen, _)| seen.eq_ignore_ascii_case(&name))
@@ -62,18 +62,41 @@ pub fn parameters(query: &str) -> Map<String, Value> {
         .collect()
 }
 
-/// Binds `query` into `T`, or the 400 validation problem ASP.NET would answer.
+/// Binds `query` into `T`, or the 400 validation problem ASP.NET would answer, naming every
+/// parameter that does not bind: after a failure, binding goes on without that parameter.
 pub fn parse_query<T: QueryModel>(query: &str) -> Result<T, Problem> {
-    let value = Value::Object(parameters(query));
-    serde_path_to_error::deserialize(Lenient::new(value, Source::Query)).map_err(|error| {
+    let mut parameters = parameters(query);
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    loop {
+        let value = Value::Object(parameters.clone());
+        let error = match serde_path_to_error::deserialize(Lenient::new(value, Source::Query)) {
+            Ok(bound) if errors.is_empty() => return Ok(bound),
+            Ok(_) => return Err(Problem::validation(errors)),
+            Err(error) => error,
+        };
         let path = error.path().to_string();
         let field = path.split(['[', '.']).next().unwrap_or_default();
         let field = match error.inner() {
-            super::error::BindError::Missing(missing) if field.is_empty() => missing.as_str(),
+            BindError::Missing(missing) if field.is_empty() || field == "?" => missing.as_str(),
             _ => field,
         };
-        query_problem(field, error.inner(), T::BINDING)
-    })
+        let (key, message) = query_error(field, error.inner(), T::BINDING);
+        let messages = errors.entry(key).or_default();
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
+        let sent = parameters
+            .keys()
+            .find(|name| name.eq_ignore_ascii_case(field))
+            .cloned();
+        // A missing parameter has nothing to take out: what was found is all there is.
+        match sent {
+            Some(name) => {
+                parameters.remove(&name);
+            }
+            None => return Err(Problem::validation(errors)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -97,7 +120,7 @@ mod tests {
     }
 
     #[test]
-    fn names_in_any_case_lists_from_repeats_and_empty_as_absent() {
+    fn names_in_any_case_lists_from_repeats_and_empty_as_null() {
         let search: Search = parse_query("RESOURCEID=r&type=a&Type=b&orderAscending=&x=1").unwrap();
         assert_eq!(search.resource_id, "r");
         assert_eq!(search.types, ["a", "b"]);
@@ -105,6 +128,41 @@ mod tests {
         let search: Search = parse_query("resourceId=r&orderascending=TRUE&type=one").unwrap();
         assert_eq!(search.order_ascending, Some(true));
         assert_eq!(search.types, ["one"]);
+    }
+
+    #[test]
+    fn every_bad_parameter_is_named_at_once() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)] // Only deserialised, to exercise the error paths.
+        struct Model {
+            #[serde(default)]
+            year: i32,
+            #[serde(default)]
+            month: i32,
+            #[serde(default)]
+            flag: bool,
+        }
+        impl QueryModel for Model {
+            const BINDING: QueryBinding = QueryBinding::Model;
+        }
+        let problem = parse_query::<Model>("year=abc&month=&flag=1").unwrap_err();
+        assert_eq!(
+            *problem.errors.unwrap(),
+            BTreeMap::from([
+                (
+                    "Year".to_owned(),
+                    vec!["The value 'abc' is not valid for Year.".to_owned()]
+                ),
+                (
+                    "Month".to_owned(),
+                    vec!["The value '' is invalid.".to_owned()]
+                ),
+                (
+                    "Flag".to_owned(),
+                    vec!["The value '1' is not valid for Flag.".to_owned()]
+                ),
+            ])
+        );
     }
 
     #[test]

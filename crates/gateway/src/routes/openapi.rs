@@ -99,7 +99,7 @@ pub struct OAuthError {
         super::filetransfer::settings::get_service_owner,
         super::filetransfer::settings::put_resource_settings,
         super::filetransfer::settings::get_resource_settings,
-        super::filetransfer::settings::monthly_statistics,
+        super::filetransfer::statistics::monthly_statistics,
         super::filetransfer::malware::malware_scan_result,
         super::events::subscriptions::create,
         super::events::subscriptions::list,

@@ -105,7 +105,7 @@ fn describe(response: &mut Response, head: &pb::DownloadHeader) {
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     headers.insert(
         header::CONTENT_DISPOSITION,
-        content_disposition(&head.file_name),
+        super::attachment(&head.file_name),
     );
     if head.partial {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -116,52 +116,5 @@ fn describe(response: &mut Response, head: &pb::DownloadHeader) {
         if let Ok(value) = HeaderValue::try_from(range) {
             response.headers_mut().insert(header::CONTENT_RANGE, value);
         }
-    }
-}
-
-/// `attachment` naming `file_name` twice (RFC 6266): `filename*` exactly, as RFC 5987 UTF-8,
-/// and `filename` as an ASCII stand-in for old clients.
-fn content_disposition(file_name: &str) -> HeaderValue {
-    if file_name.is_empty() {
-        return HeaderValue::from_static("attachment");
-    }
-    let fallback: String = file_name
-        .chars()
-        .map(|c| match c {
-            ' '..='~' if c != '"' && c != '\\' => c,
-            _ => '_',
-        })
-        .collect();
-    let mut encoded = String::with_capacity(file_name.len() * 3);
-    for byte in file_name.bytes() {
-        // RFC 5987 §3.2.1 attr-char: letters, digits and `!#$&+-.^_`|~` stay as they are.
-        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    HeaderValue::try_from(format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
-    ))
-    .unwrap_or(HeaderValue::from_static("attachment"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_names_are_encoded_per_rfc_5987() {
-        assert_eq!(
-            content_disposition("rapport 2026 æøå.pdf"),
-            "attachment; filename=\"rapport 2026 ___.pdf\"; \
-             filename*=UTF-8''rapport%202026%20%C3%A6%C3%B8%C3%A5.pdf"
-        );
-        assert_eq!(
-            content_disposition("a\"b;c.txt"),
-            "attachment; filename=\"a_b;c.txt\"; filename*=UTF-8''a%22b%3Bc.txt"
-        );
-        assert_eq!(content_disposition(""), "attachment");
     }
 }

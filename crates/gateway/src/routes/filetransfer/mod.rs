@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use axum::{Json, extract::rejection::PathRejection};
 use broker_common::Problem;
 use broker_proto::filetransfer as pb;
-use http::StatusCode;
 use http::request::Parts;
+use http::{HeaderValue, StatusCode};
 
 use crate::auth::{Authorized, Policy};
 use crate::binding::ApiJson;
@@ -31,6 +31,7 @@ pub mod multipart;
 mod refused;
 pub mod search;
 pub mod settings;
+pub mod statistics;
 pub mod upload;
 pub mod wire;
 
@@ -113,6 +114,7 @@ pub fn routes() -> Router<AppState> {
             post(malware::malware_scan_result),
         )
         .merge(settings::routes())
+        .merge(statistics::routes())
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     // The service enforces each resource's size limit while the bytes stream through.
     let bytes = Router::new()
@@ -280,4 +282,85 @@ pub async fn confirm_download(
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `Content-Disposition` of a file answer, written as ASP.NET's `File(…, fileName)` writes it
+/// for Altinn's downloads and reports: `attachment; filename=<name>; filename*=UTF-8''<name>`,
+/// where `filename` is the name with every character outside printable ASCII replaced by `_`
+/// (one per UTF-16 unit), quoted only when it is not an HTTP token, and `filename*` is the exact
+/// name in RFC 5987 encoding. Just `attachment` without a name.
+pub(crate) fn attachment(file_name: &str) -> HeaderValue {
+    if file_name.is_empty() {
+        return HeaderValue::from_static("attachment");
+    }
+    let ascii: String = file_name
+        .chars()
+        .flat_map(|c| {
+            let kept = if matches!(c, ' '..='~') { c } else { '_' };
+            std::iter::repeat_n(kept, if kept == c { 1 } else { c.len_utf16() })
+        })
+        .collect();
+    // ASP.NET keeps a name already in quotes as one quoted string.
+    let (inner, quoted) = match ascii.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+        Some(inner) => (inner, true),
+        None => (ascii.as_str(), false),
+    };
+    let fallback = if quoted || !is_token(inner) {
+        format!("\"{}\"", inner.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        inner.to_owned()
+    };
+    let mut encoded = String::with_capacity(file_name.len() * 3);
+    for byte in file_name.bytes() {
+        // RFC 5987 §3.2.1 attr-char: letters, digits and `!#$&+-.^_`|~` stay as they are.
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    HeaderValue::try_from(format!(
+        "attachment; filename={fallback}; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or(HeaderValue::from_static("attachment"))
+}
+
+/// Whether `text` is an HTTP token (RFC 9110 §5.6.2).
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_written_as_asp_net_writes_them() {
+        assert_eq!(
+            attachment("monthly_statistics_all-resources_2026-01.csv"),
+            "attachment; filename=monthly_statistics_all-resources_2026-01.csv; \
+             filename*=UTF-8''monthly_statistics_all-resources_2026-01.csv"
+        );
+        assert_eq!(
+            attachment("rapport 2026 æøå.pdf"),
+            "attachment; filename=\"rapport 2026 ___.pdf\"; \
+             filename*=UTF-8''rapport%202026%20%C3%A6%C3%B8%C3%A5.pdf"
+        );
+        assert_eq!(
+            attachment("a\"b\\c;d.txt"),
+            "attachment; filename=\"a\\\"b\\\\c;d.txt\"; filename*=UTF-8''a%22b%5Cc%3Bd.txt"
+        );
+        assert_eq!(
+            attachment("\"quoted\""),
+            "attachment; filename=\"quoted\"; filename*=UTF-8''%22quoted%22"
+        );
+        assert_eq!(
+            attachment("😀.txt"),
+            "attachment; filename=__.txt; filename*=UTF-8''%F0%9F%98%80.txt"
+        );
+        assert_eq!(attachment(""), "attachment");
+    }
 }

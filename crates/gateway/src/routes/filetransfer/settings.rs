@@ -1,6 +1,6 @@
 //! Service-owner and resource settings (`/broker/api/v1/serviceowner`,
-//! `/broker/api/v1/resource/{resourceId}`) and the monthly statistics, all for service owners
-//! (`altinn:serviceowner`). The service checks ownership against the access registry.
+//! `/broker/api/v1/resource/{resourceId}`), for service owners (`altinn:serviceowner`). The
+//! service checks ownership against the access registry.
 
 use axum::extract::{Path, State};
 use axum::handler::Handler;
@@ -12,18 +12,17 @@ use broker_proto::filetransfer as pb;
 use http::StatusCode;
 
 use super::wire::{
-    MonthlyStatistic, ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize,
-    ServiceOwnerOverview, StatisticsQuery,
+    ResourceSettingsOverview, ResourceSettingsUpdate, ServiceOwnerInitialize, ServiceOwnerOverview,
 };
 use super::{SERVICE_OWNER, ServiceOwner};
 use crate::auth::Authorized;
-use crate::binding::{ApiJson, ApiQuery, ResourceId};
+use crate::binding::{ApiJson, ResourceId};
 use crate::clients::forward;
 use crate::negotiation;
 use crate::routes::openapi::ProblemDetails;
 use crate::state::AppState;
 
-/// The settings and statistics routes.
+/// The settings routes.
 pub fn routes() -> Router<AppState> {
     let produces_json = || from_fn(negotiation::produces_json);
     Router::new()
@@ -37,7 +36,6 @@ pub fn routes() -> Router<AppState> {
                 .put(put_resource_settings.layer(from_fn(negotiation::consumes_json)))
                 .route_layer(produces_json()),
         )
-        .route("/broker/api/v1/statistics/monthly", get(monthly_statistics))
 }
 
 /// Registers the caller's organisation as a service owner and provisions its storage.
@@ -164,37 +162,4 @@ pub async fn get_resource_settings(
     )
     .await?;
     Ok(Json(settings.into()))
-}
-
-/// File transfers and bytes per month for the caller's resources.
-#[utoipa::path(get, path = "/broker/api/v1/statistics/monthly", tag = "broker-settings",
-    security(("bearer" = ["altinn:serviceowner"])),
-    params(StatisticsQuery),
-    responses(
-        (status = 200, description = "One entry per resource and month",
-            body = Vec<MonthlyStatistic>),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing or the caller does not own it",
-            body = ProblemDetails),
-    ))]
-pub async fn monthly_statistics(
-    State(state): State<AppState>,
-    caller: Authorized<ServiceOwner>,
-    ApiQuery(query): ApiQuery<StatisticsQuery>,
-) -> Result<Json<Vec<MonthlyStatistic>>, Problem> {
-    let mut client = state.clients.filetransfer();
-    let statistics = forward(
-        &caller,
-        &[SERVICE_OWNER],
-        |principal| pb::MonthlyStatisticsRequest {
-            principal: Some(principal),
-            resource_id: query.resource_id.unwrap_or_default(),
-        },
-        |request| client.monthly_statistics(request),
-    )
-    .await?;
-    Ok(Json(
-        statistics.statistics.into_iter().map(Into::into).collect(),
-    ))
 }

@@ -598,39 +598,59 @@ impl From<pb::ResourceSettings> for ResourceSettingsOverview {
     }
 }
 
-/// Transfers and bytes of one resource in one month.
-#[derive(Debug, Serialize, ToSchema)]
+/// One row of Altinn's monthly statistics: the CSV's columns, in its order, under its names.
+/// Parties are `0192:<orgnr>`, empty when the report leaves them out (or no vendor was
+/// recorded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MonthlyStatistic {
+pub struct MonthlyStatisticsRow {
+    /// The report's year.
+    #[schema(example = 2026)]
+    pub year: i32,
+    /// The report's month, 1–12.
+    #[schema(example = 1)]
+    pub month: u32,
     /// The resource.
-    resource_id: String,
-    /// The month, `YYYY-MM`.
-    #[schema(example = "2026-08")]
-    month: String,
-    /// File transfers initialized that month.
-    file_transfers: u64,
-    /// Bytes uploaded that month.
-    bytes: u64,
+    pub resource_id: String,
+    /// The vendor of the sender's initialize call.
+    #[schema(example = "0192:991825827")]
+    pub sender_vendor: String,
+    /// The vendor of the recipient's latest download or confirmation in the month.
+    #[schema(example = "0192:986252932")]
+    pub recipient_vendor: String,
+    /// The sending organisation.
+    #[schema(example = "0192:991825827")]
+    pub sender: String,
+    /// The receiving organisation.
+    #[schema(example = "0192:986252932")]
+    pub recipient: String,
+    /// Transfers created in the month, once per recipient.
+    pub total_file_transfers: u64,
+    /// Transfers published in the month, once per recipient.
+    pub upload_count: u64,
+    /// Downloads started in the month.
+    pub total_transfer_download_attempts: u64,
+    /// Downloads confirmed in the month.
+    pub transfers_with_download_confirmed: u64,
 }
 
-impl From<pb::MonthlyStatistic> for MonthlyStatistic {
-    fn from(statistic: pb::MonthlyStatistic) -> Self {
+impl MonthlyStatisticsRow {
+    /// The row of a report of `year`-`month`.
+    pub fn new(year: i32, month: u32, row: pb::MonthlyStatisticsRow) -> Self {
         Self {
-            resource_id: statistic.resource_id,
-            month: statistic.month,
-            file_transfers: statistic.file_transfers,
-            bytes: statistic.bytes,
+            year,
+            month,
+            resource_id: row.resource_id,
+            sender_vendor: row.sender_vendor,
+            recipient_vendor: row.recipient_vendor,
+            sender: row.sender,
+            recipient: row.recipient,
+            total_file_transfers: row.total_file_transfers,
+            upload_count: row.upload_count,
+            total_transfer_download_attempts: row.total_transfer_download_attempts,
+            transfers_with_download_confirmed: row.transfers_with_download_confirmed,
         }
     }
-}
-
-/// The statistics query.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query)]
-pub struct StatisticsQuery {
-    /// Only this resource; all of the caller's resources when absent.
-    pub resource_id: Option<String>,
 }
 
 impl JsonBody for FileTransferInitialize {
@@ -650,8 +670,4 @@ impl JsonBody for ResourceSettingsUpdate {
 
 impl QueryModel for SearchQuery {
     const BINDING: QueryBinding = QueryBinding::Parameters;
-}
-
-impl QueryModel for StatisticsQuery {
-    const BINDING: QueryBinding = QueryBinding::Model;
 }

@@ -23,6 +23,12 @@ use crate::support::{serve_backend, state_with_filetransfer};
 /// The file every download serves.
 pub const FILE: &[u8] = b"0123456789";
 
+/// The resources and counts of the statistics rows the double answers.
+pub const STATISTICS_ROWS: [(&str, [u64; 4]); 2] = [
+    ("broker-demo", [3, 2, 3, 2]),
+    ("odd,\"name\"", [1, 0, 0, 0]),
+];
+
 /// The file's name, with characters that need encoding.
 pub const FILE_NAME: &str = "årsrapport 2026.pdf";
 
@@ -58,6 +64,8 @@ pub struct Seen {
     pub searches: Vec<pb::SearchRequest>,
     /// Malware scan results.
     pub scan_results: Vec<pb::MalwareScanResult>,
+    /// Monthly statistics requests.
+    pub statistics: Vec<pb::MonthlyStatisticsRequest>,
 }
 
 /// The recording service.
@@ -304,10 +312,32 @@ impl FileTransferService for Double {
         Ok(Response::new(pb::MalwareScanAck {}))
     }
 
+    /// Two rows of the month asked for; the second's resource needs quoting in a CSV.
     async fn monthly_statistics(
         &self,
-        _: Request<pb::MonthlyStatisticsRequest>,
+        request: Request<pb::MonthlyStatisticsRequest>,
     ) -> Result<Response<pb::MonthlyStatisticsResponse>, Status> {
-        Err(Status::unimplemented("not needed"))
+        let request = request.into_inner();
+        let response = pb::MonthlyStatisticsResponse {
+            year: request.year,
+            month: u32::try_from(request.month).unwrap_or_default(),
+            resource_id: request.resource_id.clone(),
+            rows: STATISTICS_ROWS
+                .iter()
+                .map(|(resource_id, counts)| pb::MonthlyStatisticsRow {
+                    resource_id: (*resource_id).to_owned(),
+                    sender_vendor: String::new(),
+                    recipient_vendor: "0192:986252932".to_owned(),
+                    sender: "0192:991825827".to_owned(),
+                    recipient: "0192:986252932".to_owned(),
+                    total_file_transfers: counts[0],
+                    upload_count: counts[1],
+                    total_transfer_download_attempts: counts[2],
+                    transfers_with_download_confirmed: counts[3],
+                })
+                .collect(),
+        };
+        self.record(|seen| seen.statistics.push(request));
+        Ok(Response::new(response))
     }
 }

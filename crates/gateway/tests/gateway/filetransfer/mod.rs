@@ -1,6 +1,6 @@
 //! The Altinn Broker v1 API at the gateway: what it decides itself (credentials, scopes, body and
 //! query shape, ids, form layout) with the services down, and what it sends and renders across
-//! the gRPC boundary (`streams`, against a recording stand-in of the service).
+//! the gRPC boundary (`streams`, `statistics`, against a recording stand-in of the service).
 
 use axum::body::Body;
 use http::{Method, Request, Response, StatusCode};
@@ -10,6 +10,7 @@ use crate::support::{gateway, header, maskinporten_claims, send, sign};
 
 mod double;
 mod lifecycle;
+mod statistics;
 mod streams;
 
 const BASE: &str = "/broker/api/v1/filetransfer";
