@@ -53,9 +53,7 @@ impl Http {
         if response.status().is_success() {
             return Ok(response);
         }
-        let status = response.status();
-        let body = response.bytes().await?;
-        Err(error::from_answer(status, &body))
+        Err(error::from_response(response).await)
     }
 
     /// `GET path` as JSON.
@@ -142,9 +140,12 @@ impl Api {
 
     /// Forgets the token when `error` says the broker no longer accepts it.
     fn check(&self, error: &CliError) {
-        if let CliError::Problem(problem) = error
-            && problem.status == StatusCode::UNAUTHORIZED.as_u16()
-        {
+        let refused = match error {
+            CliError::Problem(problem) => problem.status == StatusCode::UNAUTHORIZED.as_u16(),
+            CliError::Refused { status, .. } => *status == StatusCode::UNAUTHORIZED,
+            _ => false,
+        };
+        if refused {
             auth::forget(&self.token);
         }
     }
@@ -207,9 +208,8 @@ impl Api {
                 Ok(Download::Partial(response, start))
             }
             StatusCode::RANGE_NOT_SATISFIABLE => Ok(Download::PastEnd),
-            status => {
-                let body = response.bytes().await?;
-                let error = error::from_answer(status, &body);
+            _ => {
+                let error = error::from_response(response).await;
                 self.check(&error);
                 Err(error)
             }

@@ -157,7 +157,7 @@ pub struct SendArgs {
     /// A property `key=value` (repeatable).
     #[arg(long = "property", value_parser = parse_property)]
     pub properties: Vec<(String, String)>,
-    /// Your own reference for the transfer.
+    /// Your own reference for the transfer (the file's name when left out).
     #[arg(long)]
     pub reference: Option<String>,
     /// Wait until the transfer is published (or fails).

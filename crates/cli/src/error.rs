@@ -40,6 +40,15 @@ pub enum CliError {
         /// The server's explanation.
         description: Option<String>,
     },
+    /// The broker refused the token (401) or its scopes (403) with no body, as Altinn's
+    /// servers do; the bearer challenge says why, when it does.
+    #[error("{}{}", status, reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Refused {
+        /// 401 or 403.
+        status: StatusCode,
+        /// The challenge's `error_description`, or what the status means for this client.
+        reason: Option<String>,
+    },
     /// The broker answered something this client does not understand.
     #[error("unexpected answer from the broker ({status}): {body}")]
     Unexpected {
@@ -79,7 +88,10 @@ impl CliError {
             Self::Connection(_) => 3,
             Self::Problem(problem) if problem.status >= 500 => 3,
             Self::Unexpected { status, .. } if status.is_server_error() => 3,
-            Self::Problem(_) | Self::OAuth { .. } | Self::Unexpected { .. } => 4,
+            Self::Problem(_)
+            | Self::OAuth { .. }
+            | Self::Refused { .. }
+            | Self::Unexpected { .. } => 4,
             Self::Integrity(_) | Self::TransferFailed { .. } => 5,
         }
     }
@@ -198,9 +210,17 @@ pub struct OAuthError {
     pub error_description: Option<String>,
 }
 
-/// The error for an unsuccessful answer: a problem, an OAuth error or, failing both, the status
-/// and the start of the body.
-pub fn from_answer(status: StatusCode, body: &[u8]) -> CliError {
+/// The error for an unsuccessful answer: a problem, an OAuth error, a refusal without a body
+/// (its reason from `challenge`, the `WWW-Authenticate` header) or, failing all, the status and
+/// the start of the body.
+pub fn from_answer(status: StatusCode, challenge: Option<&str>, body: &[u8]) -> CliError {
+    if body.is_empty() && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        let reason = challenge.and_then(error_description).or_else(|| {
+            (status == StatusCode::FORBIDDEN)
+                .then(|| "the token lacks the scope this call needs".to_owned())
+        });
+        return CliError::Refused { status, reason };
+    }
     if let Ok(mut problem) = serde_json::from_slice::<Problem>(body)
         && (problem.title.is_some() || problem.detail.is_some())
     {
@@ -222,6 +242,27 @@ pub fn from_answer(status: StatusCode, body: &[u8]) -> CliError {
     }
 }
 
+/// The error for an unsuccessful `response`, read to its end.
+pub async fn from_response(response: reqwest::Response) -> CliError {
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned);
+    match response.bytes().await {
+        Ok(body) => from_answer(status, challenge.as_deref(), &body),
+        Err(error) => error.into(),
+    }
+}
+
+/// The `error_description` of a bearer challenge (RFC 6750 §3).
+fn error_description(challenge: &str) -> Option<String> {
+    let start = challenge.find("error_description=\"")? + "error_description=\"".len();
+    let rest = &challenge[start..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,7 +270,7 @@ mod tests {
     #[test]
     fn problem_reads_title_detail_and_code() {
         let body = br#"{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.1","title":"Bad Request","status":400,"detail":"The checksum does not match","code":"BRO-00009","traceId":"x"}"#;
-        let error = from_answer(StatusCode::BAD_REQUEST, body);
+        let error = from_answer(StatusCode::BAD_REQUEST, None, body);
         assert_eq!(
             error.to_string(),
             "Bad Request: The checksum does not match (BRO-00009)"
@@ -241,7 +282,7 @@ mod tests {
     fn problem_without_detail_or_code_is_its_title() {
         let body = br#"{"title":"Not Found","status":404}"#;
         assert_eq!(
-            from_answer(StatusCode::NOT_FOUND, body).to_string(),
+            from_answer(StatusCode::NOT_FOUND, None, body).to_string(),
             "Not Found"
         );
     }
@@ -250,7 +291,7 @@ mod tests {
     fn problem_lists_field_errors() {
         let body = br#"{"title":"One or more validation errors occurred.","status":400,"errors":{"fileName":["is required"]}}"#;
         assert_eq!(
-            from_answer(StatusCode::BAD_REQUEST, body).to_string(),
+            from_answer(StatusCode::BAD_REQUEST, None, body).to_string(),
             "One or more validation errors occurred.; fileName: is required"
         );
     }
@@ -259,7 +300,7 @@ mod tests {
     fn server_problems_exit_as_retryable() {
         let body = br#"{"title":"Service Unavailable","status":503,"detail":"storage is down"}"#;
         assert_eq!(
-            from_answer(StatusCode::SERVICE_UNAVAILABLE, body).exit_code(),
+            from_answer(StatusCode::SERVICE_UNAVAILABLE, None, body).exit_code(),
             3
         );
     }
@@ -268,18 +309,32 @@ mod tests {
     fn oauth_error_reads_code_and_description() {
         let body = br#"{"error":"invalid_grant","error_description":"the jti was used before"}"#;
         assert_eq!(
-            from_answer(StatusCode::BAD_REQUEST, body).to_string(),
+            from_answer(StatusCode::BAD_REQUEST, None, body).to_string(),
             "invalid_grant: the jti was used before"
         );
     }
 
     #[test]
     fn anything_else_shows_status_and_body() {
-        let error = from_answer(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>");
+        let error = from_answer(StatusCode::BAD_GATEWAY, None, b"<html>bad gateway</html>");
         assert_eq!(
             error.to_string(),
             "unexpected answer from the broker (502 Bad Gateway): <html>bad gateway</html>"
         );
         assert_eq!(error.exit_code(), 3);
+    }
+
+    #[test]
+    fn a_bare_refusal_reads_its_challenge() {
+        let challenge =
+            r#"Bearer error="invalid_token", error_description="the token has expired""#;
+        let error = from_answer(StatusCode::UNAUTHORIZED, Some(challenge), b"");
+        assert_eq!(error.to_string(), "401 Unauthorized: the token has expired");
+        assert_eq!(error.exit_code(), 4);
+        let error = from_answer(StatusCode::FORBIDDEN, None, b"");
+        assert_eq!(
+            error.to_string(),
+            "403 Forbidden: the token lacks the scope this call needs"
+        );
     }
 }

@@ -44,6 +44,8 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<(), CliError> {
     let checksum = md5_of(&args.file, length, "checksum", visible).await?;
 
     let (api, profile) = ctx.api(&[WRITE]).await?;
+    // Altinn requires a reference; the file's name stands in when none is given.
+    let reference = args.reference.unwrap_or_else(|| file_name.clone());
     let body = Initialize {
         resource_id: args.resource,
         file_name,
@@ -51,7 +53,7 @@ pub async fn run(ctx: &Context, args: SendArgs) -> Result<(), CliError> {
         recipients,
         property_list: args.properties.into_iter().collect(),
         checksum: checksum.clone(),
-        senders_file_transfer_reference: args.reference,
+        senders_file_transfer_reference: Some(reference),
     };
     let id = api.initialize(&body).await?;
 
