@@ -67,6 +67,7 @@ async fn transfers_round_trip_through_s3_and_failures_leave_no_object() {
     let mut fields = vec![
         ("Metadata.ResourceId", RESOURCE.to_owned()),
         ("Metadata.FileName", "spooled.bin".to_owned()),
+        ("Metadata.SendersFileTransferReference", "s3-1".to_owned()),
         ("Metadata.Sender", party(SENDER)),
         ("Metadata.Recipients[0]", party(RECIPIENT)),
     ];

@@ -44,6 +44,8 @@ const WRITE: &str = "write";
 const READ: &str = "read";
 /// The resource's `accessListMode` when its access lists restrict who may receive.
 const ACCESS_LISTS_ENABLED: &str = "Enabled";
+/// The model the initialize-and-upload form's fields belong to (`Metadata.FileName`).
+const FORM_METADATA: &str = "Metadata";
 /// How long after a recipient's download a ranged download is not recorded again (Altinn's).
 pub const RANGED_DOWNLOAD_DEBOUNCE: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
@@ -713,9 +715,21 @@ impl FileTransferCore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let transfer = self.initialize(caller, request).await?;
+        let transfer = self.initialize_form(caller, request).await?;
         self.upload(caller, transfer.id, declared_length, bytes)
             .await
+    }
+
+    /// [`initialize`](Self::initialize) for the form of initialize-and-upload, whose fields
+    /// Altinn names under its `Metadata` model.
+    async fn initialize_form(
+        &self,
+        caller: &Caller,
+        request: InitializeRequest,
+    ) -> Result<Transfer> {
+        self.initialize(caller, request)
+            .await
+            .map_err(|error| error.within(FORM_METADATA))
     }
 
     /// Initializes a transfer and uploads its file in one call when the file comes first: the
@@ -756,7 +770,7 @@ impl FileTransferCore {
                     ));
                 }
             };
-            let transfer = match this.initialize(&caller, request).await {
+            let transfer = match this.initialize_form(&caller, request).await {
                 Ok(transfer) => transfer,
                 Err(error) => {
                     this.storage.discard(spool).await;

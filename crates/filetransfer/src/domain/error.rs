@@ -246,6 +246,20 @@ impl FileTransferError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Invalid(BTreeMap::from([(field.into(), vec![message.into()])]))
     }
+
+    /// The error with its invalid fields named under `model` (`Metadata.FileName`), as ASP.NET
+    /// names the properties of a form's model.
+    pub fn within(self, model: &str) -> Self {
+        match self {
+            Self::Invalid(errors) => Self::Invalid(
+                errors
+                    .into_iter()
+                    .map(|(field, messages)| (format!("{model}.{field}"), messages))
+                    .collect(),
+            ),
+            other => other,
+        }
+    }
 }
 
 impl From<FileTransferError> for Problem {

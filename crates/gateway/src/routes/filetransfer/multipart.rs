@@ -337,10 +337,15 @@ impl FormMetadata {
             ("sender", None, "") => self.sender = Some(value),
             ("checksum", None, "") => self.checksum = Some(value),
             ("disablevirusscan", None, "") => {
-                let flag = match value.to_ascii_lowercase().as_str() {
+                let flag = match value.trim().to_ascii_lowercase().as_str() {
                     "true" => true,
                     "false" | "" => false,
-                    _ => return Err(bad("is not true or false")),
+                    _ => {
+                        return Err(Problem::invalid_field(
+                            &format!("{METADATA}.DisableVirusScan"),
+                            format!("The value '{value}' is not valid for DisableVirusScan."),
+                        ));
+                    }
                 };
                 self.disable_virus_scan = Some(flag);
             }
@@ -394,29 +399,14 @@ impl FormMetadata {
         }
     }
 
-    /// The declaration the parts make, or a 400 listing every missing required field.
+    /// The declaration the parts make, bound as ASP.NET binds Altinn's form: a field left out
+    /// takes the model's default (and the service's validation names it, `Metadata.FileName`),
+    /// an empty value is null; a form without any metadata is refused here.
     fn finish(self) -> Result<FileTransferInitialize, Problem> {
-        if !self.has_fields()
-            && let Some(json) = self.json
-        {
-            return Ok(json);
-        }
-        let mut errors = BTreeMap::new();
-        let mut required = |name: &str, value: Option<String>| {
-            value.unwrap_or_else(|| {
-                errors.insert(format!("{METADATA}.{name}"), vec!["is required".to_owned()]);
-                String::new()
-            })
-        };
-        let resource_id = required("ResourceId", self.resource_id);
-        let file_name = required("FileName", self.file_name);
-        let sender = required("Sender", self.sender);
-        let recipients: Vec<String> = self.recipients.into_values().collect();
-        if recipients.is_empty() {
-            errors.insert(
-                format!("{METADATA}.Recipients"),
-                vec!["at least one is required".to_owned()],
-            );
+        if !self.has_fields() {
+            return self.json.ok_or_else(|| {
+                Problem::invalid_field(METADATA, format!("The {METADATA} field is required."))
+            });
         }
         let mut property_list = self.property_list;
         for (index, pair) in self.property_pairs {
@@ -425,28 +415,32 @@ impl FormMetadata {
                     property_list.insert(key, value.unwrap_or_default());
                 }
                 (None, _) => {
-                    errors.insert(
-                        format!("{METADATA}.PropertyList[{index}].Key"),
-                        vec!["is required".to_owned()],
-                    );
+                    return Err(Problem::invalid_field(
+                        &format!("{METADATA}.PropertyList[{index}].Key"),
+                        "The Key field is required.",
+                    ));
                 }
             }
         }
-        if !errors.is_empty() {
-            return Err(Problem::validation(errors));
-        }
         Ok(FileTransferInitialize {
-            resource_id: Some(resource_id),
-            file_name: Some(file_name),
-            senders_file_transfer_reference: Some(
-                self.senders_file_transfer_reference.unwrap_or_default(),
-            ),
-            sender: Some(sender),
-            recipients: Some(recipients),
+            resource_id: form_value(self.resource_id),
+            file_name: form_value(self.file_name),
+            senders_file_transfer_reference: form_value(self.senders_file_transfer_reference),
+            sender: form_value(self.sender),
+            recipients: Some(self.recipients.into_values().collect()),
             property_list,
-            checksum: Some(self.checksum.unwrap_or_default()),
+            checksum: form_value(self.checksum),
             disable_virus_scan: self.disable_virus_scan.unwrap_or_default(),
         })
+    }
+}
+
+/// A text field of the form as ASP.NET binds it: left out, the model's `""`; sent empty, null.
+fn form_value(value: Option<String>) -> Option<String> {
+    match value {
+        None => Some(String::new()),
+        Some(text) if text.is_empty() => None,
+        Some(text) => Some(text),
     }
 }
 
@@ -562,17 +556,23 @@ mod tests {
     }
 
     #[test]
-    fn names_every_missing_field() {
-        let problem = metadata(&[("Metadata.FileName", "a.txt")]).unwrap_err();
-        let errors = problem.errors.unwrap();
-        let names: Vec<&str> = errors.keys().map(String::as_str).collect();
+    fn fields_left_out_take_the_models_defaults_and_empty_ones_are_null() {
+        let initialize =
+            metadata(&[("Metadata.FileName", "a.txt"), ("Metadata.Checksum", "")]).unwrap();
+        assert_eq!(initialize.file_name.as_deref(), Some("a.txt"));
+        assert_eq!(initialize.resource_id.as_deref(), Some(""));
+        assert_eq!(initialize.sender.as_deref(), Some(""));
+        assert_eq!(initialize.recipients.as_deref(), Some(&[][..]));
+        assert_eq!(initialize.checksum, None);
+        let problem = metadata(&[]).unwrap_err();
         assert_eq!(
-            names,
-            [
-                "Metadata.Recipients",
-                "Metadata.ResourceId",
-                "Metadata.Sender"
-            ]
+            problem.errors.unwrap()["Metadata"],
+            ["The Metadata field is required."]
+        );
+        let problem = metadata(&[("Metadata.DisableVirusScan", "yes")]).unwrap_err();
+        assert_eq!(
+            problem.errors.unwrap()["Metadata.DisableVirusScan"],
+            ["The value 'yes' is not valid for DisableVirusScan."]
         );
     }
 }

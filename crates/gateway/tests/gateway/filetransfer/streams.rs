@@ -18,6 +18,10 @@ use crate::support::{header, send};
 /// The bounds the gateway's chunk size must fall in.
 const CHUNK_RANGE: std::ops::RangeInclusive<usize> = 256 * 1024..=1024 * 1024;
 
+/// The bounds of a chunk made of a socket's reads: hyper's frames of 64 KiB and more go on as
+/// they are (how large they are depends on how busy the machine is), smaller ones are gathered.
+const FRAME_RANGE: std::ops::RangeInclusive<usize> = 64 * 1024..=1024 * 1024;
+
 /// A body of `frames` frames of `frame` bytes each, counting up.
 fn body(frames: usize, frame: usize) -> Body {
     let stream = futures::stream::iter(
@@ -229,31 +233,15 @@ async fn a_json_metadata_part_after_the_file_follows_its_end_too() {
 }
 
 #[tokio::test]
-async fn a_spooled_file_without_complete_metadata_is_400_and_the_metadata_never_follows() {
+async fn a_spooled_file_without_metadata_is_400_and_the_metadata_never_follows() {
     let (double, app) = Double::start().await;
-    for parts in [
-        &[("FileTransfer", "bytes")][..],
-        &[
-            ("FileTransfer", "bytes"),
-            ("Metadata.ResourceId", "broker-demo"),
-        ],
-        // Some metadata before the file is not all of it: the file is spooled all the same.
-        &[
-            ("Metadata.ResourceId", "broker-demo"),
-            ("FileTransfer", "bytes"),
-        ],
-    ] {
-        let (status, problem) = send_form(&app, parts).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
-        let errors = problem["errors"].as_object().expect("field errors");
-        for field in [
-            "Metadata.FileName",
-            "Metadata.Sender",
-            "Metadata.Recipients",
-        ] {
-            assert!(errors.contains_key(field), "{field}: {problem}");
-        }
-    }
+    let (status, problem) = send_form(&app, &[("FileTransfer", "bytes")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    // ASP.NET's answer to a form without any of its model's fields.
+    assert_eq!(
+        problem["errors"]["Metadata"][0], "The Metadata field is required.",
+        "{problem}"
+    );
     let seen = double.seen.lock().unwrap();
     assert!(
         seen.starts.iter().all(|start| start.spool),
@@ -261,6 +249,39 @@ async fn a_spooled_file_without_complete_metadata_is_400_and_the_metadata_never_
         seen.starts
     );
     assert!(seen.trailers.is_empty(), "{:?}", seen.trailers);
+}
+
+/// Fields left out take Altinn's model defaults, for the service to validate (it names them
+/// `Metadata.FileName`, …); the file is spooled, as the metadata before it was not complete.
+#[tokio::test]
+async fn fields_left_out_of_a_form_take_the_models_defaults() {
+    let (double, app) = Double::start().await;
+    let parts = [
+        ("Metadata.ResourceId", "broker-demo"),
+        ("FileTransfer", "bytes"),
+        ("Metadata.SendersFileTransferReference", ""),
+    ];
+    let (status, answer) = send_form(&app, &parts).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let seen = double.seen.lock().unwrap();
+    assert!(
+        seen.starts.iter().all(|start| start.spool),
+        "{:?}",
+        seen.starts
+    );
+    let metadata = &seen.trailers[0];
+    assert_eq!(metadata.resource_id.as_deref(), Some("broker-demo"));
+    assert_eq!(
+        metadata.file_name.as_deref(),
+        Some(""),
+        "left out: the default"
+    );
+    assert_eq!(metadata.sender.as_deref(), Some(""));
+    assert!(metadata.recipients.is_empty());
+    assert_eq!(
+        metadata.senders_file_transfer_reference, None,
+        "an empty value binds as null"
+    );
 }
 
 #[tokio::test]
@@ -437,7 +458,14 @@ async fn upload_path_throughput() {
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let seen = double.seen.lock().unwrap();
     assert_eq!(seen.bytes, TOTAL as u64);
-    assert_fixed_chunks(&seen.chunk_sizes, TOTAL as u64);
+    // Reads off a socket come in sizes the machine's load decides; none is a tiny message.
+    let (_, full) = seen.chunk_sizes.split_last().expect("chunks");
+    assert!(
+        full.iter().all(|size| FRAME_RANGE.contains(size)),
+        "{:?}",
+        seen.chunk_sizes
+    );
+    assert_eq!(seen.chunk_sizes.iter().sum::<usize>() as u64, TOTAL as u64);
     let rate = TOTAL as f64 / 1e6 / elapsed.as_secs_f64();
     println!(
         "gateway upload path: {} MiB in {:.2} s = {rate:.0} MB/s \
