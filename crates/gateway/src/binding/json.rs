@@ -68,6 +68,11 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// Binds a whole JSON document into `T`, or the 400 validation problem ASP.NET would answer.
 pub fn parse_json<T: JsonBody>(body: &[u8]) -> Result<T, Problem> {
     let value: Value = serde_json::from_slice(body).map_err(|error| syntax_problem::<T>(&error))?;
+    bind_json(value)
+}
+
+/// Binds a parsed JSON document into `T`, as [`parse_json`] does.
+pub fn bind_json<T: JsonBody>(value: Value) -> Result<T, Problem> {
     if value.is_null() {
         return Err(empty_body::<T>());
     }

@@ -17,7 +17,7 @@ mod query;
 mod values;
 
 pub use error::QueryBinding;
-pub use json::{ApiJson, JsonBody, parse_json};
+pub use json::{ApiJson, JsonBody, bind_json, parse_json};
 #[cfg(test)]
 pub use query::parse_query;
 pub use query::{ApiQuery, QueryModel};

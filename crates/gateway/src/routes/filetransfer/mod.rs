@@ -111,7 +111,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/broker/api/v1/webhooks/malwarescanresults",
-            post(malware::malware_scan_result),
+            post(malware::malware_scan_result).route_layer(from_fn(negotiation::consumes_json)),
         )
         .merge(settings::routes())
         .merge(statistics::routes())
