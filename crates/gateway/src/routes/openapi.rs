@@ -111,8 +111,14 @@ pub struct OAuthError {
         super::whoami::whoami,
         openapi_json,
     ),
-    components(schemas(ProblemDetails, OAuthError)),
-    modifiers(&SecuritySchemes, &ProblemResponses),
+    components(schemas(
+        ProblemDetails,
+        OAuthError,
+        super::filetransfer::wire::FileTransferStatus,
+        super::filetransfer::wire::RecipientFileTransferStatus,
+        super::filetransfer::wire::SearchRole,
+    )),
+    modifiers(&SecuritySchemes, &ProblemResponses, &AltinnAnswers, &UniqueOperationIds),
     tags(
         (name = "token", description = "Maskinporten-style tokens and Altinn's token exchange"),
         (name = "admin",
@@ -198,6 +204,174 @@ impl Modify for ProblemResponses {
                         .entry("503".to_owned())
                         .or_insert_with(|| unavailable.clone().into());
                 }
+            }
+        }
+    }
+}
+
+/// The path prefixes of the APIs whose answers are Altinn's (ASP.NET Core's).
+const ALTINN_PREFIXES: [&str; 4] = [
+    "/broker/",
+    "/resourceregistry/",
+    "/events/",
+    "/authentication/",
+];
+
+/// Altinn's broker actions without `[Produces("application/json")]`: their problems stay
+/// `application/problem+json` and they take any `Accept` (method, path).
+const PROBLEM_JSON_ACTIONS: [(&str, &str); 4] = [
+    (
+        "get",
+        "/broker/api/v1/filetransfer/{fileTransferId}/download",
+    ),
+    ("post", "/broker/api/v1/serviceowner"),
+    ("get", "/broker/api/v1/statistics/monthly"),
+    ("post", "/broker/api/v1/webhooks/malwarescanresults"),
+];
+
+/// The broker actions with `[Consumes]`: another content type is a 415 with no body.
+const CONSUMING_ACTIONS: [(&str, &str); 3] = [
+    (
+        "post",
+        "/broker/api/v1/filetransfer/{fileTransferId}/upload",
+    ),
+    ("post", "/broker/api/v1/filetransfer/upload"),
+    ("put", "/broker/api/v1/resource/{resourceId}"),
+];
+
+/// What Altinn's ASP.NET pipeline answers, stated once for every operation of its APIs: a
+/// missing or bad token is 401 with no body and a bearer challenge, a missing scope 403 with no
+/// body (a 401 or 403 that also carries a broker code keeps its problem); the broker's
+/// JSON-producing actions send problems as `application/json` and answer an `Accept` they cannot
+/// satisfy with 406; the `[Consumes]` actions answer another content type with 415.
+struct AltinnAnswers;
+
+impl Modify for AltinnAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let challenge = utoipa::openapi::HeaderBuilder::new()
+            .schema(
+                utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::String),
+            )
+            .description(Some(
+                "`Bearer`, or `Bearer error=\"invalid_token\", error_description=\"…\"`",
+            ))
+            .build();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !ALTINN_PREFIXES
+                .iter()
+                .any(|prefix| path.starts_with(prefix))
+            {
+                continue;
+            }
+            let operations = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let action = (method, path.as_str());
+                let broker = path.starts_with("/broker/");
+                let problems_as_json = broker && !PROBLEM_JSON_ACTIONS.contains(&action);
+                let responses = &mut operation.responses.responses;
+                for (status, response) in responses.iter_mut() {
+                    let RefOr::T(response) = response else {
+                        continue;
+                    };
+                    let coded = response.description.contains("code");
+                    if (status == "401" || status == "403") && !coded {
+                        response.content.clear();
+                    }
+                    if status == "401" {
+                        response
+                            .headers
+                            .insert("WWW-Authenticate".to_owned(), challenge.clone());
+                    }
+                    if problems_as_json
+                        && let Some(problem) = response.content.shift_remove(PROBLEM_JSON)
+                    {
+                        response
+                            .content
+                            .insert("application/json".to_owned(), problem);
+                    }
+                }
+                if problems_as_json {
+                    responses.entry("406".to_owned()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "The `Accept` header names nothing the action produces: \
+                                Altinn's text, no content type",
+                            )
+                            .build()
+                            .into()
+                    });
+                }
+                if CONSUMING_ACTIONS.contains(&action) {
+                    responses.entry("415".to_owned()).or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(
+                                "The content type is not the one the action takes; no body",
+                            )
+                            .build()
+                            .into()
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// Makes every `operationId` unique (a handler serving two methods, or two handlers of the same
+/// name, would share one, which OpenAPI forbids and client generators choke on): a handler
+/// serving several methods of one path gets `<method>_<path's last fixed segment>`
+/// (`post_policy`), handlers of one name on several paths get the segment after their name
+/// (`list_subscriptions`).
+struct UniqueOperationIds;
+
+impl Modify for UniqueOperationIds {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut paths_of = std::collections::HashMap::<String, Vec<String>>::new();
+        for (path, item) in &openapi.paths.paths {
+            for operation in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                if let Some(id) = &operation.operation_id {
+                    paths_of.entry(id.clone()).or_default().push(path.clone());
+                }
+            }
+        }
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let segment = path
+                .split('/')
+                .rev()
+                .find(|segment| !segment.is_empty() && !segment.starts_with('{'))
+                .unwrap_or("api")
+                .replace('-', "_");
+            let operations = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let Some(id) = operation.operation_id.clone() else {
+                    continue;
+                };
+                let paths = paths_of.get(&id).map(Vec::as_slice).unwrap_or_default();
+                if paths.len() < 2 {
+                    continue;
+                }
+                let same_path = paths.iter().all(|other| other == path);
+                operation.operation_id = Some(if same_path {
+                    format!("{method}_{segment}")
+                } else {
+                    format!("{id}_{segment}")
+                });
             }
         }
     }

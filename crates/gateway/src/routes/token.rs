@@ -73,6 +73,7 @@ pub struct TokenResponse {
 
 /// Query of the token exchange.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ExchangeQuery {
     /// Altinn's `?test=true`: digdir tokens act as the test organisation.
     #[serde(default)]

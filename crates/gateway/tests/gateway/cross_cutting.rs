@@ -177,3 +177,56 @@ async fn openapi_documents_every_route_and_both_credentials() {
     let unauthorized = &body["paths"]["/api/v1/whoami"]["get"]["responses"]["401"];
     assert!(unauthorized["content"]["application/problem+json"].is_object());
 }
+
+/// The document is valid OpenAPI as generators read it: every `operationId` once, every `$ref`
+/// naming a schema that exists; and it says what goes over the wire: Altinn's routes answer a
+/// bad token with no body and a challenge, a JSON-producing broker action sends its problems
+/// as `application/json` and refuses an unacceptable `Accept` with 406.
+#[tokio::test]
+async fn openapi_ids_are_unique_refs_resolve_and_altinns_answers_are_described() {
+    let (_, body) = send(
+        &gateway(),
+        get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let mut ids = std::collections::HashSet::new();
+    for operations in body["paths"].as_object().expect("paths").values() {
+        for operation in operations.as_object().expect("operations").values() {
+            if let Some(id) = operation["operationId"].as_str() {
+                assert!(ids.insert(id.to_owned()), "operationId {id} is used twice");
+            }
+        }
+    }
+    let text = body.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap_or_default();
+        assert!(
+            body["components"]["schemas"][name].is_object(),
+            "$ref to the missing schema {name}"
+        );
+    }
+    let search = &body["paths"]["/broker/api/v1/filetransfer"]["get"]["responses"];
+    assert!(
+        search["401"]["headers"]["WWW-Authenticate"].is_object(),
+        "{search}"
+    );
+    assert!(
+        search["403"]["content"].is_null(),
+        "a missing scope has no body: {search}"
+    );
+    assert!(
+        search["400"]["content"]["application/json"].is_object(),
+        "{search}"
+    );
+    assert!(search["406"].is_object(), "{search}");
+    let download =
+        &body["paths"]["/broker/api/v1/filetransfer/{fileTransferId}/download"]["get"]["responses"];
+    assert!(
+        download["404"]["content"]["application/problem+json"].is_object(),
+        "{download}"
+    );
+    assert!(
+        download["406"].is_null(),
+        "no [Produces] on download: {download}"
+    );
+}

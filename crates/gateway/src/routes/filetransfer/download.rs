@@ -38,7 +38,8 @@ use crate::state::AppState;
             content_type = "application/octet-stream",
             headers(("Content-Range" = String, description = "`bytes a-b/total`"))),
         (status = 400, description = "The id is not a UUID", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing, or the file is not published",
             body = ProblemDetails),

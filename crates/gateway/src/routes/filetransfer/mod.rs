@@ -161,7 +161,8 @@ impl<S: Send + Sync> FromRequestParts<S> for TransferId {
     responses(
         (status = 200, description = "The new file transfer", body = FileTransferIdBody),
         (status = 400, description = "A field is missing or invalid", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing, or the caller may not send on the \
             resource", body = ProblemDetails),
@@ -191,7 +192,8 @@ pub async fn initialize(
     responses(
         (status = 200, description = "The file transfer", body = FileTransferOverview),
         (status = 400, description = "The id is not a UUID", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
         (status = 404, description = "No such transfer, or the caller is not a party to it",
@@ -225,7 +227,8 @@ pub async fn overview(
         (status = 200, description = "The file transfer and its histories",
             body = FileTransferStatusDetails),
         (status = 400, description = "The id is not a UUID", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
         (status = 404, description = "No such transfer, or the caller is not a party to it",
@@ -259,7 +262,8 @@ pub async fn details(
         (status = 204, description = "Confirmed"),
         (status = 400, description = "The id is not a UUID, the transfer is not Published, or \
             the caller has not started a download", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
         (status = 404, description = "No such transfer, or the caller is not a recipient",

@@ -65,7 +65,8 @@ const IN_FLIGHT: usize = 4;
             file sent with complete metadata before it), the file part is missing or sent \
             twice, the file is larger than the resource allows, its checksum differs, or the \
             body was cut short", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing, or the caller may not send on the \
             resource", body = ProblemDetails),

@@ -24,7 +24,8 @@ use crate::state::AppState;
     responses(
         (status = 200, description = "Matching file transfer ids", body = Vec<String>),
         (status = 400, description = "A parameter is missing or invalid", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
     ))]

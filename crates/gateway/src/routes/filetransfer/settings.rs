@@ -48,7 +48,7 @@ pub fn routes() -> Router<AppState> {
         (status = 401, description = "No, an expired, or an untrusted token",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
-        (status = 409, description = "The caller is a service owner already",
+        (status = 409, description = "The caller is a service owner already (code 7002)",
             body = ProblemDetails),
     ))]
 pub async fn register_service_owner(
@@ -105,7 +105,8 @@ pub async fn get_service_owner(
     responses(
         (status = 204, description = "Stored"),
         (status = 400, description = "A setting is invalid", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing or the caller does not own it",
             body = ProblemDetails),
@@ -139,7 +140,8 @@ pub async fn put_resource_settings(
     params(("resourceId" = String, Path, description = "The resource")),
     responses(
         (status = 200, description = "The settings", body = ResourceSettingsOverview),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing or the caller does not own it",
             body = ProblemDetails),

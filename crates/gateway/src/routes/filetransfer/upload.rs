@@ -53,7 +53,8 @@ const PASS_THROUGH: usize = 64 * 1024;
         (status = 400, description = "The id is not a UUID, the file is larger than the \
             resource allows, its checksum differs, or the body was cut short",
             body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
+        (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
+            caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
         (status = 404, description = "No such transfer, or the caller is not its sender",
