@@ -261,7 +261,7 @@ async fn assert_each_event_once(
 /// Pulls every event `token` may read of the resource, page by page.
 async fn pull_all(cluster: &Cluster, token: &str) -> Vec<Value> {
     let mut events = Vec::new();
-    let mut query = format!("resource={}&size=25", resource_urn(RESOURCE));
+    let mut query = format!("resource={}&size=25&after=0", resource_urn(RESOURCE));
     loop {
         let page = cluster.pull(token, &query).await.ok_json();
         let page = page.as_array().cloned().unwrap_or_default();

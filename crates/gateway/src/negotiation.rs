@@ -6,8 +6,8 @@
 //!   (`application/json`), not as `application/problem+json`;
 //! - [`consumes`]: ASP.NET's `[Consumes]` routing constraint: a request whose `Content-Type` is
 //!   another type is a 415 with no body (one without a `Content-Type` passes);
-//! - [`problems_as`]: `[Produces]` alone, for a server without Altinn Broker's Accept check:
-//!   the action's problems are sent as its type.
+//! - [`problems_as`]: `[Produces]` alone, for Altinn Events, which has no Accept check: the
+//!   action's problems are sent as its type.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -19,6 +19,8 @@ use crate::problem::{Bare, ProblemsAs, bare};
 
 /// JSON as ASP.NET's System.Text.Json formatter names it in an answer.
 const JSON_UTF8: &str = "application/json; charset=utf-8";
+/// CloudEvents JSON as ASP.NET names it in an answer of an action producing it.
+const CLOUDEVENTS_UTF8: &str = "application/cloudevents+json; charset=utf-8";
 
 /// The media types of a header's comma-separated list, parameters removed, lowercased.
 fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
@@ -84,6 +86,16 @@ pub async fn problems_as(content_type: &'static str, request: Request, next: Nex
     let mut response = next.run(request).await;
     response.extensions_mut().insert(ProblemsAs(content_type));
     response
+}
+
+/// [`problems_as`] for Altinn Events' actions producing JSON.
+pub async fn problems_as_json(request: Request, next: Next) -> Response {
+    problems_as(JSON_UTF8, request, next).await
+}
+
+/// [`problems_as`] for Altinn Events' pull, which produces CloudEvents JSON.
+pub async fn problems_as_cloudevents(request: Request, next: Next) -> Response {
+    problems_as(CLOUDEVENTS_UTF8, request, next).await
 }
 
 /// The middleware of an action consuming only `content_type`.
