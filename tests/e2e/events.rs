@@ -52,7 +52,7 @@ on_each_database! {
         let id = s.published(b"hello events").await;
         let published = recipient.wait_for_deliveries(1, ARRIVAL).await;
         let event = &published[0];
-        assert_eq!(event.header("content-type"), Some("application/cloudevents+json"));
+        assert_eq!(event.header("content-type"), Some("application/json; charset=utf-8"), "as Altinn posts it");
         let body = &event.body;
         assert_eq!(body["specversion"], "1.0", "{body}");
         assert_eq!(body["type"], PUBLISHED, "{body}");

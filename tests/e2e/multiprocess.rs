@@ -124,7 +124,7 @@ async fn send_and_receive(cluster: &Cluster, recipient_hook: &Webhook, n: usize)
     let event_body = &event.body;
     assert_eq!(
         event.header("content-type"),
-        Some("application/cloudevents+json")
+        Some("application/json; charset=utf-8")
     );
     assert_eq!(event_body["specversion"], "1.0", "{event_body}");
     assert_eq!(

@@ -104,7 +104,7 @@ async fn delivers_signed_cloud_events_after_the_handshake(store: Arc<dyn EventSt
     let handshake = &signed_hook.validations()[0];
     assert_eq!(
         handshake.header("content-type").unwrap_or_default(),
-        "application/cloudevents+json"
+        "application/json; charset=utf-8"
     );
     assert_eq!(handshake.body["specversion"], "1.0");
     assert_eq!(
@@ -133,7 +133,7 @@ async fn delivers_signed_cloud_events_after_the_handshake(store: Arc<dyn EventSt
     let got = &signed_hook.delivered()[0];
     assert_eq!(
         got.header("content-type").unwrap_or_default(),
-        "application/cloudevents+json"
+        "application/json; charset=utf-8"
     );
     let body: CloudEvent = serde_json::from_slice(&got.raw).unwrap();
     assert_eq!(body, expected);
