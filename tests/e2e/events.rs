@@ -52,7 +52,7 @@ on_each_database! {
         let id = s.published(b"hello events").await;
         let published = recipient.wait_for_deliveries(1, ARRIVAL).await;
         let event = &published[0];
-        assert_eq!(event.header("content-type"), Some("application/cloudevents+json"));
+        assert_eq!(event.header("content-type"), Some("application/json; charset=utf-8"), "as Altinn posts it");
         let body = &event.body;
         assert_eq!(body["specversion"], "1.0", "{body}");
         assert_eq!(body["type"], PUBLISHED, "{body}");
@@ -94,82 +94,76 @@ on_each_database! {
 }
 
 on_each_database! {
-    /// Type, source and resource filters each hold; a subscription to another resource gets
-    /// nothing of this one.
+    /// Type and resource filters each hold; a subscription to another resource gets nothing of
+    /// this one.
     async fn every_filter_holds(db: Database) {
         let s = scenario_with_retries(db, "100ms").await;
         s.publish_resource("broker-events-other", &AccessList::Disabled).await;
-        let (by_type, by_source, wrong_source, other_resource) =
-            tokio::join!(Webhook::start(), Webhook::start(), Webhook::start(), Webhook::start());
+        let (by_type, everything, other_resource) =
+            tokio::join!(Webhook::start(), Webhook::start(), Webhook::start());
         let mut only_published = subscription(&by_type.url(), RECIPIENT);
         only_published["typeFilter"] = json!(PUBLISHED);
         s.subscribed(&s.recipient.events, only_published).await;
-
-        let mut source = subscription(&by_source.url(), SENDER);
-        source["sourceFilter"] = json!(format!("{}/broker/api/v1", s.base_url()));
-        s.subscribed(&s.sender.events, source).await;
-        let mut elsewhere = subscription(&wrong_source.url(), SENDER);
-        elsewhere["sourceFilter"] = json!("https://elsewhere.example/broker/api/v1/filetransfer");
-        s.subscribed(&s.sender.events, elsewhere).await;
-        let mut other = subscription(&other_resource.url(), SENDER);
+        s.subscribed(&s.recipient.events, subscription(&everything.url(), RECIPIENT)).await;
+        let mut other = subscription(&other_resource.url(), RECIPIENT);
         other["resourceFilter"] = json!(resource_urn("broker-events-other"));
-        s.subscribed(&s.sender.events, other).await;
+        s.subscribed(&s.recipient.events, other).await;
 
         let id = s.published(b"filtered").await;
         s.download(&s.recipient.read, &id, None).await.expect_status(200);
         s.confirm(&s.recipient.read, &id).await.expect_status(204);
-        by_source.wait_for_deliveries(5, ARRIVAL).await;
+        everything.wait_for_deliveries(2, ARRIVAL).await;
         tokio::time::sleep(QUIET).await;
+        let mut recipients = types(&everything.delivered());
+        recipients.sort();
+        assert_eq!(recipients, [CONFIRMED, PUBLISHED]);
         assert_eq!(types(&by_type.delivered()), [PUBLISHED], "the type filter lets only published through");
-        assert!(wrong_source.delivered().is_empty(), "a source filter that is no prefix matches nothing");
         assert!(other_resource.delivered().is_empty(), "another resource's subscription gets nothing");
     }
 }
 
 on_each_database! {
     /// Subscribing needs the events scope, a subject of one's own (unless one owns the
-    /// resource), a valid http(s) endpoint and resource; others' subscriptions are invisible.
+    /// resource), a valid https endpoint and resource; others' subscriptions are refused.
+    /// (Each of Altinn's answers is checked to the letter in `altinn_compat_events`.)
     async fn subscriptions_are_checked_and_private(db: Database) {
         let s = scenario_with_retries(db, "100ms").await;
         let hook = Webhook::start().await;
         let mine = subscription(&hook.url(), RECIPIENT);
 
-        s.subscribe(&s.recipient.read, mine.clone()).await.assert_problem(403);
-        s.call("not-a-token", Method::POST, SUBSCRIPTIONS, Some(mine.clone())).await.assert_problem(401);
-        s.subscribe(&s.recipient.events, subscription(&hook.url(), SENDER)).await.assert_problem(403);
+        s.subscribe(&s.recipient.read, mine.clone()).await.assert_bare(403);
+        s.call("not-a-token", Method::POST, SUBSCRIPTIONS, Some(mine.clone())).await.assert_bare(401);
+        s.subscribe(&s.recipient.events, subscription(&hook.url(), SENDER)).await.expect_status(403);
         let no_subject = json!({"endPoint": hook.url(), "resourceFilter": resource_urn(RESOURCE)});
-        let problem = s.subscribe(&s.recipient.events, no_subject).await.assert_problem(400);
-        assert!(problem.to_string().contains("subjectFilter"), "{problem}");
+        s.subscribe(&s.recipient.events, no_subject).await.expect_status(403);
         let mut ftp = mine.clone();
         ftp["endPoint"] = json!("ftp://example.org/hook");
-        let problem = s.subscribe(&s.recipient.events, ftp).await.assert_problem(400);
-        assert!(problem.to_string().contains("endPoint"), "{problem}");
+        s.subscribe(&s.recipient.events, ftp).await.expect_status(400);
         let mut bad_resource = mine.clone();
         bad_resource["resourceFilter"] = json!("broker-e2e");
-        let problem = s.subscribe(&s.recipient.events, bad_resource).await.assert_problem(400);
-        assert!(problem.to_string().contains("resourceFilter"), "{problem}");
+        s.subscribe(&s.recipient.events, bad_resource).await.expect_status(400);
 
         let created = s.subscribe(&s.recipient.events, mine).await.expect_status(201);
         let location = created.header("location").map(str::to_owned);
         let created = created.json();
         let id = created["id"].as_i64().expect("an id");
-        assert_eq!(location.as_deref(), Some(format!("{SUBSCRIPTIONS}/{id}").as_str()));
+        assert_eq!(location, Some(format!("/events/api/v1/subscription/{id}")));
         assert_eq!(created["consumer"], format!("/organisation/{RECIPIENT}"), "{created}");
         assert_eq!(created["subjectFilter"], urn(RECIPIENT), "{created}");
-        assert!(created.get("signingSecret").is_none_or(Value::is_null), "no secret unless asked: {created}");
+        assert!(created.get("signingSecret").is_none(), "no secret unless asked: {created}");
 
-        s.subscription(&s.stranger.events, id).await.assert_problem(404);
-        s.call(&s.stranger.events, Method::DELETE, &format!("{SUBSCRIPTIONS}/{id}"), None).await.assert_problem(404);
+        s.subscription(&s.stranger.events, id).await.assert_bare(403);
+        s.call(&s.stranger.events, Method::DELETE, &format!("{SUBSCRIPTIONS}/{id}"), None).await.assert_bare(403);
         let theirs = s.call(&s.stranger.events, Method::GET, SUBSCRIPTIONS, None).await.ok_json();
-        assert_eq!(theirs["count"], 0, "{theirs}");
+        assert_eq!(theirs, json!({"count": 0, "subscriptions": []}));
         let own = s.call(&s.recipient.events, Method::GET, SUBSCRIPTIONS, None).await.ok_json();
         assert_eq!(own["count"], 1, "{own}");
         assert_eq!(own["subscriptions"][0]["id"], id, "{own}");
-        s.subscription(&s.recipient.events, 0).await.assert_problem(400);
+        s.subscription(&s.recipient.events, 0).await.assert_bare(404);
 
         let deleted = s.call(&s.recipient.events, Method::DELETE, &format!("{SUBSCRIPTIONS}/{id}"), None).await;
-        deleted.expect_status(200);
-        s.subscription(&s.recipient.events, id).await.assert_problem(404);
+        deleted.assert_bare(200);
+        s.subscription(&s.recipient.events, id).await.assert_bare(404);
     }
 }
 
@@ -266,11 +260,12 @@ async fn wait_for_dead_letters(s: &Scenario, count: usize) -> Vec<Value> {
 
 on_each_database! {
     /// Pull: a party reads its own events of the resource in order and pages with `after`; a
-    /// stranger reads nothing of others; the owner reads every party's.
+    /// stranger reads nothing of others (an empty page, not a refusal); the owner reads every
+    /// party's.
     async fn receivers_pull_their_events(db: Database) {
         let s = scenario_with_retries(db, "100ms").await;
         let id = s.published(b"pull me").await;
-        let query = format!("resource={}", resource_urn(RESOURCE));
+        let query = format!("resource={}&after=0", resource_urn(RESOURCE));
         let deadline = tokio::time::Instant::now() + ARRIVAL;
         let sent = loop {
             let sent = s.pull(&s.sender.events, &query).await.ok_json();
@@ -291,7 +286,8 @@ on_each_database! {
         assert!(sent.iter().all(|e| e["subject"] == urn(SENDER) && e["resourceinstance"] == id.as_str()));
 
         let first = sent[0]["id"].as_str().unwrap_or_default();
-        let rest = s.pull(&s.sender.events, &format!("{query}&after={first}")).await.ok_json();
+        let resource = format!("resource={}", resource_urn(RESOURCE));
+        let rest = s.pull(&s.sender.events, &format!("{resource}&after={first}")).await.ok_json();
         assert_eq!(rest.as_array().map(Vec::len), Some(2), "{rest}");
         let page = s.pull(&s.sender.events, &format!("{query}&size=1")).await.ok_json();
         assert_eq!(page.as_array().map(Vec::len), Some(1), "{page}");
@@ -301,13 +297,13 @@ on_each_database! {
         assert_eq!(received[0]["type"], PUBLISHED);
         let none = s.pull(&s.stranger.events, &query).await.ok_json();
         assert_eq!(none, json!([]), "a stranger pulls nothing of others");
-        s.pull(&s.stranger.events, &format!("{query}&subject={}", urn(SENDER))).await.assert_problem(403);
+        let foreign = s.pull(&s.stranger.events, &format!("{query}&subject={}", urn(SENDER))).await.ok_json();
+        assert_eq!(foreign, json!([]), "another party's subject is an empty page");
         let all = s.pull(&s.owner, &query).await.ok_json();
         assert_eq!(all.as_array().map(Vec::len), Some(4), "the owner pulls every party's: {all}");
-        s.pull(&s.sender.read, &query).await.assert_problem(403);
-        s.pull(&s.sender.events, "size=5").await.assert_problem(400);
-        s.pull(&s.sender.events, &format!("{query}&after=not-an-id")).await.assert_problem(400);
-        s.pull(&s.sender.events, &format!("{query}&size=0")).await.assert_problem(400);
+        s.pull(&s.sender.read, &query).await.assert_bare(403);
+        s.pull(&s.sender.events, "size=5&after=0").await.assert_problem(400);
+        s.pull(&s.sender.events, &resource).await.assert_problem(400);
     }
 }
 

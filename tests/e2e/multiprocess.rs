@@ -124,7 +124,7 @@ async fn send_and_receive(cluster: &Cluster, recipient_hook: &Webhook, n: usize)
     let event_body = &event.body;
     assert_eq!(
         event.header("content-type"),
-        Some("application/cloudevents+json")
+        Some("application/json; charset=utf-8")
     );
     assert_eq!(event_body["specversion"], "1.0", "{event_body}");
     assert_eq!(
@@ -261,7 +261,7 @@ async fn assert_each_event_once(
 /// Pulls every event `token` may read of the resource, page by page.
 async fn pull_all(cluster: &Cluster, token: &str) -> Vec<Value> {
     let mut events = Vec::new();
-    let mut query = format!("resource={}&size=25", resource_urn(RESOURCE));
+    let mut query = format!("resource={}&size=25&after=0", resource_urn(RESOURCE));
     loop {
         let page = cluster.pull(token, &query).await.ok_json();
         let page = page.as_array().cloned().unwrap_or_default();

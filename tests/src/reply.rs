@@ -94,12 +94,14 @@ impl Reply {
         body
     }
 
-    /// Whether the content type is one a problem is sent as: problem+json, or `application/json`
-    /// where the action produces JSON (as ASP.NET's `[Produces]` sends Altinn's problems).
+    /// Whether the content type is one a problem is sent as: problem+json, or the type the
+    /// action produces (`application/json`, Altinn Events' pull `application/cloudevents+json`),
+    /// as ASP.NET's `[Produces]` sends Altinn's problems.
     pub fn has_problem_type(&self) -> bool {
         let content_type = self.content_type();
         content_type.starts_with("application/problem+json")
             || content_type == "application/json; charset=utf-8"
+            || content_type == "application/cloudevents+json; charset=utf-8"
     }
 
     /// Asserts an RFC 7807 problem with this status: type, title and status, sent as
@@ -121,6 +123,31 @@ impl Reply {
         assert!(body["title"].is_string(), "title of {shown}");
         assert_eq!(body["status"], status, "status field of {shown}");
         body
+    }
+
+    /// Asserts an answer with this status and no body nor content type, as ASP.NET answers a
+    /// failed authentication or authorization, an unsupported content type, or Altinn's
+    /// `StatusCode(code, null)`.
+    #[track_caller]
+    pub fn assert_bare(&self, status: u16) {
+        let shown = format!("{}: {} {}", self.request, self.status, self.body);
+        assert_eq!(self.status.as_u16(), status, "status of {shown}");
+        assert!(self.body.is_empty(), "body of {shown}");
+        assert_eq!(self.content_type(), "", "content type of {shown}");
+    }
+
+    /// Asserts Altinn's `StatusCode(code, "text")` from an action producing JSON: this status,
+    /// `application/json; charset=utf-8`, and the body exactly `"text"` (a JSON string).
+    #[track_caller]
+    pub fn assert_text(&self, status: u16, text: &str) {
+        let shown = format!("{}: {} {}", self.request, self.status, self.body);
+        assert_eq!(self.status.as_u16(), status, "status of {shown}");
+        assert_eq!(
+            self.content_type(),
+            "application/json; charset=utf-8",
+            "content type of {shown}"
+        );
+        assert_eq!(self.body, format!("\"{text}\""), "body of {shown}");
     }
 
     /// Asserts a 401 problem carrying a `WWW-Authenticate: Bearer …` challenge (RFC 6750).

@@ -142,6 +142,11 @@ pub enum Command {
         /// Stop when there are no more events instead of waiting for new ones.
         #[arg(long)]
         once: bool,
+        /// Every party's events, for the resource's owner (by default only this
+        /// organisation's: the broker leaves out of each page what the caller may not see, so
+        /// asking for one's own keeps pages full).
+        #[arg(long)]
+        all_subjects: bool,
     },
 }
 

@@ -81,6 +81,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             event_type,
             interval,
             once,
+            all_subjects,
         } => {
             commands::events::watch(
                 &ctx,
@@ -89,6 +90,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 event_type.as_deref(),
                 interval,
                 once,
+                all_subjects,
             )
             .await
         }

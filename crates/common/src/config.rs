@@ -241,7 +241,7 @@ pub const SETTINGS: &[Setting] = &[
     Setting {
         name: "BROKER_PUBLIC_URL",
         default: "http://<BROKER_HTTP_ADDR>",
-        description: "External base URL of the gateway; the token issuer is this URL with a trailing slash.",
+        description: "External base URL of the gateway; the token issuer is this URL with a trailing slash, and the events pull's `next` links start with it.",
     },
     Setting {
         name: "BROKER_ADMIN_TOKEN",

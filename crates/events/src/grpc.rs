@@ -16,7 +16,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use tonic::{Request, Response, Status};
 
 use crate::domain::error::EventsError;
-use crate::domain::subscription::{Subscription, SubscriptionRequest};
+use crate::domain::subscription::{Subscription, SubscriptionRequestModel};
 use crate::service::{EventsCore, PullInput};
 use crate::store::Delivery;
 
@@ -56,8 +56,15 @@ fn rfc3339(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn non_empty(text: String) -> Option<String> {
-    Some(text).filter(|text| !text.is_empty())
+/// A UTC time as Altinn's System.Text.Json writes a `DateTime`: whole seconds, then up to
+/// seven fraction digits without trailing zeros, then `Z`.
+fn dotnet_utc(time: DateTime<Utc>) -> String {
+    let seconds = time.format("%Y-%m-%dT%H:%M:%S");
+    let ticks = format!("{:07}", time.timestamp_subsec_nanos() / 100);
+    match ticks.trim_end_matches('0') {
+        "" => format!("{seconds}Z"),
+        fraction => format!("{seconds}.{fraction}Z"),
+    }
 }
 
 fn subscription_to_pb(subscription: Subscription, secret: Option<String>) -> pb::Subscription {
@@ -65,13 +72,13 @@ fn subscription_to_pb(subscription: Subscription, secret: Option<String>) -> pb:
     pb::Subscription {
         id: subscription.id,
         end_point: request.end_point,
-        source_filter: request.source_filter.unwrap_or_default(),
+        source_filter: request.source_filter,
         resource_filter: request.resource_filter,
-        subject_filter: request.subject_filter.unwrap_or_default(),
-        type_filter: request.type_filter.unwrap_or_default(),
+        subject_filter: request.subject_filter,
+        type_filter: request.type_filter,
         consumer: subscription.consumer,
         created_by: subscription.created_by,
-        created: rfc3339(subscription.created),
+        created: dotnet_utc(subscription.created),
         validated: subscription.validated,
         include_subunits: request.include_subunits,
         signing_secret: secret.unwrap_or_default(),
@@ -109,14 +116,13 @@ impl EventService for EventsGrpc {
     ) -> Result<Response<pb::Subscription>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        // Absent and empty are one in proto3; an empty filter is treated as absent, not as
-        // Altinn's never-matching empty string.
-        let subscription = SubscriptionRequest {
+        let subscription = SubscriptionRequestModel {
             end_point: request.end_point,
             resource_filter: request.resource_filter,
-            subject_filter: non_empty(request.subject_filter),
-            source_filter: non_empty(request.source_filter),
-            type_filter: non_empty(request.type_filter),
+            subject_filter: request.subject_filter,
+            source_filter: request.source_filter,
+            type_filter: request.type_filter,
+            alternative_subject_filter: request.alternative_subject_filter,
             include_subunits: request.include_subunits,
         };
         let (subscription, secret) = self
@@ -178,7 +184,8 @@ impl EventService for EventsGrpc {
                     after: request.after,
                     size: request.size,
                     subject: request.subject,
-                    event_type: request.r#type,
+                    alternative_subject: request.alternative_subject,
+                    types: request.types,
                 },
             )
             .await?;
@@ -217,5 +224,21 @@ impl EventService for EventsGrpc {
         Ok(Response::new(pb::RedriveResponse {
             redriven: u32::try_from(redriven).unwrap_or(u32::MAX),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_written_as_system_text_json_writes_them() {
+        let at = |text: &str| dotnet_utc(text.parse().unwrap());
+        assert_eq!(at("2026-08-20T10:57:56Z"), "2026-08-20T10:57:56Z");
+        assert_eq!(at("2026-08-20T10:57:56.120Z"), "2026-08-20T10:57:56.12Z");
+        assert_eq!(
+            at("2026-08-20T10:57:56.123456789Z"),
+            "2026-08-20T10:57:56.1234567Z"
+        );
     }
 }

@@ -1,12 +1,15 @@
 //! The event service's operations, for callers the gRPC layer has authenticated: subscriptions,
-//! pull, publish, dead letters. Access decisions live here, in one place:
+//! pull, publish, dead letters. Access decisions live here, in one place, as Altinn Events
+//! makes them:
 //!
-//! - every subscriber operation needs the scope `altinn:events.subscribe`;
-//! - a resource's owner may subscribe to and pull every subject's events;
-//! - anyone else only its own organisation's, and only with the `subscribe` right on the
-//!   resource for itself (the access registry decides);
-//! - a subscription is only visible to its consumer: someone else's is "not found", so ids do
-//!   not leak which subscriptions exist.
+//! - creating a subscription needs the scope `altinn:events.subscribe` and the `subscribe`
+//!   right for the consumer on the resource and subject: a resource's owner has it for every
+//!   subject (Altinn's service owners have it by policy), anyone else only for its own
+//!   organisation and when the access registry permits it;
+//! - any authenticated caller reads, lists and deletes the subscriptions it created, and is
+//!   refused (403) someone else's;
+//! - pulling needs the scope; the page is then filtered to the events the caller may see, as
+//!   Altinn filters it, so asking for another party's events is not an error but an empty page.
 
 use std::sync::Arc;
 
@@ -18,41 +21,50 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 
 use crate::delivery::signing::{self, SigningSecret};
-use crate::domain::cloud_event::{CloudEvent, SPEC_VERSION};
+use crate::domain::cloud_event::{CloudEvent, RESOURCE_URN_PREFIX, SPEC_VERSION};
 use crate::domain::error::EventsError;
 use crate::domain::subscription::{
-    Subscription, SubscriptionRequest, ValidationContext, organisation_consumer, resource_id,
+    Subscription, SubscriptionRequestModel, consumer_name, resource_id, subject_organisation,
 };
 use crate::ingest::Ingest;
-use crate::owners::{Ownership, ResourceOwners};
+use crate::owners::ResourceOwners;
 use crate::store::{Delivery, EventStore, NewSubscription, PullQuery};
 
-/// The scope of every subscriber operation.
+/// The scope of creating subscriptions and pulling.
 pub const SUBSCRIBE_SCOPE: &str = "altinn:events.subscribe";
 /// The access registry's action for subscribing to and pulling a resource's events.
 const SUBSCRIBE_ACTION: &str = "subscribe";
-/// Pull page size when none is asked for.
+/// Pull page size when none (or less than 1) is asked for, as Altinn reads it.
 pub const DEFAULT_PULL_SIZE: u32 = 50;
-/// Largest pull page.
+/// Largest pull page; a larger size is read as this, as Altinn reads it.
 pub const MAX_PULL_SIZE: u32 = 1000;
 /// Dead-letter page size when none is asked for.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// Largest dead-letter page.
 pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Altinn's answer to a pull whose `resource` is not a resource URN.
+pub const PULL_RESOURCE_NOT_URN: &str =
+    "The 'resource' parameter must begin with `urn:altinn:resource:`";
+/// Altinn's answer to a pull without `after`.
+pub const PULL_AFTER_MISSING: &str = "The 'after' parameter must be defined.";
+/// Altinn's answer to a pull with both a subject and an alternative subject.
+pub const PULL_TWO_SUBJECTS: &str = "Only one of 'subject' or 'alternativeSubject' can be defined.";
 
-/// What a pull asks for, as sent.
+/// What a pull asks for, as Altinn's controller binds it.
 #[derive(Debug, Clone, Default)]
 pub struct PullInput {
     /// `urn:altinn:resource:<id>`.
     pub resource: String,
-    /// The last event id seen, or empty.
+    /// The last event id seen (required; `0` or an unknown id reads from the start).
     pub after: String,
     /// Page size, 0 for the default.
     pub size: u32,
     /// Subject filter, or empty.
     pub subject: String,
-    /// Type filter, or empty.
-    pub event_type: String,
+    /// The `Altinn-AlternativeSubject` header, or empty.
+    pub alternative_subject: String,
+    /// Type patterns (SQL `LIKE`), any of which matches; none for every type.
+    pub types: Vec<String>,
 }
 
 /// The event service's operations.
@@ -115,66 +127,77 @@ impl EventsCore {
         }
     }
 
-    /// Refuses unless the caller may act for `party` on the resource: it must be its own
-    /// organisation and the registry must permit `subscribe`.
-    async fn require_subscribe_right(
+    /// Whether the caller owns the resource with this id.
+    async fn owns(&self, caller: &Caller, resource: &str) -> Result<bool, EventsError> {
+        Ok(self.owners.ownership(resource).await?.is_owner(caller.org))
+    }
+
+    /// Whether the access registry gives the caller the `subscribe` right on the resource for
+    /// its own organisation.
+    async fn may_subscribe_for_itself(
         &self,
         caller: &Caller,
         resource: &str,
-        party: &str,
-    ) -> Result<(), EventsError> {
-        let own = caller.org.urn();
-        if party != own {
-            return Err(EventsError::Forbidden(format!(
-                "only the resource's owner may use another subject than {own}"
-            )));
-        }
+    ) -> Result<bool, EventsError> {
         let decision = self
             .authorizer
-            .authorize(&principal(caller), SUBSCRIBE_ACTION, resource, &own, "")
+            .authorize(
+                &principal(caller),
+                SUBSCRIBE_ACTION,
+                resource,
+                &caller.org.urn(),
+                "",
+            )
             .await
             .map_err(EventsError::Upstream)?;
-        if decision.permit {
-            Ok(())
-        } else {
-            Err(EventsError::Forbidden(format!(
-                "{own} may not subscribe to events of the resource {resource}"
-            )))
-        }
+        Ok(decision.permit)
     }
 
-    /// Creates a subscription for the caller; with `sign`, also its signing secret, which is
-    /// returned only here.
+    /// Altinn's authorization of a new subscription (its PDP's `subscribe` for the consumer on
+    /// the resource and subject filter): the resource's owner for any subject, anyone else for
+    /// its own organisation with the registry's permit.
+    async fn may_create(
+        &self,
+        caller: &Caller,
+        resource_filter: &str,
+        subject_filter: Option<&str>,
+    ) -> Result<bool, EventsError> {
+        let Some(resource) = resource_id(resource_filter) else {
+            return Ok(false);
+        };
+        if self.owns(caller, resource).await? {
+            return Ok(true);
+        }
+        let own = caller.org.to_string();
+        if subject_filter.and_then(subject_organisation) != Some(own.as_str()) {
+            return Ok(false);
+        }
+        self.may_subscribe_for_itself(caller, resource).await
+    }
+
+    /// Creates a subscription for the caller, checked as Altinn checks it, or returns the one
+    /// it duplicates (its handshake sent again) as Altinn does; with `sign`, a new one also gets
+    /// its signing secret, which is returned only here.
     pub async fn create_subscription(
         &self,
         caller: &Caller,
-        request: SubscriptionRequest,
+        model: SubscriptionRequestModel,
         sign: bool,
     ) -> Result<(Subscription, Option<String>), EventsError> {
+        let end_point = model.check_urls(self.allow_private_endpoints)?;
+        // Altinn asks for the scope only here, after the URLs (and not for app resources,
+        // which Broker does not have).
         require_scope(caller)?;
-        let resource = resource_id(&request.resource_filter).map(str::to_owned);
-        let ownership = match &resource {
-            Some(resource) => Some(self.owners.ownership(resource).await?),
-            None => None,
-        };
-        let owner = ownership.is_some_and(|ownership| ownership.is_owner(caller.org));
-        request.validate(ValidationContext {
-            allow_private_endpoints: self.allow_private_endpoints,
-            subscriber_owns_resource: owner,
-        })?;
-        let (Some(resource), Some(ownership)) = (resource, ownership) else {
-            return Err(EventsError::invalid("resourceFilter", "must be a resource"));
-        };
-        if ownership == Ownership::Unknown {
-            return Err(EventsError::UnknownResource {
-                field: "resourceFilter",
-                resource: request.resource_filter,
-            });
-        }
-        if !owner {
-            let subject = request.subject_filter.as_deref().unwrap_or_default();
-            self.require_subscribe_right(caller, &resource, subject)
-                .await?;
+        let request = model.into_generic(end_point)?;
+        if !self
+            .may_create(
+                caller,
+                &request.resource_filter,
+                request.subject_filter.as_deref(),
+            )
+            .await?
+        {
+            return Err(EventsError::NotAuthorized(request.resource_filter));
         }
         let secret = if sign {
             Some(signing::generate_secret().map_err(|error| {
@@ -184,41 +207,50 @@ impl EventsCore {
         } else {
             None
         };
-        let consumer = organisation_consumer(&caller.org.to_string());
-        let subscription = self
-            .store
-            .create_subscription(&NewSubscription {
-                request,
-                created_by: consumer.clone(),
-                consumer,
-                created: self.clock.now(),
-                signing_secret: secret.clone().map(SigningSecret::new),
-            })
-            .await?;
+        let consumer = consumer_name(caller);
+        let new = NewSubscription {
+            request,
+            created_by: consumer.clone(),
+            consumer,
+            consumer_org: caller.org.to_string(),
+            created: self.clock.now(),
+            signing_secret: secret.clone().map(SigningSecret::new),
+        };
+        let created = match self.store.find_subscription(&new).await? {
+            Some(existing) => {
+                self.store
+                    .rearm_validation(existing.id, self.clock.now())
+                    .await?;
+                (existing, None)
+            }
+            None => (self.store.create_subscription(&new).await?, secret),
+        };
         self.validations.notify_one();
-        Ok((subscription, secret))
+        Ok(created)
     }
 
-    /// The caller's subscription `id`.
+    /// Subscription `id`, if the caller created it: someone else's is refused (403), a missing
+    /// one not found (404), as Altinn answers.
     pub async fn subscription(
         &self,
         caller: &Caller,
         id: i64,
     ) -> Result<Subscription, EventsError> {
-        require_scope(caller)?;
-        let consumer = organisation_consumer(&caller.org.to_string());
-        self.store
+        let subscription = self
+            .store
             .subscription(id)
             .await?
-            .filter(|subscription| subscription.consumer == consumer)
-            .ok_or(EventsError::SubscriptionNotFound)
+            .ok_or(EventsError::SubscriptionNotFound)?;
+        if subscription.created_by == consumer_name(caller) {
+            Ok(subscription)
+        } else {
+            Err(EventsError::NotCreator)
+        }
     }
 
-    /// The caller's subscriptions, oldest first.
+    /// The caller's subscriptions (validated or not), oldest first.
     pub async fn subscriptions(&self, caller: &Caller) -> Result<Vec<Subscription>, EventsError> {
-        require_scope(caller)?;
-        let consumer = organisation_consumer(&caller.org.to_string());
-        Ok(self.store.subscriptions_of(&consumer).await?)
+        Ok(self.store.subscriptions_of(&consumer_name(caller)).await?)
     }
 
     /// Deletes the caller's subscription `id` and its pending deliveries.
@@ -231,66 +263,73 @@ impl EventsCore {
         }
     }
 
-    /// A page of a resource's events the caller may see.
+    /// A page of a resource's events, checked and selected as Altinn's pull selects them, then
+    /// filtered to those the caller may see.
     pub async fn pull(
         &self,
         caller: &Caller,
         input: PullInput,
     ) -> Result<Vec<CloudEvent>, EventsError> {
         require_scope(caller)?;
-        let mut errors = crate::domain::error::FieldErrors::new();
-        let mut fail = |field: &str, message: &str| {
-            errors
-                .entry(field.to_owned())
-                .or_default()
-                .push(message.to_owned());
-        };
-        let resource = resource_id(&input.resource).map(str::to_owned);
-        if resource.is_none() {
-            fail("resource", "must be urn:altinn:resource:<resource id>");
+        if !input.resource.starts_with(RESOURCE_URN_PREFIX) {
+            return Err(EventsError::bad_request(PULL_RESOURCE_NOT_URN));
         }
-        let after = match input.after.as_str() {
-            "" => None,
-            text => Uuid::parse_str(text)
-                .map_err(|_| fail("after", "must be an event id (a UUID)"))
-                .ok(),
-        };
+        if input.after.is_empty() {
+            return Err(EventsError::bad_request(PULL_AFTER_MISSING));
+        }
+        if !input.subject.is_empty() && !input.alternative_subject.is_empty() {
+            return Err(EventsError::bad_request(PULL_TWO_SUBJECTS));
+        }
+        // Altinn matches the header against the events' `alternativesubject`, which Broker's
+        // events (as Altinn Broker's) do not have: nothing matches.
+        if !input.alternative_subject.is_empty() {
+            return Ok(Vec::new());
+        }
         let size = match input.size {
             0 => DEFAULT_PULL_SIZE,
-            size if size > MAX_PULL_SIZE => {
-                fail("size", &format!("must be at most {MAX_PULL_SIZE}"));
-                MAX_PULL_SIZE
-            }
-            size => size,
+            size => size.min(MAX_PULL_SIZE),
         };
-        let Some(resource) = resource.filter(|_| errors.is_empty()) else {
-            return Err(EventsError::Invalid(errors));
-        };
-        let subject = match self.owners.ownership(&resource).await? {
-            Ownership::Unknown => {
-                return Err(EventsError::UnknownResource {
-                    field: "resource",
-                    resource: input.resource,
-                });
-            }
-            ownership if ownership.is_owner(caller.org) => non_empty(input.subject),
-            Ownership::Owned(_) => {
-                let subject = non_empty(input.subject).unwrap_or_else(|| caller.org.urn());
-                self.require_subscribe_right(caller, &resource, &subject)
-                    .await?;
-                Some(subject)
-            }
-        };
-        Ok(self
+        let page = self
             .store
             .pull(&PullQuery {
                 resource: input.resource,
-                after,
+                after: input.after,
                 size,
-                subject,
-                event_type: non_empty(input.event_type),
+                subject: non_empty(input.subject),
+                types: input.types,
             })
-            .await?)
+            .await?;
+        self.visible(caller, page).await
+    }
+
+    /// The events of a pulled page that the caller may see, as Altinn's authorization filters
+    /// them after the page is read (so a page may come back short, or empty): all of them for
+    /// the resource's owner, else those about its own organisation if the registry permits.
+    async fn visible(
+        &self,
+        caller: &Caller,
+        page: Vec<CloudEvent>,
+    ) -> Result<Vec<CloudEvent>, EventsError> {
+        // One page is one resource's.
+        let Some(first) = page.first() else {
+            return Ok(page);
+        };
+        let Some(resource) = resource_id(&first.resource).map(str::to_owned) else {
+            return Ok(Vec::new());
+        };
+        if self.owns(caller, &resource).await? {
+            return Ok(page);
+        }
+        let own = caller.org.urn();
+        if !page.iter().any(|event| event.subject == own)
+            || !self.may_subscribe_for_itself(caller, &resource).await?
+        {
+            return Ok(Vec::new());
+        }
+        Ok(page
+            .into_iter()
+            .filter(|event| event.subject == own)
+            .collect())
     }
 
     /// Appends a CloudEvent given as JSON and queues its deliveries; for the admin only (the

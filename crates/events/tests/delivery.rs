@@ -15,8 +15,8 @@ use broker_events::config::EventsConfig;
 use broker_events::delivery::signing;
 use broker_events::domain::cloud_event::CloudEvent;
 use broker_events::domain::error::EventsError;
-use broker_events::domain::subscription::SubscriptionRequest;
-use broker_events::service::{PullInput, SUBSCRIBE_SCOPE};
+use broker_events::domain::subscription::{INVALID_ENDPOINT, SubscriptionRequestModel};
+use broker_events::service::{self, PullInput, SUBSCRIBE_SCOPE};
 use broker_events::store::{DeliveryState, EventStore};
 use support::{OWNER, PUBLIC_URL, RECIPIENT, Receiver, SENDER, Service, published, subject};
 use uuid::Uuid;
@@ -104,7 +104,7 @@ async fn delivers_signed_cloud_events_after_the_handshake(store: Arc<dyn EventSt
     let handshake = &signed_hook.validations()[0];
     assert_eq!(
         handshake.header("content-type").unwrap_or_default(),
-        "application/cloudevents+json"
+        "application/json; charset=utf-8"
     );
     assert_eq!(handshake.body["specversion"], "1.0");
     assert_eq!(
@@ -133,7 +133,7 @@ async fn delivers_signed_cloud_events_after_the_handshake(store: Arc<dyn EventSt
     let got = &signed_hook.delivered()[0];
     assert_eq!(
         got.header("content-type").unwrap_or_default(),
-        "application/cloudevents+json"
+        "application/json; charset=utf-8"
     );
     let body: CloudEvent = serde_json::from_slice(&got.raw).unwrap();
     assert_eq!(body, expected);
@@ -320,6 +320,7 @@ async fn a_redelivered_message_makes_one_event_and_one_delivery(store: Arc<dyn E
             &owner,
             PullInput {
                 resource: "urn:altinn:resource:twice".into(),
+                after: "0".into(),
                 ..PullInput::default()
             },
         )
@@ -332,8 +333,9 @@ async fn a_redelivered_message_makes_one_event_and_one_delivery(store: Arc<dyn E
             &owner,
             PullInput {
                 resource: "urn:altinn:resource:twice".into(),
+                after: "0".into(),
                 subject: recipient.clone(),
-                event_type: "no.altinn.broker.published".into(),
+                types: vec!["no.altinn.broker.published".into()],
                 ..PullInput::default()
             },
         )
@@ -426,6 +428,7 @@ async fn ingests_from_rabbitmq_once_and_drops_poison() {
             &owner,
             PullInput {
                 resource: "urn:altinn:resource:rabbit".into(),
+                after: "0".into(),
                 ..PullInput::default()
             },
         )
@@ -485,13 +488,10 @@ async fn subscriptions_follow_the_access_rules() {
     let store = support::sqlite().await;
     let service = Service::start(store.store.clone(), &support::fast_config()).await;
     let hook = Receiver::start().await;
-    let request = SubscriptionRequest {
-        end_point: hook.url(),
-        resource_filter: "urn:altinn:resource:rules".into(),
-        subject_filter: None,
-        source_filter: None,
-        type_filter: None,
-        include_subunits: false,
+    let request = SubscriptionRequestModel {
+        end_point: Some(hook.url()),
+        resource_filter: Some("urn:altinn:resource:rules".into()),
+        ..SubscriptionRequestModel::default()
     };
     let owner = super_caller(OWNER);
     let (created, secret) = service
@@ -503,44 +503,58 @@ async fn subscriptions_follow_the_access_rules() {
     assert_eq!(created.consumer, format!("/organisation/{OWNER}"));
     assert_eq!(created.created_by, created.consumer);
     service.wait_validated(created.id).await;
-    let (_, none) = service
+    // The same subscription again is the one there is (Altinn's
+    // `CompleteSubscriptionCreation_SubscriptionAlreadyExists_ReturnExisting`); unsigned, it is
+    // another one.
+    let (again, none) = service
+        .core
+        .create_subscription(&owner, request.clone(), true)
+        .await
+        .unwrap();
+    assert_eq!((again.id, none), (created.id, None));
+    let (unsigned, none) = service
         .core
         .create_subscription(&owner, request.clone(), false)
         .await
         .unwrap();
     assert!(none.is_none());
+    assert_ne!(unsigned.id, created.id);
     assert_eq!(service.core.subscriptions(&owner).await.unwrap().len(), 2);
 
-    // Another organisation neither sees nor deletes the owner's subscription.
+    // Another organisation is refused the owner's subscription (Altinn's
+    // `GetSubscription_NotAuthorized_Returns403`, `DeleteSubscription_NotAuthorized_Returns403`)
+    // and sees none of it in its list.
     let other = super_caller(SENDER);
     assert!(matches!(
         service.core.subscription(&other, created.id).await,
-        Err(EventsError::SubscriptionNotFound)
+        Err(EventsError::NotCreator)
     ));
     assert!(matches!(
         service.core.delete_subscription(&other, created.id).await,
-        Err(EventsError::SubscriptionNotFound)
+        Err(EventsError::NotCreator)
     ));
     assert!(service.core.subscriptions(&other).await.unwrap().is_empty());
-    // Nor subscribes to or pulls another subject's events, nor all of them.
-    let foreign = SubscriptionRequest {
-        subject_filter: Some(subject(RECIPIENT)),
-        ..request.clone()
-    };
-    assert!(matches!(
-        service
+    // Nor may it subscribe to another subject's events, nor to all of them
+    // (`CreateSubscription_WithoutAccess_ReturnsForbiddenError`).
+    for subject_filter in [Some(subject(RECIPIENT)), None] {
+        let refused = service
             .core
-            .create_subscription(&other, foreign, false)
-            .await,
-        Err(EventsError::Forbidden(_))
-    ));
-    assert!(matches!(
-        service
-            .core
-            .create_subscription(&other, request.clone(), false)
-            .await,
-        Err(EventsError::Invalid(_))
-    ));
+            .create_subscription(
+                &other,
+                SubscriptionRequestModel {
+                    subject_filter,
+                    ..request.clone()
+                },
+                false,
+            )
+            .await;
+        assert!(matches!(
+            refused,
+            Err(EventsError::NotAuthorized(resource)) if resource == "urn:altinn:resource:rules"
+        ));
+    }
+    // Pulling another subject's events is an empty page, not a refusal.
+    service.publish(&published("rules")).await;
     let pull = |subject: &str, after: &str, size: u32| PullInput {
         resource: "urn:altinn:resource:rules".into(),
         subject: subject.into(),
@@ -548,37 +562,74 @@ async fn subscriptions_follow_the_access_rules() {
         size,
         ..PullInput::default()
     };
+    assert_eq!(
+        service
+            .core
+            .pull(&owner, pull("", "0", 0))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(
+        service
+            .core
+            .pull(&other, pull(&subject(RECIPIENT), "0", 0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Altinn's pull checks, each with its text.
+    let cases = [
+        (
+            PullInput {
+                resource: "rules".into(),
+                ..pull("", "0", 0)
+            },
+            service::PULL_RESOURCE_NOT_URN,
+        ),
+        (pull("", "", 0), service::PULL_AFTER_MISSING),
+        (
+            PullInput {
+                alternative_subject: "/person/16069412345".into(),
+                ..pull(&subject(RECIPIENT), "0", 0)
+            },
+            service::PULL_TWO_SUBJECTS,
+        ),
+    ];
+    for (input, text) in cases {
+        assert!(matches!(
+            service.core.pull(&owner, input).await,
+            Err(EventsError::BadRequest(message)) if message == text
+        ));
+    }
+    // Without the scope, neither subscribing nor pulling; the caller's own subscriptions it
+    // still sees (Altinn asks no scope there).
+    let unscoped = caller(OWNER, &["altinn:broker.read"]);
     assert!(matches!(
         service
             .core
-            .pull(&other, pull(&subject(RECIPIENT), "", 0))
+            .create_subscription(&unscoped, request.clone(), false)
             .await,
-        Err(EventsError::Forbidden(_))
-    ));
-    for (after, size) in [("not-a-uuid", 0), ("", 1001)] {
-        assert!(matches!(
-            service.core.pull(&owner, pull("", after, size)).await,
-            Err(EventsError::Invalid(_))
-        ));
-    }
-    // Without the scope, nothing.
-    let unscoped = caller(OWNER, &["altinn:broker.read"]);
-    assert!(matches!(
-        service.core.subscriptions(&unscoped).await,
         Err(EventsError::MissingScope(_))
     ));
-    // Bad input is a 400 listing the fields.
-    let bad = SubscriptionRequest {
-        end_point: "ftp://x".into(),
-        resource_filter: "rules".into(),
+    assert!(matches!(
+        service.core.pull(&unscoped, pull("", "0", 0)).await,
+        Err(EventsError::MissingScope(_))
+    ));
+    assert_eq!(
+        service.core.subscriptions(&unscoped).await.unwrap().len(),
+        2
+    );
+    // A bad endpoint is refused before the scope is asked for, as Altinn checks it.
+    let bad = SubscriptionRequestModel {
+        end_point: Some("ftp://x".into()),
         ..request
     };
-    match service.core.create_subscription(&owner, bad, false).await {
-        Err(EventsError::Invalid(errors)) => {
-            assert!(errors.contains_key("endPoint") && errors.contains_key("resourceFilter"))
-        }
-        other => panic!("expected a validation error, got {other:?}"),
-    }
+    assert!(matches!(
+        service.core.create_subscription(&unscoped, bad, false).await,
+        Err(EventsError::BadRequest(message)) if message == INVALID_ENDPOINT
+    ));
     service
         .core
         .delete_subscription(&owner, created.id)

@@ -98,6 +98,7 @@ fn new_subscription(resource: &str, consumer: &str, end_point: &str) -> NewSubsc
             include_subunits: false,
         },
         consumer: consumer.to_owned(),
+        consumer_org: RECIPIENT.to_owned(),
         created_by: consumer.to_owned(),
         created: at(0),
         signing_secret: None,
@@ -142,21 +143,21 @@ async fn events_are_appended_once_and_pulled_in_order(store: &dyn EventStore) {
     let resource = "urn:altinn:resource:pull-resource".to_owned();
     let all = PullQuery {
         resource: resource.clone(),
-        after: None,
+        after: "0".to_owned(),
         size: 100,
         subject: None,
-        event_type: None,
+        types: Vec::new(),
     };
     let order = [first[0].id, first[1].id, second[0].id, second[1].id];
     assert_eq!(pull(store, all.clone()).await, order);
     let page = PullQuery {
-        after: Some(first[1].id),
+        after: first[1].id.to_string(),
         size: 1,
         ..all.clone()
     };
     assert_eq!(pull(store, page).await, [second[0].id]);
     let last = PullQuery {
-        after: Some(second[1].id),
+        after: second[1].id.to_string(),
         ..all.clone()
     };
     assert!(pull(store, last).await.is_empty());
@@ -166,10 +167,33 @@ async fn events_are_appended_once_and_pulled_in_order(store: &dyn EventStore) {
     };
     assert_eq!(pull(store, recipient).await, [first[1].id, second[1].id]);
     let unknown_after = PullQuery {
-        after: Some(Uuid::now_v7()),
-        ..all
+        after: "not-an-event".to_owned(),
+        ..all.clone()
     };
     assert_eq!(pull(store, unknown_after).await, order);
+    // Types are SQL LIKE patterns, case-sensitive, any of which may match (Altinn's
+    // `LIKE ANY(types)`); `\` makes a wildcard literal.
+    let published = "no.altinn.broker.published";
+    for (patterns, matches) in [
+        (vec![published], true),
+        (vec!["no.altinn.broker.%"], true),
+        (vec!["no_altinn_broker_published"], true),
+        (vec!["%PUBLISHED"], false),
+        (vec!["no.altinn.broker.initialized", "%.published"], true),
+        (vec!["no.altinn.broker.initialized"], false),
+        (vec![r"no\_altinn%"], false),
+        (vec![r"no.altinn.broker.publishe\d"], true),
+        (vec![r"no.altinn.broker.published\"], false),
+        (vec![r"no.altinn.broker.published\\"], false),
+        (vec!["*", "?", "[n]o%"], false),
+    ] {
+        let typed = PullQuery {
+            types: patterns.iter().map(|p| (*p).to_owned()).collect(),
+            ..all.clone()
+        };
+        let expected = if matches { order.to_vec() } else { Vec::new() };
+        assert_eq!(pull(store, typed).await, expected, "{patterns:?}");
+    }
 }
 
 async fn subscriptions_are_stored_listed_validated_and_deleted(store: &dyn EventStore) {
@@ -194,6 +218,46 @@ async fn subscriptions_are_stored_listed_validated_and_deleted(store: &dyn Event
     assert_ne!(other.id, created.id);
     let mine = store.subscriptions_of(consumer).await.unwrap();
     assert_eq!(mine, std::slice::from_ref(&created));
+    assert_eq!(created.consumer_org, RECIPIENT);
+
+    // Altinn's `find_subscription`: every filter (absent matching only absent), the consumer,
+    // the endpoint and `includeSubunits`; and Broker's signing.
+    assert_eq!(
+        store.find_subscription(&new).await.unwrap(),
+        Some(created.clone())
+    );
+    let differing = [
+        NewSubscription {
+            consumer: "/org/ttd".to_owned(),
+            ..new.clone()
+        },
+        NewSubscription {
+            signing_secret: Some(SigningSecret::new("whsec_x".to_owned())),
+            ..new.clone()
+        },
+    ];
+    let mut changes: Vec<fn(&mut SubscriptionRequest)> = vec![
+        |r| r.end_point.push('x'),
+        |r| r.resource_filter.push('x'),
+        |r| r.subject_filter = None,
+        |r| r.subject_filter = Some(String::new()),
+        |r| r.type_filter = None,
+        |r| r.source_filter = Some("https://broker.example/".to_owned()),
+        |r| r.include_subunits = true,
+    ];
+    let mut others: Vec<NewSubscription> = differing.into();
+    for change in changes.drain(..) {
+        let mut changed = new.clone();
+        change(&mut changed.request);
+        others.push(changed);
+    }
+    for other in others {
+        assert_eq!(
+            store.find_subscription(&other).await.unwrap(),
+            None,
+            "{other:?}"
+        );
+    }
 
     let resource = "urn:altinn:resource:sub-resource";
     assert!(
@@ -443,18 +507,18 @@ async fn a_reader_following_concurrent_appends_misses_nothing(store: Arc<dyn Eve
         .collect();
     let expected = APPENDERS * TRANSFERS * 2;
     let mut seen = Vec::new();
-    let mut after = None;
+    let mut after = "0".to_owned();
     for _ in 0..100_000 {
         let query = PullQuery {
             resource: resource.clone(),
-            after,
+            after: after.clone(),
             size: 7,
             subject: None,
-            event_type: None,
+            types: Vec::new(),
         };
         let page = pull(store.as_ref(), query).await;
         if let Some(last) = page.last() {
-            after = Some(*last);
+            after = last.to_string();
         }
         seen.extend(page);
         if seen.len() >= expected {
@@ -607,10 +671,10 @@ async fn claims_skip_excluded_endpoints_and_release(store: &dyn EventStore) {
 
     let typed = |event_type: &str| PullQuery {
         resource: "urn:altinn:resource:fair-resource".to_owned(),
-        after: None,
+        after: "0".to_owned(),
         size: 10,
         subject: None,
-        event_type: Some(event_type.to_owned()),
+        types: vec![event_type.to_owned()],
     };
     assert_eq!(
         store
@@ -723,6 +787,45 @@ async fn validation_handshakes_are_leased_and_scheduled(store: &dyn EventStore) 
     assert_eq!(
         validated.iter().map(|s| s.id).collect::<Vec<_>>(),
         [second.id]
+    );
+
+    // A duplicate's handshake is sent again with fresh attempts: a failure leaves a validated
+    // subscription validated, a success validates one that was given up on.
+    assert!(
+        store
+            .rearm_validation(second.id, at(3_000_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .rearm_validation(first.id, at(3_000_000))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rearm_validation(i64::MAX, at(3_000_000))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        ids(store
+            .claim_validations(at(3_000_000), 10, at(3_000_030))
+            .await
+            .unwrap()),
+        [(first.id, 0), (second.id, 0)]
+    );
+    for (id, outcome) in [
+        (first.id, ValidationOutcome::Validated),
+        (second.id, ValidationOutcome::GiveUp),
+    ] {
+        assert!(store.record_validation(id, outcome).await.unwrap());
+    }
+    let validated = store.validated_subscriptions(resource).await.unwrap();
+    assert_eq!(
+        validated.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [first.id, second.id]
     );
 }
 

@@ -56,9 +56,10 @@ fn missing_credentials(detail: &str) -> Problem {
 pub struct Authenticated(pub Caller);
 
 impl Authenticated {
-    /// The caller, if its token carries at least one of `scopes`; else 403 `insufficient_scope`.
+    /// The caller, if its token carries at least one of `scopes` (no scopes: any token, as a
+    /// bare `[Authorize]`); else 403 `insufficient_scope`.
     pub fn require_any_scope(&self, scopes: &[&str]) -> Result<&Caller, Problem> {
-        if scopes.iter().any(|scope| self.0.has_scope(scope)) {
+        if scopes.is_empty() || scopes.iter().any(|scope| self.0.has_scope(scope)) {
             return Ok(&self.0);
         }
         // RFC 6750 §3: the challenge's `scope` is a space-separated list.
@@ -87,7 +88,7 @@ where
 /// The scopes a route accepts, any one of which is enough: an ASP.NET authorization policy
 /// (Altinn's `Sender` is `altinn:broker.write`, say).
 pub trait Policy {
-    /// The accepted scopes.
+    /// The accepted scopes; none for any authenticated caller, as a bare `[Authorize]`.
     const SCOPES: &'static [&'static str];
 }
 
@@ -202,6 +203,11 @@ mod tests {
                 .require_any_scope(&["altinn:broker.read", "altinn:broker.write"])
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn no_scopes_asked_is_any_token() {
+        assert!(caller(&[]).require_any_scope(&[]).is_ok());
     }
 
     #[test]

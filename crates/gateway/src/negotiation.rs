@@ -5,7 +5,9 @@
 //!   text; and, as ASP.NET's `[Produces]` does, the action's problems are sent as its type
 //!   (`application/json`), not as `application/problem+json`;
 //! - [`consumes`]: ASP.NET's `[Consumes]` routing constraint: a request whose `Content-Type` is
-//!   another type is a 415 with no body (one without a `Content-Type` passes).
+//!   another type is a 415 with no body (one without a `Content-Type` passes);
+//! - [`problems_as`]: `[Produces]` alone, for Altinn Events, which has no Accept check: the
+//!   action's problems are sent as its type.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -13,7 +15,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use crate::problem::{Bare, ProblemsAsJson, bare};
+use crate::problem::{Bare, ProblemsAs, bare};
+
+/// JSON as ASP.NET's System.Text.Json formatter names it in an answer.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+/// CloudEvents JSON as ASP.NET names it in an answer of an action producing it.
+const CLOUDEVENTS_UTF8: &str = "application/cloudevents+json; charset=utf-8";
 
 /// The media types of a header's comma-separated list, parameters removed, lowercased.
 fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
@@ -68,11 +75,27 @@ pub async fn produces(types: &'static [&'static str], request: Request, next: Ne
     if !acceptable(request.headers(), types) {
         return not_acceptable(types);
     }
-    let mut response = next.run(request).await;
     if types.first() == Some(&"application/json") {
-        response.extensions_mut().insert(ProblemsAsJson);
+        return problems_as(JSON_UTF8, request, next).await;
     }
+    next.run(request).await
+}
+
+/// The middleware of an action whose problems are sent as `content_type`.
+pub async fn problems_as(content_type: &'static str, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(ProblemsAs(content_type));
     response
+}
+
+/// [`problems_as`] for Altinn Events' actions producing JSON.
+pub async fn problems_as_json(request: Request, next: Next) -> Response {
+    problems_as(JSON_UTF8, request, next).await
+}
+
+/// [`problems_as`] for Altinn Events' pull, which produces CloudEvents JSON.
+pub async fn problems_as_cloudevents(request: Request, next: Next) -> Response {
+    problems_as(CLOUDEVENTS_UTF8, request, next).await
 }
 
 /// The middleware of an action consuming only `content_type`.

@@ -42,10 +42,11 @@ const ALTINN_PREFIXES: [&str; 4] = [
 #[derive(Debug, Clone, Copy)]
 pub struct Bare;
 
-/// Marks a route whose problems are sent as `application/json`: ASP.NET's `[Produces]` gives
-/// every object result of an action, problem details included, the content type it names.
+/// Marks a route whose problems are sent as the content type it holds (`application/json;
+/// charset=utf-8`, say): ASP.NET's `[Produces]` gives every object result of an action,
+/// problem details included, the content type it names.
 #[derive(Debug, Clone, Copy)]
-pub struct ProblemsAsJson;
+pub struct ProblemsAs(pub &'static str);
 
 /// `status` with no body, as ASP.NET answers it, kept so by [`finish`].
 pub fn bare(status: StatusCode) -> Response {
@@ -131,10 +132,10 @@ pub async fn finish(request: Request, next: Next) -> Response {
     } else {
         convert(response, trace_id).await
     };
-    if response.extensions().get::<ProblemsAsJson>().is_some() {
+    if let Some(ProblemsAs(content_type)) = response.extensions().get::<ProblemsAs>().copied() {
         response.headers_mut().insert(
             header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json; charset=utf-8"),
+            http::HeaderValue::from_static(content_type),
         );
     }
     response
@@ -171,7 +172,7 @@ async fn convert(response: Response, trace_id: Option<String>) -> Response {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes.to_vec()).ok())
         .filter(|text| !text.trim().is_empty());
-    let as_json = parts.extensions.get::<ProblemsAsJson>().copied();
+    let problems_as = parts.extensions.get::<ProblemsAs>().copied();
     let mut rendered = match text {
         // A server error's text may describe internals; the client learns only the status.
         Some(text) if parts.status.is_client_error() => Problem {
@@ -186,7 +187,7 @@ async fn convert(response: Response, trace_id: Option<String>) -> Response {
             rendered.headers_mut().append(name, value.clone());
         }
     }
-    if let Some(marker) = as_json {
+    if let Some(marker) = problems_as {
         rendered.extensions_mut().insert(marker);
     }
     rendered

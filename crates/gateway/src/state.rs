@@ -19,7 +19,14 @@ pub struct AppState {
     pub verifier: Arc<TokenVerifier>,
     /// The operator's admin credential.
     pub admin: AdminToken,
+    /// The gateway's external base URL without a trailing slash (`BROKER_PUBLIC_URL`), for
+    /// the absolute links Altinn's answers carry.
+    pub public_url: PublicUrl,
 }
+
+/// The gateway's external base URL without a trailing slash.
+#[derive(Debug, Clone)]
+pub struct PublicUrl(pub String);
 
 impl AppState {
     /// State for the gateway `common` and `config` describe: lazy channels, and keys fetched
@@ -39,6 +46,7 @@ impl AppState {
             clients,
             verifier: Arc::new(verifier),
             admin,
+            public_url: PublicUrl(common.public_url()),
         })
     }
 

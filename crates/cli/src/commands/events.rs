@@ -80,8 +80,8 @@ pub async fn unsubscribe(ctx: &Context, id: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Prints `resource`'s events after `after`, polling every `interval` (or until there are no
-/// more, with `once`).
+/// Prints `resource`'s events after `after` (this organisation's, or with `all_subjects`
+/// every party's), polling every `interval` (or until there are no more, with `once`).
 pub async fn watch(
     ctx: &Context,
     resource: &str,
@@ -89,18 +89,23 @@ pub async fn watch(
     event_type: Option<&str>,
     interval: Duration,
     once: bool,
+    all_subjects: bool,
 ) -> Result<(), CliError> {
     let resource = resource_urn(resource);
     let size = PAGE.to_string();
     let mut after = after.unwrap_or_else(|| "0".to_owned());
     loop {
         // Asked for each poll: a watch outlives a token, and the cache makes this cheap.
-        let (api, _) = ctx.api(&[SUBSCRIBE]).await?;
+        let (api, profile) = ctx.api(&[SUBSCRIBE]).await?;
+        let subject = OrgNumber::parse(&profile.org)?.urn();
         let mut query = vec![
             ("resource", resource.as_str()),
             ("after", after.as_str()),
             ("size", size.as_str()),
         ];
+        if !all_subjects {
+            query.push(("subject", subject.as_str()));
+        }
         query.extend(event_type.map(|t| ("type", t)));
         let events = api.events(&query).await?;
         for event in &events {

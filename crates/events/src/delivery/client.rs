@@ -18,8 +18,9 @@ use url::{Host, Url};
 
 use crate::domain::subscription::is_private_address;
 
-/// The media type of a structured CloudEvent.
-pub const CLOUDEVENTS_JSON: &str = "application/cloudevents+json";
+/// The content type of every webhook POST, as Altinn's `WebhookService` sends it (a UTF-8
+/// `StringContent` of `application/json`), though the body is a structured CloudEvent.
+pub const WEBHOOK_CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 /// Why a POST did not get a 2xx.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,7 +95,7 @@ impl WebhookClient {
         })
     }
 
-    /// POSTs `body` as a CloudEvent with `headers`; `Ok` on any 2xx.
+    /// POSTs `body`, a CloudEvent, with `headers`; `Ok` on any 2xx.
     pub async fn post(
         &self,
         end_point: &str,
@@ -102,7 +103,7 @@ impl WebhookClient {
         mut headers: HeaderMap,
     ) -> Result<u16, PostError> {
         let url = self.checked(end_point)?;
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(CLOUDEVENTS_JSON));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(WEBHOOK_CONTENT_TYPE));
         let answer = self
             .http
             .post(url)

@@ -13,8 +13,6 @@ pub const SPEC_VERSION: &str = "1.0";
 pub const RESOURCE_URN_PREFIX: &str = "urn:altinn:resource:";
 /// The prefix of an organisation subject.
 pub const ORGANIZATION_URN_PREFIX: &str = "urn:altinn:organization:identifier-no:";
-/// The prefix of a person subject.
-pub const PERSON_URN_PREFIX: &str = "urn:altinn:person:identifier-no:";
 
 /// A party's role, as `data.Role` carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,10 @@
 //! Errors of the event service, each mapped once to the problem the client sees.
 //!
-//! A subscriber asking for a filter it may not use gets 403, not Altinn's 401: 401 means "who
-//! are you?" to every HTTP client (and carries a Bearer challenge here), while the caller is
-//! known and only the right is missing.
+//! Altinn Events answers its subscribers' mistakes with a text and a status
+//! ([`EventsError::BadRequest`], [`EventsError::NotAuthorized`]) or with a bare status
+//! ([`EventsError::SubscriptionNotFound`], [`EventsError::NotCreator`],
+//! [`EventsError::MissingScope`]); the problems carry exactly that (a detail, or none), and the
+//! gateway writes them as Altinn does on each route.
 
 use std::collections::BTreeMap;
 
@@ -17,29 +19,27 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 /// An error of any event-service operation, rendered as problem+json.
 #[derive(Debug, thiserror::Error)]
 pub enum EventsError {
-    /// One or more request fields are invalid.
+    /// One or more request fields are invalid (the operator's calls).
     #[error("invalid request: {0:?}")]
     Invalid(FieldErrors),
-    /// No such subscription (or not the caller's).
+    /// Altinn's 400 with its text.
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such subscription: Altinn's 404 without a body.
     #[error("the subscription was not found")]
     SubscriptionNotFound,
-    /// The token lacks the scope the operation needs.
+    /// The subscription was created by someone else: Altinn's 403 without a body.
+    #[error("the subscription was created by someone else")]
+    NotCreator,
+    /// The token lacks the scope the operation needs: Altinn's `Forbid()`, without a body.
     #[error("the token lacks the scope {0}")]
     MissingScope(&'static str),
-    /// The caller may not use this filter or read these events.
-    #[error("{0}")]
-    Forbidden(String),
+    /// The access decision refused a subscription to this resource (named as sent).
+    #[error("Not authorized to create a subscription for resource {0}.")]
+    NotAuthorized(String),
     /// The operation needs the admin credential.
     #[error("the admin credential is missing or wrong")]
     NotAdmin,
-    /// The resource is not in the resource registry.
-    #[error("the resource {resource} does not exist")]
-    UnknownResource {
-        /// The request field that named it.
-        field: &'static str,
-        /// The resource as named.
-        resource: String,
-    },
     /// Something the service needs is missing (e.g. randomness); nothing the client did.
     #[error("the event service cannot serve the request now")]
     Unavailable,
@@ -58,23 +58,30 @@ impl EventsError {
         errors.insert(field.to_owned(), vec![message.into()]);
         Self::Invalid(errors)
     }
+
+    /// Altinn's 400 with `text`.
+    pub fn bad_request(text: &str) -> Self {
+        Self::BadRequest(text.to_owned())
+    }
 }
 
 impl From<EventsError> for Problem {
     fn from(error: EventsError) -> Self {
         match error {
             EventsError::Invalid(errors) => Problem::validation(errors),
-            not_found @ EventsError::SubscriptionNotFound => {
-                Problem::not_found(not_found.to_string())
+            bad @ EventsError::BadRequest(_) => {
+                Problem::new(StatusCode::BAD_REQUEST, bad.to_string())
             }
-            EventsError::MissingScope(scope) => Problem::insufficient_scope(scope),
-            forbidden @ EventsError::Forbidden(_) => {
-                Problem::new(StatusCode::FORBIDDEN, forbidden.to_string())
+            EventsError::SubscriptionNotFound => Problem::bare(StatusCode::NOT_FOUND),
+            EventsError::NotCreator => Problem::bare(StatusCode::FORBIDDEN),
+            EventsError::MissingScope(scope) => Problem {
+                detail: None,
+                ..Problem::insufficient_scope(scope)
+            },
+            refused @ EventsError::NotAuthorized(_) => {
+                Problem::new(StatusCode::FORBIDDEN, refused.to_string())
             }
             not_admin @ EventsError::NotAdmin => Problem::unauthorized(not_admin.to_string()),
-            unknown @ EventsError::UnknownResource { field, .. } => {
-                Problem::invalid_field(field, unknown.to_string())
-            }
             unavailable @ EventsError::Unavailable => Problem::unavailable(unavailable.to_string()),
             EventsError::Upstream(problem) => problem,
             EventsError::Store(error) => {
@@ -97,28 +104,36 @@ mod tests {
 
     #[test]
     fn maps_to_problems() {
-        let problem = Problem::from(EventsError::invalid("endPoint", "must be http(s)"));
+        let problem = Problem::from(EventsError::invalid("ids", "must be dead-letter ids"));
         assert_eq!(problem.status, 400);
-        assert!(problem.errors.unwrap().contains_key("endPoint"));
-        assert_eq!(Problem::from(EventsError::SubscriptionNotFound).status, 404);
+        assert!(problem.errors.unwrap().contains_key("ids"));
+        let problem = Problem::from(EventsError::bad_request("Resource filter is required."));
+        assert_eq!(
+            (problem.status, problem.detail.as_deref()),
+            (400, Some("Resource filter is required."))
+        );
+        for (error, status) in [
+            (EventsError::SubscriptionNotFound, 404),
+            (EventsError::NotCreator, 403),
+            (EventsError::MissingScope("altinn:events.subscribe"), 403),
+        ] {
+            let problem = Problem::from(error);
+            assert_eq!((problem.status, problem.detail), (status, None));
+        }
+        let refused = Problem::from(EventsError::NotAuthorized(
+            "urn:altinn:resource:some-service".into(),
+        ));
+        assert_eq!(refused.status, 403);
+        assert_eq!(
+            refused.detail.as_deref(),
+            Some(
+                "Not authorized to create a subscription for resource urn:altinn:resource:some-service."
+            )
+        );
         let store = EventsError::Store(StoreError::Corrupt("x".into()));
         let problem = Problem::from(store);
         assert_eq!(problem.status, 503);
         assert!(!problem.detail.unwrap().contains('x'));
-        assert_eq!(
-            Problem::from(EventsError::Forbidden("no".into())).status,
-            403
-        );
-        let scope = Problem::from(EventsError::MissingScope("altinn:events.subscribe"));
-        assert_eq!(scope.status, 403);
         assert_eq!(Problem::from(EventsError::NotAdmin).status, 401);
-        assert_eq!(
-            Problem::from(EventsError::UnknownResource {
-                field: "resource",
-                resource: "r".into()
-            })
-            .status,
-            400
-        );
     }
 }

@@ -66,19 +66,20 @@ pub struct Appended {
     pub deliveries: usize,
 }
 
-/// A page of the event log for pull.
+/// A page of the event log for pull, as Altinn's `getevents` selects it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullQuery {
-    /// `urn:altinn:resource:<id>`.
+    /// `urn:altinn:resource:<id>`, exact.
     pub resource: String,
-    /// The last event the caller saw; `None` (or an id not in the log) starts at the beginning.
-    pub after: Option<Uuid>,
+    /// The id of the last event the caller saw; an id not in the log starts at the beginning.
+    pub after: String,
     /// At most this many events.
     pub size: u32,
     /// Only events with this subject.
     pub subject: Option<String>,
-    /// Only events of this type.
-    pub event_type: Option<String>,
+    /// Only events whose type matches one of these SQL `LIKE` patterns (`%` any text, `_` any
+    /// character, `\` escaping either); every type when empty.
+    pub types: Vec<String>,
 }
 
 /// A subscription to create; the store assigns the id.
@@ -86,8 +87,10 @@ pub struct PullQuery {
 pub struct NewSubscription {
     /// The validated request.
     pub request: SubscriptionRequest,
-    /// The owner.
+    /// The owner, named as Altinn names callers.
     pub consumer: String,
+    /// The organisation number the owner acts for.
+    pub consumer_org: String,
     /// The creator.
     pub created_by: String,
     /// When; the first validation handshake is due then.
@@ -219,6 +222,17 @@ pub trait EventStore: Send + Sync {
         &self,
         subscription: &NewSubscription,
     ) -> Result<Subscription, StoreError>;
+    /// The subscription `new` would duplicate, as Altinn's `find_subscription` finds it: the
+    /// same resource, source, subject and type filters (absent matching absent), consumer,
+    /// endpoint and `includeSubunits`, and (Broker's extension) signed the same way.
+    async fn find_subscription(
+        &self,
+        new: &NewSubscription,
+    ) -> Result<Option<Subscription>, StoreError>;
+    /// Makes a subscription's validation handshake due again at `at`, with fresh attempts, as
+    /// Altinn sends a duplicate's handshake again; whether it exists. A validated subscription
+    /// stays validated whatever the handshake answers.
+    async fn rearm_validation(&self, id: i64, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// One subscription.
     async fn subscription(&self, id: i64) -> Result<Option<Subscription>, StoreError>;
     /// A consumer's subscriptions, oldest first.
@@ -267,7 +281,8 @@ pub trait EventStore: Send + Sync {
         limit: u32,
         lease_until: DateTime<Utc>,
     ) -> Result<Vec<PendingValidation>, StoreError>;
-    /// Records a handshake attempt of a subscription; whether it still exists.
+    /// Records a handshake attempt of a subscription (a failure leaves a validated one
+    /// validated); whether it still exists.
     async fn record_validation(
         &self,
         subscription: i64,

@@ -28,4 +28,4 @@ impl PostgresEventStore {
 }
 
 // Concurrent delivery workers skip each other's rows instead of waiting for them.
-event_store_impl!(PostgresEventStore, true);
+event_store_impl!(PostgresEventStore, super::sql::Dialect::Postgres);

@@ -1,8 +1,9 @@
 //! The SQL of [`EventStore`](super::EventStore), written once and instantiated for each database
 //! by [`event_store_impl!`]. Every statement is plain SQL valid on both PostgreSQL and SQLite,
-//! except the claims, which each backend completes with its lock clause (PostgreSQL locks and
-//! skips the rows it claims; SQLite has a single writer and needs no lock). Statements with a
-//! list of values are built with one `$n` placeholder per value, never with the values.
+//! except where the [`Dialect`] completes it: the claims' lock clause (PostgreSQL locks and
+//! skips the rows it claims; SQLite has a single writer and needs no lock) and the pull's type
+//! patterns (PostgreSQL's case-sensitive `LIKE`, which SQLite only has as `GLOB`). Statements
+//! with a list of values are built with one `$n` placeholder per value, never with the values.
 
 use std::fmt::Display;
 
@@ -19,22 +20,100 @@ pub(super) const INSERT_EVENT: &str =
     "INSERT INTO events (id, resource, subject, payload, appended, event_type, traceparent)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING";
 pub(super) const SELECT_EVENT: &str = "SELECT payload FROM events WHERE id = $1";
-/// `$2` is the last seen id ('' for none); an unknown id starts at the beginning. `$3` and `$5`
-/// filter by subject and type when not ''.
-pub(super) const PULL: &str = "SELECT payload FROM events
-     WHERE resource = $1
-       AND seq > COALESCE((SELECT seq FROM events WHERE id = $2), 0)
-       AND ($3 = '' OR subject = $3)
-       AND ($5 = '' OR event_type = $5)
-     ORDER BY seq LIMIT $4";
+/// The SQL dialect a store speaks, where the two differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Dialect {
+    /// PostgreSQL: row locks, and `LIKE` as Altinn's `getevents` uses it.
+    Postgres,
+    /// SQLite: one writer, and `GLOB` for a case-sensitive pattern.
+    Sqlite,
+}
+
+/// A page of a resource's events after the one with id `$2` (an unknown id starts at the
+/// beginning), with subject `$3` when not '', at most `$4`, of a type matching one of `types`
+/// patterns (`$5`…, each as [`type_pattern`] writes it) when there are any.
+pub(super) fn pull(dialect: Dialect, types: usize) -> String {
+    let operator = match dialect {
+        Dialect::Postgres => "LIKE",
+        Dialect::Sqlite => "GLOB",
+    };
+    let types = if types == 0 {
+        String::new()
+    } else {
+        let any: Vec<String> = (5..5 + types)
+            .map(|n| format!("event_type {operator} ${n}"))
+            .collect();
+        format!("AND ({})", any.join(" OR "))
+    };
+    format!(
+        "SELECT payload FROM events
+         WHERE resource = $1
+           AND seq > COALESCE((SELECT seq FROM events WHERE id = $2), 0)
+           AND ($3 = '' OR subject = $3)
+           {types}
+         ORDER BY seq LIMIT $4"
+    )
+}
+
+/// A pattern of PostgreSQL's `LIKE` (`%` any text, `_` any one character, `\` making the next
+/// character literal, a trailing one literal itself) written for `dialect`: for PostgreSQL
+/// with every literal escaped, for SQLite as the `GLOB` pattern that matches the same strings.
+pub(super) fn type_pattern(dialect: Dialect, pattern: &str) -> String {
+    let mut written = String::with_capacity(pattern.len() + 4);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        let literal = match c {
+            '%' | '_' => {
+                written.push(match (dialect, c) {
+                    (Dialect::Postgres, c) => c,
+                    (Dialect::Sqlite, '%') => '*',
+                    (Dialect::Sqlite, _) => '?',
+                });
+                continue;
+            }
+            '\\' => chars.next().unwrap_or('\\'),
+            c => c,
+        };
+        match (dialect, literal) {
+            (Dialect::Postgres, '%' | '_' | '\\') => {
+                written.push('\\');
+                written.push(literal);
+            }
+            (Dialect::Sqlite, '*' | '?' | '[') => {
+                written.push('[');
+                written.push(literal);
+                written.push(']');
+            }
+            _ => written.push(literal),
+        }
+    }
+    written
+}
 
 const SUBSCRIPTION_COLUMNS: &str = "id, end_point, resource_filter, subject_filter,
-       source_filter, type_filter, include_subunits, consumer, created_by, created, validated";
+       source_filter, type_filter, include_subunits, consumer, consumer_org, created_by, created,
+       validated";
 /// The first handshake is due when the subscription is created.
 pub(super) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (end_point,
        resource_filter, subject_filter, source_filter, type_filter, include_subunits, consumer,
-       created_by, created, validated, signing_secret, validation_attempts, next_validation)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, 0, $9) RETURNING id";
+       created_by, created, validated, signing_secret, validation_attempts, next_validation,
+       consumer_org)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE, $10, 0, $9, $11) RETURNING id";
+/// Altinn's `find_subscription`: `$1` endpoint, `$2` resource, `$3`–`$5` subject, source and
+/// type filters (NULL matching NULL), `$6` subunits, `$7` consumer, `$8` whether signed.
+pub(super) fn find_subscription() -> String {
+    select_subscriptions(
+        "end_point = $1 AND resource_filter = $2
+         AND (($3 IS NULL AND subject_filter IS NULL) OR subject_filter = $3)
+         AND (($4 IS NULL AND source_filter IS NULL) OR source_filter = $4)
+         AND (($5 IS NULL AND type_filter IS NULL) OR type_filter = $5)
+         AND include_subunits = $6 AND consumer = $7
+         AND (signing_secret IS NOT NULL) = $8",
+    )
+}
+/// Makes `$1`'s handshake due at `$2` with fresh attempts.
+pub(super) const REARM_VALIDATION: &str =
+    "UPDATE subscriptions SET validation_attempts = 0, next_validation = $2 WHERE id = $1";
 pub(super) fn select_subscriptions(filter: &str) -> String {
     format!("SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE {filter} ORDER BY id")
 }
@@ -45,20 +124,19 @@ pub(super) const MARK_VALIDATED: &str =
     "UPDATE subscriptions SET validated = TRUE, next_validation = NULL WHERE id = $1";
 /// PostgreSQL's clause that locks the rows a claim reads and skips rows other claims hold;
 /// SQLite has a single writer and needs none.
-fn lock_clause(row_locks: bool, table: &str) -> String {
-    if row_locks {
-        format!("FOR UPDATE OF {table} SKIP LOCKED")
-    } else {
-        String::new()
+fn lock_clause(dialect: Dialect, table: &str) -> String {
+    match dialect {
+        Dialect::Postgres => format!("FOR UPDATE OF {table} SKIP LOCKED"),
+        Dialect::Sqlite => String::new(),
     }
 }
 /// Claims due handshakes by moving their due time to the lease's end.
-pub(super) fn claim_validations(row_locks: bool) -> String {
-    let lock = lock_clause(row_locks, "subscriptions");
+pub(super) fn claim_validations(dialect: Dialect) -> String {
+    let lock = lock_clause(dialect, "subscriptions");
     format!(
         "UPDATE subscriptions SET next_validation = $3 WHERE id IN (
            SELECT id FROM subscriptions
-           WHERE next_validation IS NOT NULL AND next_validation <= $1 AND NOT validated
+           WHERE next_validation IS NOT NULL AND next_validation <= $1
            ORDER BY next_validation, id LIMIT $2 {lock}) RETURNING id"
     )
 }
@@ -70,8 +148,9 @@ pub(super) fn select_pending_validations(count: usize) -> String {
         placeholders(1, count)
     )
 }
-/// `$2` validated, `$3` the next handshake (NULL for none).
-pub(super) const RECORD_VALIDATION: &str = "UPDATE subscriptions SET validated = $2,
+/// `$2` whether it passed (a failure leaves a validated subscription validated), `$3` the next
+/// handshake (NULL for none).
+pub(super) const RECORD_VALIDATION: &str = "UPDATE subscriptions SET validated = (validated OR $2),
        validation_attempts = validation_attempts + 1, next_validation = $3
      WHERE id = $1";
 
@@ -84,13 +163,13 @@ pub(super) const ENQUEUE: &str = "INSERT INTO deliveries (event_id, subscription
 /// Claims and leases in one statement: of the first `$2` due rows, at most `$4` per endpoint,
 /// leaving out `excluded` endpoints (`$5`…). The window function ranks candidates that the
 /// innermost select has already locked, as PostgreSQL allows no row lock beside a window.
-pub(super) fn claim_due(row_locks: bool, excluded: usize) -> String {
+pub(super) fn claim_due(dialect: Dialect, excluded: usize) -> String {
     let exclusion = if excluded == 0 {
         String::new()
     } else {
         format!("AND s.end_point NOT IN ({})", placeholders(5, excluded))
     };
-    let lock = lock_clause(row_locks, "d");
+    let lock = lock_clause(dialect, "d");
     format!(
         "UPDATE deliveries SET claimed_until = $3 WHERE id IN (
            SELECT id FROM (
@@ -205,6 +284,7 @@ pub(super) type SubscriptionRow = (
     bool,
     String,
     String,
+    String,
     i64,
     bool,
 );
@@ -219,6 +299,7 @@ pub(super) fn subscription_from(row: SubscriptionRow) -> Result<Subscription, St
         type_filter,
         include_subunits,
         consumer,
+        consumer_org,
         created_by,
         created,
         validated,
@@ -234,6 +315,7 @@ pub(super) fn subscription_from(row: SubscriptionRow) -> Result<Subscription, St
             include_subunits,
         },
         consumer,
+        consumer_org,
         created_by,
         created: time("subscription created", created)?,
         validated,
@@ -250,6 +332,7 @@ pub(super) type PendingValidationRow = (
     bool,
     String,
     String,
+    String,
     i64,
     bool,
     i64,
@@ -258,9 +341,9 @@ pub(super) type PendingValidationRow = (
 pub(super) fn pending_validation_from(
     row: PendingValidationRow,
 ) -> Result<PendingValidation, StoreError> {
-    let (a, b, c, d, e, f, g, h, i, j, k, attempts) = row;
+    let (a, b, c, d, e, f, g, h, i, j, k, l, attempts) = row;
     Ok(PendingValidation {
-        subscription: subscription_from((a, b, c, d, e, f, g, h, i, j, k))?,
+        subscription: subscription_from((a, b, c, d, e, f, g, h, i, j, k, l))?,
         attempts: stored("validation attempts", u32::try_from(attempts))?,
     })
 }
@@ -308,7 +391,7 @@ pub(super) fn delivery_from(row: DeliveryRow) -> Result<Delivery, StoreError> {
 
 /// The whole [`EventStore`](super::EventStore) for a store type with `pool` and `writes` fields.
 macro_rules! event_store_impl {
-    ($store:ty, $row_locks:expr) => {
+    ($store:ty, $dialect:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::EventStore for $store {
             async fn append(
@@ -375,14 +458,16 @@ macro_rules! event_store_impl {
             ) -> Result<Vec<$crate::domain::cloud_event::CloudEvent>, $crate::store::StoreError>
             {
                 use $crate::store::sql;
-                let rows: Vec<(String,)> = sqlx::query_as(sql::PULL)
+                let statement = sql::pull($dialect, query.types.len());
+                let mut select = sqlx::query_as(sqlx::AssertSqlSafe(statement))
                     .bind(&query.resource)
-                    .bind(query.after.map(|id| id.to_string()).unwrap_or_default())
+                    .bind(&query.after)
                     .bind(query.subject.as_deref().unwrap_or_default())
-                    .bind(i64::from(query.size))
-                    .bind(query.event_type.as_deref().unwrap_or_default())
-                    .fetch_all(&self.pool)
-                    .await?;
+                    .bind(i64::from(query.size));
+                for pattern in &query.types {
+                    select = select.bind(sql::type_pattern($dialect, pattern));
+                }
+                let rows: Vec<(String,)> = select.fetch_all(&self.pool).await?;
                 rows.iter()
                     .map(|(payload,)| sql::event_from(payload))
                     .collect()
@@ -411,18 +496,56 @@ macro_rules! event_store_impl {
                             .as_ref()
                             .map($crate::delivery::signing::SigningSecret::expose),
                     )
+                    .bind(&new.consumer_org)
                     .fetch_one(&self.pool)
                     .await?;
                 Ok($crate::domain::subscription::Subscription {
                     id,
                     request: request.clone(),
                     consumer: new.consumer.clone(),
+                    consumer_org: new.consumer_org.clone(),
                     created_by: new.created_by.clone(),
                     // As stored, so a read returns the same value.
                     created: chrono::DateTime::from_timestamp_millis(sql::millis(new.created))
                         .unwrap_or(new.created),
                     validated: false,
                 })
+            }
+
+            async fn find_subscription(
+                &self,
+                new: &$crate::store::NewSubscription,
+            ) -> Result<Option<$crate::domain::subscription::Subscription>, $crate::store::StoreError>
+            {
+                use $crate::store::sql;
+                let request = &new.request;
+                let row: Option<sql::SubscriptionRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::find_subscription()))
+                        .bind(&request.end_point)
+                        .bind(&request.resource_filter)
+                        .bind(&request.subject_filter)
+                        .bind(&request.source_filter)
+                        .bind(&request.type_filter)
+                        .bind(request.include_subunits)
+                        .bind(&new.consumer)
+                        .bind(new.signing_secret.is_some())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                row.map(sql::subscription_from).transpose()
+            }
+
+            async fn rearm_validation(
+                &self,
+                id: i64,
+                at: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let _turn = self.writes.enter().await;
+                let done = sqlx::query($crate::store::sql::REARM_VALIDATION)
+                    .bind(id)
+                    .bind($crate::store::sql::millis(at))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn subscription(
@@ -502,7 +625,7 @@ macro_rules! event_store_impl {
                 exclude_endpoints: &[String],
             ) -> Result<Vec<$crate::store::Delivery>, $crate::store::StoreError> {
                 use $crate::store::sql;
-                let claim = sql::claim_due($row_locks, exclude_endpoints.len());
+                let claim = sql::claim_due($dialect, exclude_endpoints.len());
                 let claimed: Vec<(i64,)> = {
                     let _turn = self.writes.enter().await;
                     let mut query = sqlx::query_as(sqlx::AssertSqlSafe(claim))
@@ -624,7 +747,7 @@ macro_rules! event_store_impl {
                 use $crate::store::sql;
                 let claimed: Vec<(i64,)> = {
                     let _turn = self.writes.enter().await;
-                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_validations($row_locks)))
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql::claim_validations($dialect)))
                         .bind(sql::millis(now))
                         .bind(i64::from(limit))
                         .bind(sql::millis(lease_until))

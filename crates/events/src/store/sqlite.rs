@@ -30,4 +30,4 @@ impl SqliteEventStore {
 }
 
 // SQLite has one writer at a time, so the claim needs no row lock.
-event_store_impl!(SqliteEventStore, false);
+event_store_impl!(SqliteEventStore, super::sql::Dialect::Sqlite);

@@ -235,6 +235,7 @@ impl Service {
                     include_subunits: false,
                 },
                 consumer: format!("/organisation/{consumer}"),
+                consumer_org: consumer.to_owned(),
                 created_by: format!("/organisation/{consumer}"),
                 created: Utc::now(),
                 signing_secret: signing_secret.map(SigningSecret::new),

@@ -18,9 +18,7 @@ mod values;
 
 pub use error::QueryBinding;
 pub use json::{ApiJson, JsonBody, bind_json, parse_json};
-#[cfg(test)]
-pub use query::parse_query;
-pub use query::{ApiQuery, QueryModel};
+pub use query::{ApiQuery, QueryModel, parse_query, query_collection};
 pub use values::{ResourceId, Timestamp};
 
 use serde::{Deserialize, Deserializer};

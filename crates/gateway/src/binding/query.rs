@@ -36,9 +36,10 @@ where
     }
 }
 
-/// The parameters of `query` (without the `?`) grouped by name, case-insensitively, in the order
-/// they came: one value as text, several as a list.
-pub fn parameters(query: &str) -> Map<String, Value> {
+/// The parameters of `query` (without the `?`), decoded, as ASP.NET's `Request.Query` holds
+/// them: grouped by name case-insensitively under the name as first sent, in the order the
+/// names first came, each with its values in order.
+pub fn query_collection(query: &str) -> Vec<(String, Vec<String>)> {
     let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
     for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
         match grouped
@@ -50,6 +51,12 @@ pub fn parameters(query: &str) -> Map<String, Value> {
         }
     }
     grouped
+}
+
+/// The parameters of `query` as [`query_collection`] groups them: one value as text, several
+/// as a list.
+pub fn parameters(query: &str) -> Map<String, Value> {
+    query_collection(query)
         .into_iter()
         .map(|(name, mut values)| {
             let value = if values.len() == 1 {
@@ -128,6 +135,19 @@ mod tests {
         let search: Search = parse_query("resourceId=r&orderascending=TRUE&type=one").unwrap();
         assert_eq!(search.order_ascending, Some(true));
         assert_eq!(search.types, ["one"]);
+    }
+
+    #[test]
+    fn the_query_collection_keeps_the_first_name_and_order() {
+        assert_eq!(
+            query_collection("type=a&Size=5&TYPE=b&subject=%2Fparty%2F1+2&&after=0"),
+            [
+                ("type".to_owned(), vec!["a".to_owned(), "b".to_owned()]),
+                ("Size".to_owned(), vec!["5".to_owned()]),
+                ("subject".to_owned(), vec!["/party/1 2".to_owned()]),
+                ("after".to_owned(), vec!["0".to_owned()]),
+            ]
+        );
     }
 
     #[test]

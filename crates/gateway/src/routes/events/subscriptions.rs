@@ -1,138 +1,176 @@
 //! `/events/api/v1/subscriptions`: create, list, read and delete the caller's webhook
-//! subscriptions, with Altinn's statuses (201 with `Location`, 200 on delete).
+//! subscriptions, answered as Altinn's `SubscriptionController` answers: 201 with `Location`,
+//! 200 (with no body on delete), and the service's refusals as Altinn passes a `ServiceError`
+//! on (`StatusCode(code, message)`): the message as a JSON string, or no body without one.
 
-use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use broker_common::Problem;
 use broker_proto::events as pb;
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
 
 use super::wire::{NewSubscription, SubscriptionList, SubscriptionView};
-use super::{SUBSCRIBE, SubscriptionId};
-use crate::auth::Authenticated;
+use super::{AnyCaller, SubscriptionId};
+use crate::auth::{Authorized, refused};
 use crate::binding::ApiJson;
 use crate::clients::forward;
-use crate::routes::openapi::ProblemDetails;
+use crate::problem::bare;
 use crate::state::AppState;
 
+/// The content type of Altinn's JSON answers.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// `value` as Altinn's actions answer an object result: JSON, typed with its charset.
+fn altinn_json(status: StatusCode, value: &impl Serialize) -> Response {
+    match serde_json::to_string(value) {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8))],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "an answer could not be written as JSON");
+            Problem::internal().into_response()
+        }
+    }
+}
+
+/// The service's refusal as Altinn's controller answers a `ServiceError`: a client error with
+/// its message as a JSON string (`"Resource filter is required."`), or without a body when it
+/// has none (404, someone else's subscription's 403, the missing scope's `Forbid()`). A 401 is
+/// the authentication's answer; server errors stay problems, as Altinn's exception handler
+/// answers them.
+fn altinn_answer(problem: Problem) -> Response {
+    match (problem.status_code(), problem.detail.as_deref()) {
+        (StatusCode::UNAUTHORIZED, _) => refused(problem),
+        (status, _) if !status.is_client_error() || problem.errors.is_some() => {
+            problem.into_response()
+        }
+        (status, None) => bare(status),
+        (status, Some(text)) => altinn_json(status, &text),
+    }
+}
+
 /// Subscribes a webhook to a resource's events; it gets them once it has answered the
-/// validation event.
+/// validation event. The same subscription again answers the one there is.
 #[utoipa::path(post, path = "/events/api/v1/subscriptions", tag = "events",
     security(("bearer" = ["altinn:events.subscribe"])),
     request_body = NewSubscription,
     responses(
-        (status = 201, description = "The subscription (with `signingSecret` when deliveries \
-            are signed)", body = SubscriptionView,
-            headers(("Location" = String, description = "The subscription's address"))),
-        (status = 400, description = "A field is missing or invalid", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing, or the caller may not subscribe \
-            to the resource for the subject", body = ProblemDetails),
-        (status = 413, description = "The body exceeds 1 MiB", body = ProblemDetails),
-        (status = 415, description = "The body is not JSON", body = ProblemDetails),
+        (status = 201, description = "The subscription (with `signingSecret` when it was made \
+            now with signed deliveries)", body = SubscriptionView,
+            headers(("Location" = String, description = "`/events/api/v1/subscription/{id}`, \
+                as Altinn writes it"))),
+        (status = 400, description = "A rule is broken: Altinn's text as a JSON string, or a \
+            body that does not bind (a validation problem)", body = String),
+        (status = 401, description = "No, an expired, or an untrusted token (no body)"),
+        (status = 403, description = "No scope (no body), or the caller may not subscribe to \
+            the resource for the subject (Altinn's text as a JSON string)", body = String),
+        (status = 413, description = "The body exceeds 1 MiB"),
+        (status = 415, description = "The body is not `application/json` (no body)"),
     ))]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<AnyCaller>,
     ApiJson(body): ApiJson<NewSubscription>,
-) -> Result<impl IntoResponse, Problem> {
-    caller.require_any_scope(&[SUBSCRIBE])?;
-    let message = body.into_request()?;
+) -> Result<Response, Response> {
+    let message = body.into_request();
     let mut client = state.clients.events();
     let created: SubscriptionView = forward(
         &caller,
-        &[SUBSCRIBE],
+        &[],
         |principal| pb::CreateSubscriptionRequest {
             principal: Some(principal),
             ..message
         },
         |request| client.create_subscription(request),
     )
-    .await?
+    .await
+    .map_err(altinn_answer)?
     .into();
-    Ok((
-        StatusCode::CREATED,
-        [(header::LOCATION, created.location())],
-        Json(created),
-    ))
+    let mut response = altinn_json(StatusCode::CREATED, &created);
+    if let Ok(location) = HeaderValue::from_str(&created.location()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
-/// The caller's subscriptions.
+/// The caller's subscriptions, validated or not.
 #[utoipa::path(get, path = "/events/api/v1/subscriptions", tag = "events",
-    security(("bearer" = ["altinn:events.subscribe"])),
+    security(("bearer" = [])),
     responses(
         (status = 200, description = "The caller's subscriptions", body = SubscriptionList),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing", body = ProblemDetails),
+        (status = 401, description = "No, an expired, or an untrusted token (no body)"),
     ))]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Authenticated,
-) -> Result<Json<SubscriptionList>, Problem> {
+    caller: Authorized<AnyCaller>,
+) -> Result<Response, Response> {
     let mut client = state.clients.events();
     let list = forward(
         &caller,
-        &[SUBSCRIBE],
+        &[],
         |principal| pb::ListSubscriptionsRequest {
             principal: Some(principal),
         },
         |request| client.list_subscriptions(request),
     )
-    .await?;
-    Ok(Json(list.into()))
+    .await
+    .map_err(altinn_answer)?;
+    Ok(altinn_json(StatusCode::OK, &SubscriptionList::from(list)))
 }
 
 /// One of the caller's subscriptions.
 #[utoipa::path(get, path = "/events/api/v1/subscriptions/{id}", tag = "events",
-    security(("bearer" = ["altinn:events.subscribe"])),
-    params(("id" = i64, Path, description = "The subscription's id (a positive integer)")),
+    security(("bearer" = [])),
+    params(("id" = i32, Path, description = "The subscription's id")),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 400, description = "The id is not a positive integer", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing", body = ProblemDetails),
-        (status = 404, description = "No such subscription, or it is not the caller's",
-            body = ProblemDetails),
+        (status = 400, description = "The id is not a 32-bit integer (a validation problem)"),
+        (status = 401, description = "No, an expired, or an untrusted token (no body)"),
+        (status = 403, description = "Someone else created it (no body)"),
+        (status = 404, description = "No such subscription (no body)"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<AnyCaller>,
     id: SubscriptionId,
-) -> Result<Json<SubscriptionView>, Problem> {
+) -> Result<Response, Response> {
     let mut client = state.clients.events();
-    let subscription = forward(&caller, &[SUBSCRIBE], id.message(), |request| {
+    let subscription = forward(&caller, &[], id.message(), |request| {
         client.get_subscription(request)
     })
-    .await?;
-    Ok(Json(subscription.into()))
+    .await
+    .map_err(altinn_answer)?;
+    Ok(altinn_json(
+        StatusCode::OK,
+        &SubscriptionView::from(subscription),
+    ))
 }
 
 /// Deletes one of the caller's subscriptions.
 #[utoipa::path(delete, path = "/events/api/v1/subscriptions/{id}", tag = "events",
-    security(("bearer" = ["altinn:events.subscribe"])),
-    params(("id" = i64, Path, description = "The subscription's id (a positive integer)")),
+    security(("bearer" = [])),
+    params(("id" = i32, Path, description = "The subscription's id")),
     responses(
-        (status = 200, description = "Deleted (Altinn answers 200 with no body)"),
-        (status = 400, description = "The id is not a positive integer", body = ProblemDetails),
-        (status = 401, description = "No, an expired, or an untrusted token",
-            body = ProblemDetails),
-        (status = 403, description = "The scope is missing", body = ProblemDetails),
-        (status = 404, description = "No such subscription, or it is not the caller's",
-            body = ProblemDetails),
+        (status = 200, description = "Deleted (no body, as Altinn answers)"),
+        (status = 400, description = "The id is not a 32-bit integer (a validation problem)"),
+        (status = 401, description = "No, an expired, or an untrusted token (no body)"),
+        (status = 403, description = "Someone else created it (no body)"),
+        (status = 404, description = "No such subscription (no body)"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Authenticated,
+    caller: Authorized<AnyCaller>,
     id: SubscriptionId,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, Response> {
     let mut client = state.clients.events();
-    forward(&caller, &[SUBSCRIBE], id.message(), |request| {
+    forward(&caller, &[], id.message(), |request| {
         client.delete_subscription(request)
     })
-    .await?;
+    .await
+    .map_err(altinn_answer)?;
     Ok(StatusCode::OK)
 }

@@ -1,10 +1,8 @@
 //! The Altinn Events wire format and its one mapping to and from the event contract: camelCase
-//! JSON as Altinn's models, absent optional text as `null` rather than `""`, CloudEvents as the
-//! JSON objects the service stored, and Altinn's alternative subjects (`/organisation/<orgnr>`)
-//! converted to the subject URNs Broker's events carry.
+//! JSON as Altinn's models, filters Altinn leaves out when null left out, CloudEvents as the JSON
+//! objects the service stored.
 
 use broker_common::Problem;
-use broker_common::identity::OrgNumber;
 use broker_proto::events as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,36 +10,36 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::binding::{JsonBody, QueryBinding, QueryModel, null_as_default};
 
-/// The alternative-subject form Altinn converts: an organisation by its number.
-const ORGANISATION_PREFIX: &str = "/organisation/";
-
-/// `SubscriptionRequestModel`: what a subscriber asks for.
+/// `SubscriptionRequestModel`: what a subscriber asks for. Every member may be left out or
+/// `null` (Altinn's rules then answer); Altinn's `Uri` members bind any JSON string.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct NewSubscription {
-    /// The webhook events are POSTed to (HTTPS).
+    /// The webhook events are POSTed to: an absolute https URL.
     #[schema(example = "https://example.com/broker-events")]
-    pub end_point: String,
-    /// The resource, exact.
-    #[schema(example = "urn:altinn:resource:broker-demo")]
-    pub resource_filter: String,
+    #[serde(default)]
+    pub end_point: Option<String>,
+    /// A prefix of the events' `source`; Altinn takes it only for app resources, so Broker
+    /// refuses it.
+    #[serde(default)]
+    pub source_filter: Option<String>,
     /// The subject, exact; only the resource's service owner may omit it.
     #[schema(example = "urn:altinn:organization:identifier-no:991825827")]
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub subject_filter: String,
-    /// A prefix of the events' `source` (legacy).
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub source_filter: String,
+    #[serde(default)]
+    pub subject_filter: Option<String>,
+    /// The resource, a URN in lower case.
+    #[schema(example = "urn:altinn:resource:broker-demo")]
+    #[serde(default)]
+    pub resource_filter: Option<String>,
+    /// Altinn takes it only for app resources, so Broker refuses it.
+    #[serde(default)]
+    pub alternative_subject_filter: Option<String>,
     /// One event type, exact.
     #[schema(example = "no.altinn.broker.published")]
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub type_filter: String,
-    /// `/organisation/<orgnr>`: converted to the subject filter, not stored.
-    #[schema(example = "/organisation/991825827")]
-    #[serde(default, deserialize_with = "null_as_default")]
-    pub alternative_subject_filter: String,
-    /// Whether a main unit's subscription also gets its sub-units' events.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
+    pub type_filter: Option<String>,
+    /// Whether a main unit's subscription also gets its sub-units' events (needs a subject).
+    #[serde(default)]
     pub include_subunits: bool,
     /// Broker's extension: sign each delivery; the answer then carries `signingSecret` once.
     #[serde(default, deserialize_with = "null_as_default")]
@@ -49,90 +47,65 @@ pub struct NewSubscription {
 }
 
 impl NewSubscription {
-    /// The contract's message (without principal), with the alternative subject converted.
-    pub fn into_request(self) -> Result<pb::CreateSubscriptionRequest, Problem> {
-        let subject_filter = subject(
-            ("subjectFilter", self.subject_filter),
-            ("alternativeSubjectFilter", self.alternative_subject_filter),
-        )?;
-        Ok(pb::CreateSubscriptionRequest {
+    /// The contract's message (without principal).
+    pub fn into_request(self) -> pb::CreateSubscriptionRequest {
+        pb::CreateSubscriptionRequest {
             principal: None,
             end_point: self.end_point,
             source_filter: self.source_filter,
             resource_filter: self.resource_filter,
-            subject_filter,
+            subject_filter: self.subject_filter,
             type_filter: self.type_filter,
             include_subunits: self.include_subunits,
             sign_deliveries: self.sign_deliveries,
-        })
+            alternative_subject_filter: self.alternative_subject_filter,
+        }
     }
 }
 
-/// The subject to filter on: the subject as given, else the alternative subject converted;
-/// 400 naming the alternative when it is not `/organisation/<orgnr>` or contradicts the subject.
-pub fn subject(
-    (subject_name, subject): (&str, String),
-    (alternative_name, alternative): (&str, String),
-) -> Result<String, Problem> {
-    if alternative.is_empty() {
-        return Ok(subject);
-    }
-    let converted = alternative
-        .strip_prefix(ORGANISATION_PREFIX)
-        .and_then(|number| OrgNumber::parse(number).ok())
-        .map(|org| org.urn())
-        .ok_or_else(|| {
-            Problem::invalid_field(
-                alternative_name,
-                format!("{alternative:?} is not /organisation/<organisation number>"),
-            )
-        })?;
-    if !subject.is_empty() && subject != converted {
-        return Err(Problem::invalid_field(
-            alternative_name,
-            format!("names another subject than {subject_name} {subject:?}"),
-        ));
-    }
-    Ok(converted)
-}
-
-/// `Subscription`: a stored subscription.
+/// `Subscription`: a stored subscription, members in Altinn's order, null filters left out as
+/// Altinn's serializer leaves them out.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscriptionView {
     /// The subscription's id.
     #[schema(example = 42)]
     id: i64,
-    /// The webhook.
+    /// The webhook, normalised.
     end_point: String,
-    /// A prefix of the events' `source`; `null` when not filtered.
+    /// A prefix of the events' `source`; left out when not filtered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     source_filter: Option<String>,
     /// The resource.
     resource_filter: String,
-    /// The subject; `null` when not filtered.
+    /// The subject; left out when not filtered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     subject_filter: Option<String>,
-    /// The event type; `null` when not filtered.
+    /// The event type; left out when not filtered.
+    #[serde(skip_serializing_if = "Option::is_none")]
     type_filter: Option<String>,
-    /// Who receives the events: `/organisation/<orgnr>`, `/org/<code>` or `/systemuser/<uuid>`.
+    /// Who receives the events: `/org/<code>`, `/systemuser/<uuid>` or `/organisation/<orgnr>`.
     #[schema(example = "/organisation/991825827")]
     consumer: String,
     /// Who created it, in the same form.
     created_by: String,
-    /// When it was created (RFC 3339).
+    /// When it was created (UTC, ISO 8601).
     created: String,
     /// Whether the endpoint answered the validation handshake; only then it gets events.
     validated: bool,
     /// Whether a main unit's subscription also gets its sub-units' events.
     include_subunits: bool,
-    /// The HMAC key deliveries are signed with; only in the answer that created it.
+    /// Broker's extension: the HMAC key deliveries are signed with; only in the answer that
+    /// created it.
     #[serde(skip_serializing_if = "Option::is_none")]
     signing_secret: Option<String>,
 }
 
 impl SubscriptionView {
-    /// Where the subscription lives.
+    /// Where Altinn says the subscription lives (`Created("/events/api/v1/subscription/" + id)`:
+    /// singular, relative).
     pub fn location(&self) -> String {
-        format!("{}/{}", super::SUBSCRIPTIONS, self.id)
+        format!("/events/api/v1/subscription/{}", self.id)
     }
 }
 
@@ -146,10 +119,10 @@ impl From<pb::Subscription> for SubscriptionView {
         Self {
             id: subscription.id,
             end_point: subscription.end_point,
-            source_filter: non_empty(subscription.source_filter),
+            source_filter: subscription.source_filter,
             resource_filter: subscription.resource_filter,
-            subject_filter: non_empty(subscription.subject_filter),
-            type_filter: non_empty(subscription.type_filter),
+            subject_filter: subscription.subject_filter,
+            type_filter: subscription.type_filter,
             consumer: subscription.consumer,
             created_by: subscription.created_by,
             created: subscription.created,
@@ -180,27 +153,28 @@ impl From<pb::ListSubscriptionsResponse> for SubscriptionList {
     }
 }
 
-/// The pull query, as sent; `pull` validates it.
+/// The pull's query parameters, bound as Altinn's `EventsController.Get` binds them.
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 pub struct PullQuery {
-    /// The resource, exact (required).
+    /// The resource, `urn:altinn:resource:<id>`, exact (required).
     #[param(example = "urn:altinn:resource:broker-demo")]
-    pub resource: Option<String>,
-    /// The id (a UUID) of the last event already read; absent or `0` to read from the start.
+    pub resource: String,
+    /// The id of the last event already read (required); `0`, or an id that is not an
+    /// event's, reads from the start.
+    #[serde(default)]
     pub after: Option<String>,
-    /// Events per answer, 1 to 1000 (default 50; more is read as 1000, as Altinn does).
-    pub size: Option<String>,
     /// Only events about this subject, exact.
+    #[serde(default)]
     pub subject: Option<String>,
-    /// Only events about this organisation, `/organisation/<orgnr>` (also read from the
-    /// `Altinn-AlternativeSubject` header, where Altinn takes it).
-    pub alternative_subject: Option<String>,
-    /// Only events of this type, exact.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    pub event_type: Option<String>,
+    /// Only events whose type matches one of these (repeat the parameter; SQL `LIKE`
+    /// patterns: `%` any text, `_` any one character).
+    #[serde(default, rename = "type")]
+    #[param(rename = "type", example = json!(["no.altinn.broker.published"]))]
+    pub types: Vec<String>,
+    /// Events per answer: below 1 (or absent) is 50, above 1000 is 1000.
+    #[serde(default)]
+    pub size: i32,
 }
 
 /// A delivery that ran out of attempts.
@@ -279,55 +253,21 @@ impl QueryModel for PullQuery {
 mod tests {
     use super::*;
 
-    fn subject_of(subject: &str, alternative: &str) -> Result<String, Problem> {
-        super::subject(("s", subject.to_owned()), ("a", alternative.to_owned()))
-    }
-
+    /// Mirrors what Altinn's `WhenWritingNull` leaves out.
     #[test]
-    fn converts_an_organisation_alternative_subject() {
-        assert_eq!(
-            subject_of("", "/organisation/991825827").unwrap(),
-            "urn:altinn:organization:identifier-no:991825827"
-        );
-        assert_eq!(
-            subject_of("urn:altinn:organization:identifier-no:991825827", "").unwrap(),
-            "urn:altinn:organization:identifier-no:991825827"
-        );
-        assert_eq!(subject_of("", "").unwrap(), "");
-    }
-
-    #[test]
-    fn rejects_other_alternative_subjects_naming_the_field() {
-        for alternative in [
-            "/person/01017012345",
-            "/organisation/991825828",
-            "/organisation/",
-            "991825827",
-        ] {
-            let problem = subject_of("", alternative).unwrap_err();
-            assert_eq!(problem.status, 400, "{alternative}");
-            assert!(problem.errors.unwrap().contains_key("a"), "{alternative}");
-        }
-        let contradicting = subject_of(
-            "urn:altinn:organization:identifier-no:974760673",
-            "/organisation/991825827",
-        );
-        assert!(contradicting.unwrap_err().errors.unwrap().contains_key("a"));
-    }
-
-    #[test]
-    fn empty_contract_text_is_null() {
+    fn null_filters_are_left_out_and_empty_ones_kept() {
         let view = SubscriptionView::from(pb::Subscription {
             id: 7,
             end_point: "https://example.com/hook".to_owned(),
             resource_filter: "urn:altinn:resource:r".to_owned(),
+            subject_filter: Some(String::new()),
             ..Default::default()
         });
         let json = serde_json::to_value(&view).unwrap();
-        assert_eq!(json["subjectFilter"], Value::Null);
-        assert_eq!(json["sourceFilter"], Value::Null);
-        assert_eq!(json["typeFilter"], Value::Null);
-        assert!(json.get("signingSecret").is_none());
-        assert_eq!(view.location(), "/events/api/v1/subscriptions/7");
+        assert!(json.get("sourceFilter").is_none(), "{json}");
+        assert!(json.get("typeFilter").is_none(), "{json}");
+        assert!(json.get("signingSecret").is_none(), "{json}");
+        assert_eq!(json["subjectFilter"], "");
+        assert_eq!(view.location(), "/events/api/v1/subscription/7");
     }
 }

@@ -12,6 +12,7 @@ use broker_gateway::Clients;
 use broker_proto::common::{PageInfo, PageRequest};
 use broker_proto::events as pb;
 use broker_proto::events::event_service_server::{EventService, EventServiceServer};
+use http::StatusCode;
 use tonic::{Request, Response, Status};
 
 use crate::support::{ORG, serve_backend, state};
@@ -28,10 +29,22 @@ pub const QUIET_RESOURCE: &str = "urn:altinn:resource:quiet";
 /// How many events a pull answers at most.
 pub const EVENTS: u32 = 3;
 
-/// The problem the service raises for a subscription it does not know (or not the caller's).
-pub fn not_found() -> Problem {
-    Problem::not_found("no subscription 7 of the caller").with_code(404)
-}
+/// The id of a subscription someone else created.
+pub const THEIRS: i64 = 8;
+
+/// The resource filter the double refuses as Altinn refuses a filter that is not a URN.
+pub const NOT_A_URN: &str = "some-service";
+/// The resource filter the double refuses as Altinn refuses a caller without the right.
+pub const FORBIDDEN_RESOURCE: &str = "urn:altinn:resource:forbidden";
+/// Altinn's text for [`NOT_A_URN`].
+pub const NOT_A_URN_TEXT: &str = "Resource filter must be a valid urn";
+/// Altinn's text for [`FORBIDDEN_RESOURCE`].
+pub const FORBIDDEN_TEXT: &str =
+    "Not authorized to create a subscription for resource urn:altinn:resource:forbidden.";
+/// The resource the double's pull refuses, as Altinn refuses one without the URN prefix.
+pub const RANDOM_RESOURCE: &str = "random";
+/// Altinn's text for [`RANDOM_RESOURCE`].
+pub const RANDOM_TEXT: &str = "The 'resource' parameter must begin with `urn:altinn:resource:`";
 
 /// What the service saw.
 #[derive(Debug, Default)]
@@ -92,7 +105,7 @@ pub fn subscription(id: i64) -> pb::Subscription {
         id,
         end_point: "https://example.com/hook".to_owned(),
         resource_filter: "urn:altinn:resource:broker-demo".to_owned(),
-        subject_filter: format!("urn:altinn:organization:identifier-no:{ORG}"),
+        subject_filter: Some(format!("urn:altinn:organization:identifier-no:{ORG}")),
         consumer: format!("/organisation/{ORG}"),
         created_by: format!("/organisation/{ORG}"),
         created: "2026-11-29T08:00:00Z".to_owned(),
@@ -100,19 +113,20 @@ pub fn subscription(id: i64) -> pb::Subscription {
     }
 }
 
-/// The `n`th event of a pull (ids are UUIDs ending in `n`).
+/// The `n`th event of a pull (ids are UUIDs ending in `n`, subjects `/party/<n>`).
 pub fn event_json(n: u32) -> String {
     format!(
-        r#"{{"specversion":"1.0","id":"00000000-0000-4000-8000-00000000000{n}","type":"no.altinn.broker.published","source":"https://broker.example/broker/api/v1/filetransfer","resource":"urn:altinn:resource:broker-demo","data":{{"Role":"Sender"}}}}"#
+        r#"{{"specversion":"1.0","id":"00000000-0000-4000-8000-00000000000{n}","type":"no.altinn.broker.published","source":"https://broker.example/broker/api/v1/filetransfer","resource":"urn:altinn:resource:broker-demo","subject":"/party/{n}","data":{{"Role":"Sender"}}}}"#
     )
 }
 
-/// The subscription if it is the known one, else the service's 404.
+/// The subscription if it is the known one; else the service's 403 (no body) for someone
+/// else's, its 404 (no body) for any other.
 fn known(id: i64) -> Result<pb::Subscription, Status> {
-    if id == SUBSCRIPTION_ID {
-        Ok(subscription(id))
-    } else {
-        Err(not_found().into())
+    match id {
+        SUBSCRIPTION_ID => Ok(subscription(id)),
+        THEIRS => Err(Problem::bare(StatusCode::FORBIDDEN).into()),
+        _ => Err(Problem::bare(StatusCode::NOT_FOUND).into()),
     }
 }
 
@@ -133,10 +147,19 @@ impl EventService for Double {
             seen.creates.push(request.get_ref().clone())
         });
         let asked = request.into_inner();
+        match asked.resource_filter.as_deref() {
+            Some(NOT_A_URN) => {
+                return Err(Problem::new(StatusCode::BAD_REQUEST, NOT_A_URN_TEXT).into());
+            }
+            Some(FORBIDDEN_RESOURCE) => {
+                return Err(Problem::new(StatusCode::FORBIDDEN, FORBIDDEN_TEXT).into());
+            }
+            _ => {}
+        }
         Ok(Response::new(pb::Subscription {
-            end_point: asked.end_point,
+            end_point: asked.end_point.unwrap_or_default(),
             source_filter: asked.source_filter,
-            resource_filter: asked.resource_filter,
+            resource_filter: asked.resource_filter.unwrap_or_default(),
             subject_filter: asked.subject_filter,
             type_filter: asked.type_filter,
             include_subunits: asked.include_subunits,
@@ -183,10 +206,13 @@ impl EventService for Double {
     ) -> Result<Response<pb::PullEventsResponse>, Status> {
         self.record(&request, |seen| seen.pulls.push(request.get_ref().clone()));
         let asked = request.into_inner();
-        let count = if asked.resource == QUIET_RESOURCE {
-            0
-        } else {
-            asked.size.min(EVENTS)
+        let count = match asked.resource.as_str() {
+            QUIET_RESOURCE => 0,
+            RANDOM_RESOURCE => {
+                return Err(Problem::new(StatusCode::BAD_REQUEST, RANDOM_TEXT).into());
+            }
+            _ if asked.size == 0 => EVENTS,
+            _ => asked.size.min(EVENTS),
         };
         Ok(Response::new(pb::PullEventsResponse {
             cloud_events_json: (1..=count).map(event_json).collect(),
