@@ -142,6 +142,7 @@ impl Authorizer {
         let generation = self.resources.generation();
         let request = GetResourceRequest {
             identifier: identifier.to_owned(),
+            conditions: None,
         };
         let resource = self
             .client

@@ -256,6 +256,7 @@ impl Problem {
             416 => "https://tools.ietf.org/html/rfc9110#section-15.5.17",
             422 => "https://tools.ietf.org/html/rfc9110#section-15.5.21",
             429 => "https://tools.ietf.org/html/rfc6585#section-4",
+            501 => "https://tools.ietf.org/html/rfc9110#section-15.6.2",
             502 => "https://tools.ietf.org/html/rfc9110#section-15.6.3",
             503 => "https://tools.ietf.org/html/rfc9110#section-15.6.4",
             504 => "https://tools.ietf.org/html/rfc9110#section-15.6.5",

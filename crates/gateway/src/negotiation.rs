@@ -84,6 +84,15 @@ pub async fn consumes(content_type: &'static str, request: Request, next: Next) 
     next.run(request).await
 }
 
+/// ASP.NET's `[Produces("application/json")]` alone, on a server without Altinn Broker's
+/// `Accept` check (the Resource Registry): any `Accept` is answered JSON, and the action's
+/// problems are sent as `application/json`.
+pub async fn problems_as_json(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    response.extensions_mut().insert(ProblemsAsJson);
+    response
+}
+
 /// [`produces`] for the actions that answer JSON.
 pub async fn produces_json(request: Request, next: Next) -> Response {
     produces(&["application/json"], request, next).await
@@ -97,6 +106,11 @@ pub async fn consumes_octet_stream(request: Request, next: Next) -> Response {
 /// [`consumes`] for the multipart initialize-and-upload.
 pub async fn consumes_form(request: Request, next: Next) -> Response {
     consumes("multipart/form-data", request, next).await
+}
+
+/// [`consumes`] for the action that takes a JSON Patch.
+pub async fn consumes_json_patch(request: Request, next: Next) -> Response {
+    consumes("application/json-patch+json", request, next).await
 }
 
 /// [`consumes`] for the actions that take JSON.

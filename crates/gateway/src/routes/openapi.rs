@@ -80,6 +80,7 @@ pub struct OAuthError {
         super::access_lists::get_access_list,
         super::access_lists::upsert_access_list,
         super::access_lists::delete_access_list,
+        super::access_lists::patch_access_list,
         super::access_lists::list_members,
         super::access_lists::replace_members,
         super::access_lists::add_members,
