@@ -544,3 +544,36 @@ on_each_database! {
         call(&broker, Some(&digdir), Method::GET, &path, None, &[]).await.assert_problem(412);
     }
 }
+
+on_each_database! {
+    /// Altinn's `AccessListMembershipsController`, as Altinn's Broker calls it
+    /// (`AltinnResourceRegistryRepository`: `memberships?resource=…&party=…`).
+    async fn memberships_answer_as_altinns_memberships_controller(db: Database) {
+        let (broker, digdir, _) = owners(db).await;
+        let owner = As { broker: &broker, token: &digdir };
+        let mut resource = service_resource("e2e-members", "Enabled");
+        resource["hasCompetentAuthority"] = json!({"organization": DIGDIR});
+        assert_bare(&owner.post(RESOURCE, resource).await, 201);
+        owner.put(&format!("{LISTS}/readers"), json!({"name": "Readers"}), &[]).await.expect_status(200);
+        owner.post(&format!("{LISTS}/readers/members"), json!({"data": [urn(BRREG)]})).await.expect_status(200);
+        owner.put(&format!("{LISTS}/readers/resource-connections/e2e-members"), json!({"actionFilters": ["read"]}), &[]).await.expect_status(200);
+
+        let scopes = ["altinn:resourceregistry/resource.admin"];
+        let admin = broker.register_client(DIGDIR, &scopes).await.token(&scopes).await;
+        let platform = As { broker: &broker, token: &admin };
+        let path = format!("/resourceregistry/api/v1/access-lists/memberships?resource=urn:altinn:resource:e2e-members&party={}", urn(BRREG));
+        let found = platform.get(&path, &[]).await.expect_status(200).json();
+        assert_eq!(found["data"][0]["party"], urn(BRREG));
+        assert_eq!(found["data"][0]["resource"], "urn:altinn:resource:e2e-members");
+        assert_eq!(found["data"][0]["actionFilters"], json!(["read"]));
+        let none = platform.get(&format!("/resourceregistry/api/v1/access-lists/memberships?party={}", urn(DIGDIR)), &[]).await;
+        assert_eq!(none.expect_status(200).json(), json!({"data": []}));
+        assert_bare(&owner.get(&path, &[]).await, 403);
+        let errors = platform.get("/resourceregistry/api/v1/access-lists/memberships?resource=x", &[]).await;
+        let body = assert_altinn_problem(&errors, 400, "STD-00000");
+        let codes: Vec<&Value> = body["validationErrors"].as_array().unwrap().iter().map(|e| &e["code"]).collect();
+        assert_eq!(codes, [&json!("RR-00005"), &json!("RR-00003")]);
+        let unknown = platform.get("/resourceregistry/api/v1/access-lists/memberships?party=urn:altinn:party:id:1", &[]).await;
+        assert_altinn_problem(&unknown, 400, "RR-00001");
+    }
+}

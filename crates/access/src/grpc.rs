@@ -710,6 +710,29 @@ impl AccessRegistry for AccessGrpc {
         )))
     }
 
+    async fn list_memberships(
+        &self,
+        request: Request<pb::ListMembershipsRequest>,
+    ) -> Result<Response<pb::ListMembershipsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let (party, memberships) = self
+            .core
+            .memberships(&caller, &request.parties, &request.resources)
+            .await?;
+        Ok(Response::new(pb::ListMembershipsResponse {
+            memberships: memberships
+                .into_iter()
+                .map(|membership| pb::ResourceMembership {
+                    party: party.to_string(),
+                    resource: membership.resource.into(),
+                    since: membership.since,
+                    action_filters: membership.action_filters,
+                })
+                .collect(),
+        }))
+    }
+
     async fn disconnect_resource(
         &self,
         request: Request<pb::DisconnectResourceRequest>,

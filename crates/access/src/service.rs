@@ -23,12 +23,12 @@ use crate::domain::change::{Change, ListChange, ResourceChange};
 use crate::domain::conditions::{Conditions, Entity, Outcome};
 use crate::domain::decision::{self, Decision};
 use crate::domain::error::{AccessError, RegistryProblem, RegistryValidation};
-use crate::domain::ids::{ListId, OrgCode, ResourceId};
+use crate::domain::ids::{ListId, OrgCode, PartyUrn, ResourceId};
 use crate::domain::policy::Policy;
 use crate::domain::resource::{ResourceDraft, ResourceInput, ServiceOwner, Write};
 use crate::store::{
     AccessListRecord, AccessStore, ConnectionRecord, Inserted, ListWrite, MemberRecord,
-    OutboxRecord, OwnerDeleted, PolicyRecord, ResourceRecord, Written,
+    OutboxRecord, OwnerDeleted, PolicyRecord, ResourceMembership, ResourceRecord, Written,
 };
 
 /// Scope for writing resources and their policies.
@@ -813,6 +813,24 @@ impl AccessCore {
             .await?;
         self.applied(written, conditions)?;
         Ok(Some((connection, current.version + 1, now)))
+    }
+
+    /// The resources `parties` (one party) reach through its lists, for `resources` (at most
+    /// one): Altinn's memberships, for its internal callers (`resource.admin`; Broker issues no
+    /// platform access tokens).
+    pub async fn memberships(
+        &self,
+        caller: &Caller,
+        parties: &[String],
+        resources: &[String],
+    ) -> Result<(PartyUrn, Vec<ResourceMembership>), AccessError> {
+        require_scope(caller, &[RESOURCE_ADMIN])?;
+        let (party, resource) = access_list::membership_query(parties, resources)?;
+        let [party] = access_list::resolve_parties(&[party])?[..] else {
+            return Err(AccessError::Registry(RegistryProblem::PartyNotFound));
+        };
+        let memberships = self.store.memberships(&party, resource.as_ref()).await?;
+        Ok((party, memberships))
     }
 
     // --- helpers ---

@@ -13,8 +13,8 @@ use broker_access::domain::resource::{
 };
 use broker_access::store::{
     AccessListRecord, AccessStore, ConnectionRecord, Inserted, ListWrite, OUTBOX_LEASE_SECONDS,
-    OutboxRecord, OwnerDeleted, PolicyRecord, PostgresAccessStore, ResourceRecord,
-    SqliteAccessStore, Written,
+    OutboxRecord, OwnerDeleted, PolicyRecord, PostgresAccessStore, ResourceMembership,
+    ResourceRecord, SqliteAccessStore, Written,
 };
 use broker_common::identity::OrgNumber;
 use broker_tests::database::{self, TestDatabase};
@@ -678,6 +678,30 @@ async fn snapshots_gather_a_decision(store: &dyn AccessStore) {
                 connection: Some(filters(&["read", "write"]))
             },
         ]
+    );
+    // Altinn's memberships: the connections of the party's lists, per resource.
+    let reached = store.memberships(&party(DIGDIR), None).await.unwrap();
+    assert_eq!(
+        reached,
+        [ResourceMembership {
+            resource: rid("alpha"),
+            since: NOW + 2,
+            action_filters: filters(&["read", "write"]),
+        }]
+    );
+    assert_eq!(
+        store
+            .memberships(&party(DIGDIR), Some(&rid("alpha")))
+            .await
+            .unwrap(),
+        reached
+    );
+    assert!(
+        store
+            .memberships(&party(DIGDIR), Some(&rid("beta")))
+            .await
+            .unwrap()
+            .is_empty()
     );
     let stranger = store.snapshot(&rid("alpha"), &party(BRREG)).await.unwrap();
     assert!(stranger.memberships.is_empty());

@@ -2,7 +2,10 @@
 //! the limits Altinn's Resource Registry sets (100 parties per change).
 
 use super::error::{AccessError, FieldErrors, RegistryProblem, RegistryValidation, required};
-use super::ids::{PartyRef, PartyUrn};
+use super::ids::{PartyRef, PartyUrn, ResourceId};
+
+/// The URN prefix of a resource.
+pub const RESOURCE_URN_PREFIX: &str = "urn:altinn:resource:";
 
 /// Most parties in one member change, as Altinn allows.
 pub const MAX_PARTIES_PER_CHANGE: usize = 100;
@@ -112,6 +115,45 @@ pub fn resolve_parties(parties: &[PartyRef]) -> Result<Vec<PartyUrn>, AccessErro
     Ok(resolved)
 }
 
+/// The party and resource a memberships query names, from its `party` and `resource` values
+/// (each repeatable and comma-separated), with Altinn's validation errors for every value that
+/// is not one and for more than one of either.
+pub fn membership_query(
+    parties: &[String],
+    resources: &[String],
+) -> Result<(PartyRef, Option<ResourceId>), AccessError> {
+    let mut errors = Vec::new();
+    let mut party_refs = Vec::new();
+    for text in parties.iter().flat_map(|value| value.split(',')) {
+        match PartyRef::parse(text) {
+            Ok(party) => party_refs.push(party),
+            Err(_) => errors.push(RegistryValidation::InvalidPartyUrn),
+        }
+    }
+    let mut resource_ids = Vec::new();
+    for text in resources.iter().flat_map(|value| value.split(',')) {
+        let id = text
+            .strip_prefix(RESOURCE_URN_PREFIX)
+            .and_then(|id| ResourceId::parse(id).ok());
+        match id {
+            Some(id) => resource_ids.push(id),
+            None => errors.push(RegistryValidation::InvalidResourceUrn),
+        }
+    }
+    match party_refs.len() {
+        0 => errors.push(RegistryValidation::RequiresParty),
+        1 => {}
+        _ => errors.push(RegistryValidation::TooManyParties),
+    }
+    if resource_ids.len() > 1 {
+        errors.push(RegistryValidation::TooManyResources);
+    }
+    match party_refs.first() {
+        Some(party) if errors.is_empty() => Ok((*party, resource_ids.pop())),
+        _ => Err(AccessError::RegistryInvalid(errors)),
+    }
+}
+
 /// A connection's action filters as Altinn keeps them: any texts, a set (sorted, without
 /// duplicates); empty means every action.
 pub fn action_filters(filters: Vec<String>) -> Vec<String> {
@@ -196,6 +238,39 @@ mod tests {
                 "{unknown}"
             );
         }
+    }
+
+    /// Mirrors `AccessListMembershipsController`'s checks (`RR-00003` to `RR-00007`).
+    #[test]
+    fn a_memberships_query_names_one_party_and_at_most_one_resource() {
+        let resource = "urn:altinn:resource:broker-demo".to_owned();
+        let (party, id) = membership_query(&[PARTY.into()], std::slice::from_ref(&resource)).unwrap();
+        assert_eq!(party.resolve().unwrap().to_string(), PARTY);
+        assert_eq!(id.unwrap().as_str(), "broker-demo");
+        let invalid = |parties: &[&str], resources: &[&str]| {
+            let owned = |texts: &[&str]| texts.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>();
+            match membership_query(&owned(parties), &owned(resources)) {
+                Err(AccessError::RegistryInvalid(errors)) => errors,
+                other => panic!("expected validation errors, got {other:?}"),
+            }
+        };
+        assert_eq!(invalid(&[], &[]), [RegistryValidation::RequiresParty]);
+        assert_eq!(
+            invalid(&["nobody"], &["broker-demo"]),
+            [
+                RegistryValidation::InvalidPartyUrn,
+                RegistryValidation::InvalidResourceUrn,
+                RegistryValidation::RequiresParty
+            ]
+        );
+        let two = format!("{PARTY},{PARTY}");
+        assert_eq!(
+            invalid(&[&two], &[&resource, &resource]),
+            [
+                RegistryValidation::TooManyParties,
+                RegistryValidation::TooManyResources
+            ]
+        );
     }
 
     #[test]

@@ -63,6 +63,16 @@ pub enum RegistryValidation {
     AddRemoveTooMany,
     /// `RR-00002`: connections included without naming the resource.
     ConnectionsNeedResource,
+    /// `RR-00003`: memberships asked for without a party.
+    RequiresParty,
+    /// `RR-00004`: a `party` that is no party URN.
+    InvalidPartyUrn,
+    /// `RR-00005`: a `resource` that is no resource URN.
+    InvalidResourceUrn,
+    /// `RR-00006`: memberships of more than one party.
+    TooManyParties,
+    /// `RR-00007`: memberships for more than one resource.
+    TooManyResources,
     /// `RR-00010`: an owner that is no registered org code.
     OwnerMustBeOrgCode,
 }
@@ -85,6 +95,25 @@ impl RegistryValidation {
                 "RR-00002",
                 "Resource identifier is required when including resource connections.",
                 &["/$QUERY/include", "/$QUERY/resource"],
+            ),
+            Self::RequiresParty => (
+                "RR-00003",
+                "At least 1 party must be specified.",
+                &["/$QUERY/party"],
+            ),
+            Self::InvalidPartyUrn => ("RR-00004", "Invalid party URN.", &["/$QUERY/party"]),
+            Self::InvalidResourceUrn => {
+                ("RR-00005", "Invalid resource URN.", &["/$QUERY/resource"])
+            }
+            Self::TooManyParties => (
+                "RR-00006",
+                "Multiple parties currently not supported.",
+                &["/$QUERY/party"],
+            ),
+            Self::TooManyResources => (
+                "RR-00007",
+                "Multiple resources currently not supported.",
+                &["/$QUERY/resource"],
             ),
             Self::OwnerMustBeOrgCode => (
                 "RR-00010",

@@ -93,6 +93,17 @@ pub struct MemberRecord {
     pub since: i64,
 }
 
+/// A party's membership of a list connected to a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMembership {
+    /// The resource the list is connected to.
+    pub resource: ResourceId,
+    /// Unix seconds since the party has been a member of the list.
+    pub since: i64,
+    /// The connection's action filters; empty means every action.
+    pub action_filters: Vec<String>,
+}
+
 /// A change notice waiting for the relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRecord {
@@ -299,6 +310,14 @@ pub trait AccessStore: Send + Sync + 'static {
         resource: &ResourceId,
         outbox: &OutboxRecord,
     ) -> Result<Written, StoreError>;
+
+    /// The connections of every list `party` is a member of (of any owner), only those to
+    /// `resource` when given, by resource.
+    async fn memberships(
+        &self,
+        party: &PartyUrn,
+        resource: Option<&ResourceId>,
+    ) -> Result<Vec<ResourceMembership>, StoreError>;
 
     /// Everything a decision about `resource` for `party` needs.
     async fn snapshot(

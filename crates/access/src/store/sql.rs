@@ -6,8 +6,8 @@
 use std::fmt::Display;
 
 use super::{
-    AccessListRecord, ConnectionRecord, MemberRecord, OutboxRecord, PolicyRecord, ResourceRecord,
-    StoreError,
+    AccessListRecord, ConnectionRecord, MemberRecord, OutboxRecord, PolicyRecord,
+    ResourceMembership, ResourceRecord, StoreError,
 };
 use crate::domain::access_list::ListDetails;
 use crate::domain::decision::{Membership, ResourceState};
@@ -107,6 +107,13 @@ pub(super) const SELECT_MEMBERSHIPS: &str =
      LEFT JOIN list_connections c ON c.owner = m.owner AND c.list_identifier = m.list_identifier
        AND c.resource_identifier = $2
      WHERE m.party = $1";
+
+/// The party's lists' connections, to resource `$2` only unless it is empty.
+pub(super) const SELECT_RESOURCE_MEMBERSHIPS: &str =
+    "SELECT c.resource_identifier, m.since, c.action_filters FROM list_members m
+     JOIN list_connections c ON c.owner = m.owner AND c.list_identifier = m.list_identifier
+     WHERE m.party = $1 AND ($2 = '' OR c.resource_identifier = $2)
+     ORDER BY c.resource_identifier, m.owner, m.list_identifier";
 
 /// A stored value that must parse, or the row is corrupt.
 fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
@@ -241,6 +248,16 @@ pub(super) fn membership_from_row(
             identifier: stored("list identifier", ListId::parse(&list))?,
         },
         connection,
+    })
+}
+
+pub(super) fn resource_membership_from_row(
+    (resource, since, filters): (String, i64, String),
+) -> Result<ResourceMembership, StoreError> {
+    Ok(ResourceMembership {
+        resource: stored("connected resource", ResourceId::parse(&resource))?,
+        since,
+        action_filters: stored("action filters", serde_json::from_str(&filters))?,
     })
 }
 
@@ -788,6 +805,22 @@ macro_rules! access_store_impl {
                     return Ok($crate::store::Written::Stale);
                 }
                 Self::commit(tx, outbox).await
+            }
+
+            async fn memberships(
+                &self,
+                party: &$crate::domain::ids::PartyUrn,
+                resource: Option<&$crate::domain::ids::ResourceId>,
+            ) -> Result<Vec<$crate::store::ResourceMembership>, $crate::store::StoreError> {
+                use $crate::store::sql::*;
+                sqlx::query_as::<_, (String, i64, String)>(SELECT_RESOURCE_MEMBERSHIPS)
+                    .bind(party.to_string())
+                    .bind(resource.map_or("", |resource| resource.as_str()))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(resource_membership_from_row)
+                    .collect()
             }
 
             async fn snapshot(

@@ -99,7 +99,7 @@ fn list_path(owner: &str, identifier: &str) -> String {
 }
 
 /// A point in time as Altinn's `DateTimeOffset` is written (`2026-01-31T12:00:00+00:00`).
-fn time(unix: i64) -> String {
+pub fn time(unix: i64) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .unwrap_or_default()
         .format("%Y-%m-%dT%H:%M:%S+00:00")

@@ -88,6 +88,8 @@ pub struct OAuthError {
         super::access_lists::list_connections,
         super::access_lists::connect_resource,
         super::access_lists::disconnect_resource,
+        super::access_list_memberships::memberships,
+        super::access_list_memberships::get_by_member,
         super::filetransfer::initialize,
         super::filetransfer::upload::upload,
         super::filetransfer::multipart::initialize_and_upload,

@@ -462,6 +462,39 @@ async fn patch_takes_a_json_patch() {
     .await;
 }
 
+/// Mirrors `AccessListMembershipsController`'s policies: memberships need `resource.admin`
+/// (`InternalOrPlatform`); `get-by-member` admits platform components only, which Broker has
+/// none of. Both are literal paths, not owners.
+#[tokio::test]
+async fn memberships_are_for_the_registrys_internal_callers() {
+    let uri = "/resourceregistry/api/v1/access-lists/memberships\
+        ?party=urn:altinn:organization:identifier-no:991825827\
+        &resource=urn:altinn:resource:broker-demo";
+    expect_bare(
+        request(Method::GET, uri, None, None),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    let writer = token(&format!("{LIST_WRITE} {RESOURCE_WRITE}"));
+    expect_bare(
+        request(Method::GET, uri, Some(&writer), None),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let admin = token(RESOURCE_ADMIN);
+    expect(
+        request(Method::GET, uri, Some(&admin), None),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    let by_member = "/resourceregistry/api/v1/access-lists/get-by-member?party=x";
+    expect_bare(
+        request(Method::GET, by_member, Some(&admin), None),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn service_owners_need_the_admin_token() {
     let owner = r#"{"orgNumber": "991825827", "orgCode": "digdir", "name": "Digdir"}"#;
