@@ -356,6 +356,11 @@ on_each_database! {
         assert_eq!(read["versionId"], 1);
         assert!(read.get("status").is_none(), "nothing absent is written as null: {read}");
 
+        // `versionId`: the version there is (Broker keeps no history); `int` binds ASP.NET's way.
+        broker.get(&format!("{path}?versionId=1")).await.expect_status(200);
+        broker.get(&format!("{path}?versionId=2")).await.assert_problem(404);
+        broker.get(&format!("{path}?versionId=one")).await.assert_problem(400);
+
         // `NotFound()` for any identifier nobody has, even one no resource could take.
         broker.get(&format!("{RESOURCE}/Not%20A%20Slug")).await.assert_problem(404);
 
@@ -394,6 +399,15 @@ on_each_database! {
         assert!(policy.content_type().starts_with("text/plain"), "{}", policy.content_type());
         let missing = broker.get(&format!("{RESOURCE}/nowhere/policy")).await;
         assert_eq!((missing.status.as_u16(), missing.body.as_str()), (404, "Unable to find resource"));
+
+        // `HasAdminAccess`: `resource.admin` writes any owner's resource.
+        let scopes = ["altinn:resourceregistry/resource.admin"];
+        let admin = broker.register_client(BRREG, &scopes).await.token(&scopes).await;
+        let mut for_digdir = service_resource("e2e-by-admin", "Disabled");
+        for_digdir["hasCompetentAuthority"] = json!({"organization": DIGDIR});
+        assert_bare(&call(&broker, Some(&admin), Method::POST, RESOURCE, Some(for_digdir), &[]).await, 201);
+        assert_eq!(broker.get(&format!("{RESOURCE}/e2e-by-admin")).await.json()["hasCompetentAuthority"]["orgcode"], "digdir");
+        assert_bare(&call(&broker, Some(&admin), Method::DELETE, &format!("{RESOURCE}/e2e-by-admin"), None, &[]).await, 204);
 
         // `DELETE`: someone else's is forbidden, no body; the owner's is 204.
         assert_bare(&call(&broker, Some(&brreg), Method::DELETE, &path, None, &[]).await, 403);
@@ -436,6 +450,13 @@ on_each_database! {
         let by_number = owner.get(&format!("/resourceregistry/api/v1/access-lists/{DIGDIR}"), &[]).await;
         assert_validation_error(&by_number, "RR-00010", &["/$PATH/owner"]);
         assert_bare(&owner.get("/resourceregistry/api/v1/access-lists/brreg", &[]).await, 403);
+        // `CorrectScopeAndAdmin_Returns_Ok`: the administrators' scope reads any owner's lists;
+        // an owner nobody registered is still no org code.
+        let scopes = ["altinn:resourceregistry/resource.admin"];
+        let admin = broker.register_client(BRREG, &scopes).await.token(&scopes).await;
+        let admin = As { broker: &broker, token: &admin };
+        admin.get(LISTS, &[]).await.expect_status(200);
+        assert_validation_error(&admin.get("/resourceregistry/api/v1/access-lists/nobody", &[]).await, "RR-00010", &["/$PATH/owner"]);
 
         // `EtagHeadersTests`: 304 for a current copy, 412 for an old tag.
         let unchanged = owner.get(&format!("{LISTS}/compat"), &[("If-None-Match", &tag)]).await;

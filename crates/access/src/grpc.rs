@@ -374,7 +374,11 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::Resource>, Status> {
         let request = request.into_inner();
         let conditions = conditions(request.conditions);
-        let answer = match self.core.resource(&request.identifier, &conditions).await? {
+        let read = self
+            .core
+            .resource(&request.identifier, request.version_id, &conditions)
+            .await?;
+        let answer = match read {
             Read::Current(record) => resource_to_pb(&record)?,
             Read::NotModified(entity) => {
                 let (version, updated_at) = unchanged(entity);

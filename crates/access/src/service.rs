@@ -285,16 +285,19 @@ impl AccessCore {
 
     // --- resources (reads are public) ---
 
-    /// One resource, by any identifier (one no resource has is not found), unless the
+    /// One resource, by any identifier (one no resource has is not found), at `version` when
+    /// one is named (only the current one is kept, so another is not found), unless the
     /// request's `conditions` find the client's copy current.
     pub async fn resource(
         &self,
         identifier: &str,
+        version: Option<i64>,
         conditions: &Conditions,
     ) -> Result<Read<ResourceRecord>, AccessError> {
         let record = self
             .find_resource(identifier)
             .await?
+            .filter(|record| version.is_none_or(|version| version == record.version))
             .ok_or(AccessError::Absent)?;
         let entity = Entity {
             version: record.version,

@@ -99,6 +99,7 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
         .get_resource(pb::GetResourceRequest {
             identifier: "broker-resource".into(),
             conditions: None,
+            version_id: None,
         })
         .await
         .unwrap()

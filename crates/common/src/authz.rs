@@ -143,6 +143,7 @@ impl Authorizer {
         let request = GetResourceRequest {
             identifier: identifier.to_owned(),
             conditions: None,
+            version_id: None,
         };
         let resource = self
             .client

@@ -244,7 +244,8 @@ mod tests {
     #[test]
     fn a_memberships_query_names_one_party_and_at_most_one_resource() {
         let resource = "urn:altinn:resource:broker-demo".to_owned();
-        let (party, id) = membership_query(&[PARTY.into()], std::slice::from_ref(&resource)).unwrap();
+        let (party, id) =
+            membership_query(&[PARTY.into()], std::slice::from_ref(&resource)).unwrap();
         assert_eq!(party.resolve().unwrap().to_string(), PARTY);
         assert_eq!(id.unwrap().as_str(), "broker-demo");
         let invalid = |parties: &[&str], resources: &[&str]| {

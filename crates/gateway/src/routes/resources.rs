@@ -487,10 +487,20 @@ impl From<pb::Policy> for ResourcePolicy {
     }
 }
 
+/// The query of one resource.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct ResourceQuery {
+    /// That version (`versionId`); Broker keeps only the current one, so another is not found.
+    version_id: Option<i32>,
+}
+
 /// One resource.
 #[utoipa::path(get, path = "/resourceregistry/api/v1/resource/{id}", tag = "resources",
     params(
         ("id" = String, Path, description = "The resource identifier"),
+        ResourceQuery,
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` (an extension)"),
     ),
     responses(
@@ -506,10 +516,12 @@ pub async fn get_resource(
     State(state): State<AppState>,
     Path(identifier): Path<String>,
     conditions: Conditions,
+    ApiQuery(query): ApiQuery<ResourceQuery>,
 ) -> Result<Response, Problem> {
     let request = pb::GetResourceRequest {
         identifier,
         conditions: conditions.into_inner(),
+        version_id: query.version_id.map(i64::from),
     };
     let resource = call(state.clients.access().get_resource(request)).await?;
     if resource.not_modified {
@@ -804,6 +816,10 @@ impl JsonBody for ResourcePolicy {
 }
 
 impl QueryModel for ResourceListQuery {
+    const BINDING: QueryBinding = QueryBinding::Parameters;
+}
+
+impl QueryModel for ResourceQuery {
     const BINDING: QueryBinding = QueryBinding::Parameters;
 }
 
