@@ -18,21 +18,28 @@ const PROBLEM_JSON: &str = "application/problem+json";
 #[schema(as = Problem)]
 #[allow(dead_code)] // Only describes the shape `broker_common::Problem` renders; never built.
 pub struct ProblemDetails {
-    /// A URI naming the kind of problem (the RFC 9110 section of the status).
+    /// A URI naming the kind of problem (the RFC 9110 section of the status, or
+    /// `urn:altinn:error:<code>` for the Resource Registry's coded problems).
     r#type: String,
-    /// The status's reason phrase.
+    /// The status's reason phrase, or a coded problem's text.
     title: String,
     /// The HTTP status.
     status: u16,
     /// What went wrong this time.
     detail: Option<String>,
-    /// Altinn's error code, `BRO-nnnnn`.
+    /// Altinn's error code, `BRO-nnnnn` or `RR-nnnnn`.
     code: Option<String>,
     /// The request id (`x-request-id`), for finding the request in logs.
     #[schema(rename = "traceId")]
     trace_id: Option<String>,
+    /// The status described once more, on coded problems.
+    #[schema(rename = "statusDescription")]
+    status_description: Option<String>,
     /// Field name → messages, for validation failures.
     errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The Resource Registry's validation errors: `{code, title, paths}` each.
+    #[schema(rename = "validationErrors")]
+    validation_errors: Option<Vec<serde_json::Value>>,
 }
 
 /// An RFC 6749 §5.2 error, as the token endpoint answers.
