@@ -56,7 +56,7 @@ pub use database::TestDatabase;
 pub use issuer::FakeIssuer;
 pub use keys::ClientKeys;
 pub use reply::Reply;
-pub use scenario::{AccessList, Party, Scenario};
+pub use scenario::{AccessList, Party, Scenario, service_resource};
 pub use webhook::Webhook;
 
 /// Digdir's organisation number: a valid one to register clients with.
@@ -75,6 +75,30 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// `count` distinct valid organisation numbers (mod-11 check digit right), none of them
+/// [`DIGDIR`] or [`BRREG`].
+pub fn org_numbers(count: usize) -> Vec<String> {
+    const WEIGHTS: [u32; 8] = [3, 2, 7, 6, 5, 4, 3, 2];
+    let mut orgs = Vec::with_capacity(count);
+    let mut base: u32 = 31_000_000;
+    while orgs.len() < count {
+        let digits = format!("{base:08}");
+        base += 1;
+        let sum: u32 = digits
+            .bytes()
+            .zip(WEIGHTS)
+            .map(|(digit, weight)| u32::from(digit - b'0') * weight)
+            .sum();
+        let check = match 11 - sum % 11 {
+            11 => 0,
+            10 => continue,
+            check => check,
+        };
+        orgs.push(format!("{digits}{check}"));
+    }
+    orgs
 }
 
 /// Defines `async fn $name(db: Database)` and runs it as two tests, `$name::sqlite` and

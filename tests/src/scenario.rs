@@ -48,6 +48,23 @@ pub fn urn(org: &str) -> String {
     format!("urn:altinn:organization:identifier-no:{org}")
 }
 
+/// Digdir's broker resource `id` as Altinn's registry takes it: every text its rules require
+/// (title, description and right description in `en`, `nb` and `nn`), Digdir as the competent
+/// authority, type `BrokerService`, access lists `mode` (`Enabled` or `Disabled`).
+pub fn service_resource(id: &str, mode: &str) -> Value {
+    let texts = json!({"nb": "Formidling", "nn": "Formidling", "en": "Broker"});
+    json!({
+        "identifier": id,
+        "title": texts,
+        "description": texts,
+        "rightDescription": texts,
+        "contactPoints": [{"category": "Support", "email": "support@digdir.no"}],
+        "hasCompetentAuthority": {"organization": DIGDIR, "orgcode": "digdir"},
+        "resourceType": "BrokerService",
+        "accessListMode": mode,
+    })
+}
+
 /// MD5 of `bytes` as 32 lowercase hex characters, as `checksum` is written.
 pub fn md5_hex(bytes: &[u8]) -> String {
     use md5::Digest;
@@ -197,15 +214,14 @@ impl Scenario {
             AccessList::Disabled => "Disabled",
             AccessList::Members(_) => "Enabled",
         };
-        let resource = json!({
-            "identifier": id,
-            "title": {"nb": "Formidling", "nn": "Formidling", "en": "Broker"},
-            "resourceType": "BrokerService",
-            "accessListMode": mode,
-        });
-        self.call(&self.owner, Method::POST, REGISTRY, Some(resource))
-            .await
-            .expect_status(201);
+        self.call(
+            &self.owner,
+            Method::POST,
+            REGISTRY,
+            Some(service_resource(id, mode)),
+        )
+        .await
+        .expect_status(201);
         let policy = json!({"rules": [
             {"subjects": ["any-organization"], "actions": ["read", "write", "subscribe"]},
         ]});

@@ -1,7 +1,8 @@
 //! The tonic service: translates gRPC messages to [`AccessCore`] calls and back.
 //!
-//! Requests are parsed into domain types here, so a malformed identifier is a 400 before any
-//! work. Service-owner calls check the admin credential; resource, policy and access-list calls
+//! Requests are parsed into domain types here: a resource arrives as the gateway's canonical
+//! JSON document and leaves as the registry's. Identifiers are any text, as in Altinn, so the
+//! service answers one nobody has as not found. Service-owner calls check the admin credential; resource, policy and access-list calls
 //! verify the forwarded bearer token and act for the caller it names, ignoring the request's
 //! `principal` field. `Authorize` and `LookupServiceOwner` are internal and unauthenticated.
 
@@ -14,19 +15,20 @@ use broker_common::identity::OrgNumber;
 use broker_proto::access as pb;
 use broker_proto::access::access_registry_server::AccessRegistry;
 use broker_proto::access::change_members_request::Mode;
-use broker_proto::common::{LocalizedText as PbText, PageInfo};
+use broker_proto::common::PageInfo;
 use tonic::{Request, Response, Status};
 
 use crate::cache::DecisionKey;
-use crate::domain::access_list::{self, ListDetails, MemberChange};
+use crate::domain::access_list::{self, Includes, MemberChange};
+use crate::domain::conditions::{Conditions, Entity, Tags};
 use crate::domain::decision::{Decision, Principal};
 use crate::domain::error::{AccessError, FieldErrors};
-use crate::domain::ids::{Action, IdError, ListId, OrgCode, PartyUrn, ResourceId};
+use crate::domain::ids::{Action, IdError, OrgCode, PartyUrn, ResourceId};
 use crate::domain::policy::Policy;
-use crate::domain::resource::{LocalizedText, ResourceDraft, ResourceInput, ServiceOwner};
-use crate::service::{AccessCore, Page, PageRequest};
+use crate::domain::resource::{ResourceInput, ServiceOwner};
+use crate::service::{AccessCore, ListPage, Page, PageRequest, Read};
 use crate::store::{
-    AccessListRecord, ConnectionRecord, MemberRecord, PolicyRecord, ResourceRecord,
+    AccessListRecord, ConnectionRecord, MemberRecord, PolicyRecord, ResourceRecord, StoreError,
 };
 
 /// Most questions in one `AuthorizeBatch`.
@@ -74,7 +76,7 @@ fn parse<T>(field: &str, result: Result<T, IdError>) -> Result<T, AccessError> {
 }
 
 fn page_request(page: Option<&broker_proto::common::PageRequest>) -> PageRequest<'_> {
-    page.map_or(PageRequest { token: "", size: 0 }, |page| PageRequest {
+    page.map_or(PageRequest::FIRST, |page| PageRequest {
         token: &page.token,
         size: page.size,
     })
@@ -86,32 +88,44 @@ fn page_info<T>(page: &Page<T>) -> Option<PageInfo> {
     })
 }
 
-fn rfc3339(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// Versions start at 1 and only grow, so they are never negative.
 fn version(version: i64) -> u64 {
     version.unsigned_abs()
 }
 
-fn text_from_pb(text: Option<PbText>) -> LocalizedText {
-    let text = text.unwrap_or_default();
-    LocalizedText {
-        nb: text.nb,
-        nn: text.nn,
-        en: text.en,
+/// The request's conditions; versions beyond `i64` name no entity, so they stay unmatched.
+fn conditions(conditions: Option<pb::Conditions>) -> Conditions {
+    let conditions = conditions.unwrap_or_default();
+    let tags = |any: bool, versions: Vec<u64>| {
+        if any {
+            Some(Tags::Any)
+        } else if versions.is_empty() {
+            None
+        } else {
+            Some(Tags::Versions(
+                versions
+                    .into_iter()
+                    .map(|v| i64::try_from(v).unwrap_or(-1))
+                    .collect(),
+            ))
+        }
+    };
+    Conditions {
+        if_match: tags(conditions.if_match_any, conditions.if_match),
+        if_none_match: tags(conditions.if_none_match_any, conditions.if_none_match),
+        if_modified_since: conditions.if_modified_since,
+        if_unmodified_since: conditions.if_unmodified_since,
+        read: conditions.read,
     }
 }
 
-fn text_to_pb(text: LocalizedText) -> Option<PbText> {
-    Some(PbText {
-        nb: text.nb,
-        nn: text.nn,
-        en: text.en,
-    })
+fn includes(includes: Option<pb::Includes>) -> Includes {
+    let includes = includes.unwrap_or_default();
+    Includes {
+        connections: includes.connections,
+        actions: includes.actions,
+        members: includes.members,
+    }
 }
 
 /// One authorization question, its fields reported under `prefix`.
@@ -156,43 +170,30 @@ fn owner_to_pb(owner: ServiceOwner) -> pb::ServiceOwner {
     }
 }
 
-fn resource_draft(resource: Option<pb::Resource>) -> Result<ResourceDraft, AccessError> {
-    let resource = resource.ok_or_else(|| AccessError::invalid("resource", "required"))?;
-    let authority = resource.has_competent_authority.unwrap_or_default();
-    ResourceDraft::parse(ResourceInput {
-        identifier: resource.identifier,
-        title: text_from_pb(resource.title),
-        description: text_from_pb(resource.description),
-        authority_organization: authority.organization,
-        authority_orgcode: authority.orgcode,
-        authority_name: text_from_pb(authority.name),
-        resource_type: resource.resource_type,
-        access_list_mode: resource.access_list_mode,
-        status: resource.status,
-        delegable: resource.delegable,
-        visible: resource.visible,
+fn resource_to_pb(record: &ResourceRecord) -> Result<pb::Resource, AccessError> {
+    let document = serde_json::to_string(&record.resource)
+        .map_err(|error| AccessError::Store(StoreError::Corrupt(error.to_string())))?;
+    let resource = &record.resource;
+    let authority = &resource.has_competent_authority;
+    Ok(pb::Resource {
+        document,
+        version: version(record.version),
+        updated_at: record.updated_at,
+        not_modified: false,
+        identifier: resource.identifier.to_string(),
+        resource_type: resource.resource_type.as_str().to_owned(),
+        access_list_mode: resource.access_list_mode.as_str().to_owned(),
+        status: resource.status.clone().unwrap_or_default(),
+        has_competent_authority: Some(pb::CompetentAuthority {
+            organization: authority.organization.to_string(),
+            orgcode: authority.orgcode.to_string(),
+        }),
     })
 }
 
-fn resource_to_pb(record: ResourceRecord) -> pb::Resource {
-    let resource = record.resource;
-    let authority = resource.has_competent_authority;
-    pb::Resource {
-        identifier: resource.identifier.into(),
-        title: text_to_pb(resource.title),
-        description: text_to_pb(resource.description),
-        has_competent_authority: Some(pb::CompetentAuthority {
-            organization: authority.organization.to_string(),
-            orgcode: authority.orgcode.into(),
-            name: text_to_pb(authority.name),
-        }),
-        resource_type: resource.resource_type.as_str().to_owned(),
-        access_list_mode: resource.access_list_mode.as_str().to_owned(),
-        status: resource.status,
-        version: version(record.version),
-        delegable: resource.delegable,
-        visible: resource.visible,
-    }
+/// The answer to a read the client's copy satisfies (304).
+fn unchanged(entity: Entity) -> (u64, i64) {
+    (version(entity.version), entity.updated_at)
 }
 
 fn policy_to_pb(record: PolicyRecord) -> pb::Policy {
@@ -208,61 +209,80 @@ fn policy_to_pb(record: PolicyRecord) -> pb::Policy {
             })
             .collect(),
         version: version(record.version),
+        updated_at: record.updated_at,
     }
 }
 
-fn connection_to_pb(connection: ConnectionRecord, list_version: i64) -> pb::ResourceConnection {
+fn connection_to_pb(
+    connection: ConnectionRecord,
+    list_version: i64,
+    list_updated_at: i64,
+) -> pb::ResourceConnection {
     pb::ResourceConnection {
         resource_identifier: connection.resource.into(),
-        action_filters: connection
-            .action_filters
-            .into_iter()
-            .map(Into::into)
-            .collect(),
-        created: rfc3339(connection.created_at),
-        modified: rfc3339(connection.modified_at),
+        action_filters: connection.action_filters,
+        created_at: connection.created_at,
+        updated_at: connection.modified_at,
         list_version: version(list_version),
+        list_updated_at,
     }
 }
 
-fn list_to_pb(list: AccessListRecord) -> pb::AccessList {
+fn list_to_pb(list: AccessListRecord, connections_included: bool) -> pb::AccessList {
+    let (list_version, updated_at) = (list.version, list.updated_at);
     pb::AccessList {
         owner: list.owner.into(),
         identifier: list.identifier.into(),
         name: list.details.name,
         description: list.details.description,
         version: version(list.version),
-        created: rfc3339(list.created_at),
-        updated: rfc3339(list.updated_at),
+        created_at: list.created_at,
+        updated_at: list.updated_at,
         resource_connections: list
             .connections
             .into_iter()
-            .map(|connection| connection_to_pb(connection, list.version))
+            .map(|connection| connection_to_pb(connection, list_version, updated_at))
             .collect(),
+        connections_included,
+        not_modified: false,
     }
 }
 
-fn members_to_pb((page, list_version): (Page<MemberRecord>, i64)) -> pb::ListMembersResponse {
-    pb::ListMembersResponse {
-        page: page_info(&page),
-        members: page
-            .items
-            .into_iter()
-            .map(|member| pb::Member {
-                party: member.party.to_string(),
-                since: rfc3339(member.since),
-            })
-            .collect(),
-        version: version(list_version),
+fn members_to_pb(read: Read<ListPage<MemberRecord>>) -> pb::ListMembersResponse {
+    match read {
+        Read::NotModified(entity) => {
+            let (version, updated_at) = unchanged(entity);
+            pb::ListMembersResponse {
+                version,
+                updated_at,
+                not_modified: true,
+                ..pb::ListMembersResponse::default()
+            }
+        }
+        Read::Current((page, list)) => pb::ListMembersResponse {
+            page: page_info(&page),
+            members: page
+                .items
+                .into_iter()
+                .map(|member| pb::Member {
+                    party: member.party.to_string(),
+                    since: member.since,
+                })
+                .collect(),
+            version: version(list.version),
+            updated_at: list.updated_at,
+            not_modified: false,
+        },
     }
 }
 
-/// The `{owner}/{identifier}` of an access-list request.
-fn list_path(owner: &str, identifier: &str) -> Result<(OrgCode, ListId), AccessError> {
-    Ok((
-        parse("owner", OrgCode::parse(owner))?,
-        parse("identifier", ListId::parse(identifier))?,
-    ))
+fn change_mode(mode: Mode) -> Result<MemberChange, AccessError> {
+    match mode {
+        Mode::Replace => Ok(MemberChange::Replace),
+        Mode::Add => Ok(MemberChange::Add),
+        Mode::Remove => Ok(MemberChange::Remove),
+        Mode::Unspecified => Err(AccessError::invalid("mode", "replace, add or remove")),
+    }
 }
 
 #[tonic::async_trait]
@@ -352,13 +372,25 @@ impl AccessRegistry for AccessGrpc {
         &self,
         request: Request<pb::GetResourceRequest>,
     ) -> Result<Response<pb::Resource>, Status> {
-        let id = parse(
-            "identifier",
-            ResourceId::parse(&request.into_inner().identifier),
-        )?;
-        Ok(Response::new(resource_to_pb(
-            self.core.resource(&id).await?,
-        )))
+        let request = request.into_inner();
+        let conditions = conditions(request.conditions);
+        let read = self
+            .core
+            .resource(&request.identifier, request.version_id, &conditions)
+            .await?;
+        let answer = match read {
+            Read::Current(record) => resource_to_pb(&record)?,
+            Read::NotModified(entity) => {
+                let (version, updated_at) = unchanged(entity);
+                pb::Resource {
+                    version,
+                    updated_at,
+                    not_modified: true,
+                    ..pb::Resource::default()
+                }
+            }
+        };
+        Ok(Response::new(answer))
     }
 
     async fn list_resources(
@@ -370,9 +402,14 @@ impl AccessRegistry for AccessGrpc {
             .core
             .list_resources(page_request(request.page.as_ref()))
             .await?;
+        let resources = page
+            .items
+            .iter()
+            .map(resource_to_pb)
+            .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::ListResourcesResponse {
             page: page_info(&page),
-            resources: page.items.into_iter().map(resource_to_pb).collect(),
+            resources,
         }))
     }
 
@@ -382,12 +419,12 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::Resource>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let draft = resource_draft(request.resource)?;
+        let input = ResourceInput::from_document(&request.document)?;
         let record = self
             .core
-            .create_resource(&caller, draft, request.if_match)
+            .create_resource(&caller, input, &conditions(request.conditions))
             .await?;
-        Ok(Response::new(resource_to_pb(record)))
+        Ok(Response::new(resource_to_pb(&record)?))
     }
 
     async fn update_resource(
@@ -396,12 +433,17 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::Resource>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let draft = resource_draft(request.resource)?;
+        let input = ResourceInput::from_document(&request.document)?;
         let record = self
             .core
-            .update_resource(&caller, draft, request.if_match)
+            .update_resource(
+                &caller,
+                &request.identifier,
+                input,
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(resource_to_pb(record)))
+        Ok(Response::new(resource_to_pb(&record)?))
     }
 
     async fn delete_resource(
@@ -410,9 +452,12 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::DeleteResourceResponse>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let id = parse("identifier", ResourceId::parse(&request.identifier))?;
         self.core
-            .delete_resource(&caller, &id, request.if_match)
+            .delete_resource(
+                &caller,
+                &request.identifier,
+                &conditions(request.conditions),
+            )
             .await?;
         Ok(Response::new(pb::DeleteResourceResponse {}))
     }
@@ -421,11 +466,8 @@ impl AccessRegistry for AccessGrpc {
         &self,
         request: Request<pb::GetPolicyRequest>,
     ) -> Result<Response<pb::Policy>, Status> {
-        let id = parse(
-            "resource",
-            ResourceId::parse(&request.into_inner().resource),
-        )?;
-        Ok(Response::new(policy_to_pb(self.core.policy(&id).await?)))
+        let record = self.core.policy(&request.into_inner().resource).await?;
+        Ok(Response::new(policy_to_pb(record)))
     }
 
     async fn put_policy(
@@ -437,7 +479,6 @@ impl AccessRegistry for AccessGrpc {
         let policy = request
             .policy
             .ok_or_else(|| AccessError::invalid("policy", "required"))?;
-        let id = parse("resource", ResourceId::parse(&policy.resource))?;
         let rules = Policy::parse(
             policy
                 .rules
@@ -446,7 +487,12 @@ impl AccessRegistry for AccessGrpc {
         )?;
         let record = self
             .core
-            .put_policy(&caller, &id, rules, request.if_match)
+            .put_policy(
+                &caller,
+                &policy.resource,
+                rules,
+                &conditions(request.conditions),
+            )
             .await?;
         Ok(Response::new(policy_to_pb(record)))
     }
@@ -457,24 +503,25 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::ListAccessListsResponse>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let owner = parse("owner", OrgCode::parse(&request.owner))?;
-        let resource = match request.resource.as_str() {
-            "" => None,
-            text => Some(parse("resource", ResourceId::parse(text))?),
-        };
-        let page = self
+        let includes = includes(request.includes);
+        let (owner, page) = self
             .core
             .list_access_lists(
                 &caller,
-                &owner,
-                resource.as_ref(),
-                request.include_resource_connections,
+                &request.owner,
+                &request.resource,
+                includes,
                 page_request(request.page.as_ref()),
             )
             .await?;
         Ok(Response::new(pb::ListAccessListsResponse {
             page: page_info(&page),
-            lists: page.items.into_iter().map(list_to_pb).collect(),
+            lists: page
+                .items
+                .into_iter()
+                .map(|list| list_to_pb(list, includes.any_connections()))
+                .collect(),
+            owner: owner.into(),
         }))
     }
 
@@ -484,9 +531,30 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::AccessList>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let list = self.core.access_list(&caller, &owner, &id).await?;
-        Ok(Response::new(list_to_pb(list)))
+        let includes = includes(request.includes);
+        let read = self
+            .core
+            .access_list(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                includes,
+                &conditions(request.conditions),
+            )
+            .await?;
+        let answer = match read {
+            Read::Current(list) => list_to_pb(list, includes.any_connections()),
+            Read::NotModified(entity) => {
+                let (version, updated_at) = unchanged(entity);
+                pb::AccessList {
+                    version,
+                    updated_at,
+                    not_modified: true,
+                    ..pb::AccessList::default()
+                }
+            }
+        };
+        Ok(Response::new(answer))
     }
 
     async fn upsert_access_list(
@@ -495,13 +563,18 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::AccessList>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let details = ListDetails::parse(&request.name, &request.description)?;
+        // The contract has no null: an empty name is an absent one.
         let list = self
             .core
-            .upsert_access_list(&caller, &owner, &id, details, request.if_match)
+            .upsert_access_list(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                (Some(&request.name), Some(&request.description)),
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(list_to_pb(list)))
+        Ok(Response::new(list_to_pb(list, false)))
     }
 
     async fn delete_access_list(
@@ -510,12 +583,30 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::AccessList>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
         let list = self
             .core
-            .delete_access_list(&caller, &owner, &id, request.if_match)
+            .delete_access_list(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(list_to_pb(list)))
+        Ok(Response::new(list_to_pb(list, false)))
+    }
+
+    async fn resolve_owner(
+        &self,
+        request: Request<pb::ResolveOwnerRequest>,
+    ) -> Result<Response<pb::ResolveOwnerResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let owner = self
+            .core
+            .resolve_owner(&caller, &request.into_inner().owner)
+            .await?;
+        Ok(Response::new(pb::ResolveOwnerResponse {
+            owner: owner.into(),
+        }))
     }
 
     async fn list_members(
@@ -524,12 +615,17 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let members = self
+        let read = self
             .core
-            .members(&caller, &owner, &id, page_request(request.page.as_ref()))
+            .members(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                page_request(request.page.as_ref()),
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(members_to_pb(members)))
+        Ok(Response::new(members_to_pb(read)))
     }
 
     async fn change_members(
@@ -538,21 +634,60 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::ListMembersResponse>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let change = match request.mode() {
-            Mode::Replace => MemberChange::Replace,
-            Mode::Add => MemberChange::Add,
-            Mode::Remove => MemberChange::Remove,
-            Mode::Unspecified => {
-                return Err(AccessError::invalid("mode", "replace, add or remove").into());
-            }
-        };
-        let parties = access_list::parse_parties(&request.parties)?;
-        let members = self
+        let change = change_mode(request.mode())?;
+        let page = self
             .core
-            .change_members(&caller, &owner, &id, change, &parties, request.if_match)
+            .change_members(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                change,
+                &request.parties,
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(members_to_pb(members)))
+        Ok(Response::new(members_to_pb(Read::Current(page))))
+    }
+
+    async fn list_connections(
+        &self,
+        request: Request<pb::ListConnectionsRequest>,
+    ) -> Result<Response<pb::ListConnectionsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let read = self
+            .core
+            .connections(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                page_request(request.page.as_ref()),
+                &conditions(request.conditions),
+            )
+            .await?;
+        let answer = match read {
+            Read::NotModified(entity) => {
+                let (version, updated_at) = unchanged(entity);
+                pb::ListConnectionsResponse {
+                    version,
+                    updated_at,
+                    not_modified: true,
+                    ..pb::ListConnectionsResponse::default()
+                }
+            }
+            Read::Current((page, list)) => pb::ListConnectionsResponse {
+                page: page_info(&page),
+                connections: page
+                    .items
+                    .into_iter()
+                    .map(|c| connection_to_pb(c, list.version, list.updated_at))
+                    .collect(),
+                version: version(list.version),
+                updated_at: list.updated_at,
+                not_modified: false,
+            },
+        };
+        Ok(Response::new(answer))
     }
 
     async fn connect_resource(
@@ -561,34 +696,67 @@ impl AccessRegistry for AccessGrpc {
     ) -> Result<Response<pb::ResourceConnection>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let resource = parse(
-            "resourceIdentifier",
-            ResourceId::parse(&request.resource_identifier),
-        )?;
-        let filters = access_list::parse_action_filters(&request.action_filters)?;
-        let (connection, list_version) = self
+        let (connection, list_version, updated_at) = self
             .core
-            .connect(&caller, &owner, &id, &resource, filters, request.if_match)
+            .connect(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                &request.resource_identifier,
+                access_list::action_filters(request.action_filters),
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(connection_to_pb(connection, list_version)))
+        Ok(Response::new(connection_to_pb(
+            connection,
+            list_version,
+            updated_at,
+        )))
+    }
+
+    async fn list_memberships(
+        &self,
+        request: Request<pb::ListMembershipsRequest>,
+    ) -> Result<Response<pb::ListMembershipsResponse>, Status> {
+        let caller = self.caller(&request).await?;
+        let request = request.into_inner();
+        let (party, memberships) = self
+            .core
+            .memberships(&caller, &request.parties, &request.resources)
+            .await?;
+        Ok(Response::new(pb::ListMembershipsResponse {
+            memberships: memberships
+                .into_iter()
+                .map(|membership| pb::ResourceMembership {
+                    party: party.to_string(),
+                    resource: membership.resource.into(),
+                    since: membership.since,
+                    action_filters: membership.action_filters,
+                })
+                .collect(),
+        }))
     }
 
     async fn disconnect_resource(
         &self,
         request: Request<pb::DisconnectResourceRequest>,
-    ) -> Result<Response<pb::ResourceConnection>, Status> {
+    ) -> Result<Response<pb::DisconnectResourceResponse>, Status> {
         let caller = self.caller(&request).await?;
         let request = request.into_inner();
-        let (owner, id) = list_path(&request.owner, &request.identifier)?;
-        let resource = parse(
-            "resourceIdentifier",
-            ResourceId::parse(&request.resource_identifier),
-        )?;
-        let (connection, list_version) = self
+        let removed = self
             .core
-            .disconnect(&caller, &owner, &id, &resource, request.if_match)
+            .disconnect(
+                &caller,
+                &request.owner,
+                &request.identifier,
+                &request.resource_identifier,
+                &conditions(request.conditions),
+            )
             .await?;
-        Ok(Response::new(connection_to_pb(connection, list_version)))
+        Ok(Response::new(pb::DisconnectResourceResponse {
+            connection: removed.map(|(connection, list_version, updated_at)| {
+                connection_to_pb(connection, list_version, updated_at)
+            }),
+        }))
     }
 }

@@ -61,7 +61,7 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
 
     // Only the owner, with the scope, creates resources.
     let create = pb::UpsertResourceRequest {
-        resource: Some(broker_resource("Disabled")),
+        document: broker_resource("Disabled"),
         ..pb::UpsertResourceRequest::default()
     };
     assert_eq!(
@@ -85,7 +85,10 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
         .unwrap()
         .into_inner();
     assert_eq!(created.version, 1);
-    assert_eq!(created.status, "Active");
+    assert_eq!(
+        created.status, "",
+        "Altinn's status is free text, absent unless sent"
+    );
     let authority = created.has_competent_authority.unwrap();
     assert_eq!(
         (authority.orgcode.as_str(), authority.organization.as_str()),
@@ -95,6 +98,8 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
         .client
         .get_resource(pb::GetResourceRequest {
             identifier: "broker-resource".into(),
+            conditions: None,
+            version_id: None,
         })
         .await
         .unwrap()
@@ -118,7 +123,7 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
                     actions: vec!["write".into()],
                 },
             ],
-            version: 0,
+            ..pb::Policy::default()
         }),
         ..pb::PutPolicyRequest::default()
     };
@@ -157,7 +162,7 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
         identifier: "writers".into(),
         mode: Mode::Add.into(),
         parties: vec![urn(BRREG)],
-        if_match: 1,
+        conditions: if_match(1),
         ..pb::ChangeMembersRequest::default()
     };
     let members = registry
@@ -182,8 +187,9 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
 
     // Enabling access lists: only members of a connected list, for its filtered actions.
     let update = pb::UpsertResourceRequest {
-        resource: Some(broker_resource("Enabled")),
-        if_match: 1,
+        document: broker_resource("Enabled"),
+        identifier: "broker-resource".into(),
+        conditions: if_match(1),
         ..pb::UpsertResourceRequest::default()
     };
     let updated = registry
@@ -264,7 +270,7 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
     // Deleting the resource denies at once.
     let delete = pb::DeleteResourceRequest {
         identifier: "broker-resource".into(),
-        if_match: 2,
+        conditions: if_match(2),
         ..pb::DeleteResourceRequest::default()
     };
     let stranger = registry.as_org(BRREG, &owner_write, delete.clone());
@@ -289,6 +295,10 @@ async fn owners_resources_policies_lists_and_decisions(database_url: Option<&str
             pb::GetAccessListRequest {
                 owner: "digdir".into(),
                 identifier: "writers".into(),
+                includes: Some(pb::Includes {
+                    connections: true,
+                    ..pb::Includes::default()
+                }),
                 ..pb::GetAccessListRequest::default()
             },
         ))

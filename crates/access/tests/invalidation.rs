@@ -37,7 +37,7 @@ async fn given_brreg_may_read(registry: &mut Registry) {
         .await
         .unwrap();
     let resource = pb::UpsertResourceRequest {
-        resource: Some(broker_resource("Enabled")),
+        document: broker_resource("Enabled"),
         ..pb::UpsertResourceRequest::default()
     };
     let request = registry.as_org(DIGDIR, &OWNER_SCOPES, resource);
@@ -49,7 +49,7 @@ async fn given_brreg_may_read(registry: &mut Registry) {
                 subjects: vec!["any-organization".into()],
                 actions: vec!["read".into()],
             }],
-            version: 0,
+            ..pb::Policy::default()
         }),
         ..pb::PutPolicyRequest::default()
     };
@@ -169,7 +169,8 @@ async fn removed_member_is_denied_within_a_second(
         tonic::Code::NotFound
     );
     let update = pb::UpsertResourceRequest {
-        resource: Some(broker_resource("Disabled")),
+        document: broker_resource("Disabled"),
+        identifier: "broker-resource".into(),
         ..pb::UpsertResourceRequest::default()
     };
     let changed = Instant::now();

@@ -9,12 +9,12 @@ use broker_access::domain::decision::{Membership, ResourceState};
 use broker_access::domain::ids::{AccessListUrn, Action, ListId, OrgCode, PartyUrn, ResourceId};
 use broker_access::domain::policy::{Policy, Rule, Subject};
 use broker_access::domain::resource::{
-    AccessListMode, CompetentAuthority, LocalizedText, Resource, ResourceType, ServiceOwner,
+    AccessListMode, CompetentAuthority, Resource, ResourceType, ServiceOwner, Texts,
 };
 use broker_access::store::{
     AccessListRecord, AccessStore, ConnectionRecord, Inserted, ListWrite, OUTBOX_LEASE_SECONDS,
-    OutboxRecord, OwnerDeleted, PolicyRecord, PostgresAccessStore, ResourceRecord,
-    SqliteAccessStore, Written,
+    OutboxRecord, OwnerDeleted, PolicyRecord, PostgresAccessStore, ResourceMembership,
+    ResourceRecord, SqliteAccessStore, Written,
 };
 use broker_common::identity::OrgNumber;
 use broker_tests::database::{self, TestDatabase};
@@ -50,6 +50,18 @@ fn actions(names: &[&str]) -> Vec<Action> {
         .collect()
 }
 
+/// A connection's action filters: texts, as Altinn keeps them.
+fn filters(names: &[&str]) -> Vec<String> {
+    names.iter().map(|name| (*name).to_owned()).collect()
+}
+
+fn texts(text: &str) -> Texts {
+    ["en", "nb", "nn"]
+        .into_iter()
+        .map(|language| (language.to_owned(), text.to_owned()))
+        .collect()
+}
+
 fn owner(org_number: &str, org_code: &str) -> ServiceOwner {
     ServiceOwner {
         org_number: org(org_number),
@@ -59,21 +71,30 @@ fn owner(org_number: &str, org_code: &str) -> ServiceOwner {
 }
 
 fn resource(id: &str, version: i64) -> ResourceRecord {
+    let mut other = serde_json::Map::new();
+    other.insert(
+        "keywords".into(),
+        serde_json::json!([{"word": "post", "language": "nb"}]),
+    );
     ResourceRecord {
         resource: Resource {
             identifier: rid(id),
-            title: LocalizedText::same(id),
-            description: LocalizedText::default(),
+            version: Some("1.0".into()),
+            title: texts(id),
+            description: texts("a resource"),
+            right_description: None,
+            status: None,
+            delegable: true,
+            visible: false,
             has_competent_authority: CompetentAuthority {
                 organization: org(DIGDIR),
                 orgcode: code("digdir"),
-                name: LocalizedText::same("Digdir"),
+                name: texts("Digdir"),
             },
+            resource_references: None,
             resource_type: ResourceType::BrokerService,
             access_list_mode: AccessListMode::Enabled,
-            status: "Active".into(),
-            delegable: true,
-            visible: false,
+            other,
         },
         version,
         created_at: NOW,
@@ -152,8 +173,13 @@ async fn service_owners(store: &dyn AccessStore) {
         .unwrap();
     assert_eq!(
         store.service_owner_by_org(org(DIGDIR)).await.unwrap(),
+        Some(digdir.clone())
+    );
+    assert_eq!(
+        store.service_owner(&code("digdir")).await.unwrap(),
         Some(digdir)
     );
+    assert_eq!(store.service_owner(&code("nobody")).await.unwrap(), None);
     let codes = |owners: Vec<ServiceOwner>| {
         owners
             .into_iter()
@@ -203,7 +229,7 @@ async fn resources_are_versioned(store: &dyn AccessStore) {
     );
 
     let mut beta = resource("beta", 2);
-    beta.resource.status = "Deprecated".into();
+    beta.resource.status = Some("Deprecated".into());
     assert_eq!(
         store
             .update_resource(&beta, 1, &notice("lost.beta"))
@@ -461,11 +487,40 @@ async fn access_lists_members_and_connections(store: &dyn AccessStore) {
             .unwrap(),
         Written::Stale
     );
+    // Mirrors Altinn's `IsIdempotent`: a change that changes nothing keeps the version.
+    for (change, parties) in [
+        (MemberChange::Add, vec![party(DIGDIR)]),
+        (MemberChange::Remove, vec![party(BRREG)]),
+        (MemberChange::Replace, vec![party(DIGDIR)]),
+    ] {
+        assert_eq!(
+            store
+                .change_members(
+                    write(&digdir, &partners, 5),
+                    change,
+                    &parties,
+                    &notice("lost")
+                )
+                .await
+                .unwrap(),
+            Written::Unchanged,
+            "{change:?}"
+        );
+    }
+    assert_eq!(
+        store
+            .access_list(&digdir, &partners)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        5
+    );
 
     // Connections: upsert keeps created_at; a missing resource or connection is stale.
-    let connection = |filters: &[&str], at: i64| ConnectionRecord {
+    let connection = |names: &[&str], at: i64| ConnectionRecord {
         resource: rid("alpha"),
-        action_filters: actions(filters),
+        action_filters: filters(names),
         created_at: at,
         modified_at: at,
     };
@@ -510,7 +565,7 @@ async fn access_lists_members_and_connections(store: &dyn AccessStore) {
         stored.connections,
         [ConnectionRecord {
             resource: rid("alpha"),
-            action_filters: actions(&["read", "write"]),
+            action_filters: filters(&["read", "write"]),
             created_at: NOW,
             modified_at: NOW + 60,
         }]
@@ -527,27 +582,31 @@ async fn access_lists_members_and_connections(store: &dyn AccessStore) {
             .map(|l| l.identifier.to_string())
             .collect::<Vec<_>>()
     };
-    let all = store
-        .access_lists(&digdir, None, None, 10, true)
-        .await
-        .unwrap();
+    let all = store.access_lists(&digdir, None, 10, None).await.unwrap();
     assert_eq!(identifiers(&all), ["others", "partners"]);
-    assert_eq!(all[1].connections.len(), 1);
-    let connected = store
-        .access_lists(&digdir, Some(&rid("alpha")), None, 10, false)
+    assert!(all[1].connections.is_empty(), "not asked for");
+    // A resource picks the connection each list includes; it does not filter the lists.
+    let with_alpha = store
+        .access_lists(&digdir, None, 10, Some(&rid("alpha")))
         .await
         .unwrap();
-    assert_eq!(identifiers(&connected), ["partners"]);
-    assert!(connected[0].connections.is_empty(), "not asked for");
+    assert_eq!(identifiers(&with_alpha), ["others", "partners"]);
+    assert!(with_alpha[0].connections.is_empty());
+    assert_eq!(with_alpha[1].connections.len(), 1);
+    let with_beta = store
+        .access_lists(&digdir, None, 10, Some(&rid("beta")))
+        .await
+        .unwrap();
+    assert!(with_beta.iter().all(|list| list.connections.is_empty()));
     let second_page = store
-        .access_lists(&digdir, None, Some("others"), 1, true)
+        .access_lists(&digdir, Some("others"), 1, Some(&rid("alpha")))
         .await
         .unwrap();
     assert_eq!(identifiers(&second_page), ["partners"]);
     assert_eq!(second_page[0].connections.len(), 1);
     assert!(
         store
-            .access_lists(&code("skd"), None, None, 10, true)
+            .access_lists(&code("skd"), None, 10, None)
             .await
             .unwrap()
             .is_empty()
@@ -616,9 +675,33 @@ async fn snapshots_gather_a_decision(store: &dyn AccessStore) {
             },
             Membership {
                 list: urn("partners"),
-                connection: Some(actions(&["read", "write"]))
+                connection: Some(filters(&["read", "write"]))
             },
         ]
+    );
+    // Altinn's memberships: the connections of the party's lists, per resource.
+    let reached = store.memberships(&party(DIGDIR), None).await.unwrap();
+    assert_eq!(
+        reached,
+        [ResourceMembership {
+            resource: rid("alpha"),
+            since: NOW + 2,
+            action_filters: filters(&["read", "write"]),
+        }]
+    );
+    assert_eq!(
+        store
+            .memberships(&party(DIGDIR), Some(&rid("alpha")))
+            .await
+            .unwrap(),
+        reached
+    );
+    assert!(
+        store
+            .memberships(&party(DIGDIR), Some(&rid("beta")))
+            .await
+            .unwrap()
+            .is_empty()
     );
     let stranger = store.snapshot(&rid("alpha"), &party(BRREG)).await.unwrap();
     assert!(stranger.memberships.is_empty());

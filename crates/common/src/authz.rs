@@ -142,6 +142,8 @@ impl Authorizer {
         let generation = self.resources.generation();
         let request = GetResourceRequest {
             identifier: identifier.to_owned(),
+            conditions: None,
+            version_id: None,
         };
         let resource = self
             .client

@@ -33,5 +33,5 @@ pub mod shutdown;
 pub mod telemetry;
 pub mod transfer_event;
 
-pub use problem::Problem;
+pub use problem::{AltinnError, Plain, Problem, ValidationError};
 pub use shutdown::Shutdown;

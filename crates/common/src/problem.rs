@@ -14,9 +14,66 @@ use serde::{Deserialize, Serialize};
 /// The title of ASP.NET's validation problem.
 const VALIDATION_TITLE: &str = "One or more validation errors occurred.";
 
+/// The Altinn Authorization part of a problem: its descriptor and validation errors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AltinnError {
+    /// The error code, such as `RR-00001`.
+    pub code: String,
+    /// The descriptor's text, the problem's `title`.
+    pub title: String,
+    /// The validation errors of a validation problem (`STD-00000`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_errors: Option<Vec<ValidationError>>,
+}
+
+/// One entry of `validationErrors`, as `AltinnValidationError` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationError {
+    /// The error code, such as `RR-00010`.
+    pub code: String,
+    /// The descriptor's text.
+    pub title: String,
+    /// JSON pointers to what failed (`/data`, `/$QUERY/include`, `/$PATH/owner`).
+    pub paths: Vec<String>,
+    /// More about this occurrence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl ValidationError {
+    /// The error `code` with its `title`, at `paths`.
+    pub fn new(code: &str, title: &str, paths: &[&str]) -> Self {
+        Self {
+            code: code.to_owned(),
+            title: title.to_owned(),
+            paths: paths.iter().map(|path| (*path).to_owned()).collect(),
+            detail: None,
+        }
+    }
+}
+
+/// How ASP.NET writes an error it answers without a problem document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Plain {
+    /// The status alone, no body (`Forbid()`, `Unauthorized()`).
+    Empty,
+    /// The detail as `text/plain` (`NotFound("…")` on an action without `[Produces]`).
+    Text,
+    /// The detail as a JSON string (`Conflict("…")` on an action with
+    /// `[Produces("application/json")]`).
+    JsonString,
+}
+
 /// An RFC 7807 problem, with Altinn's `code` and field `errors` extensions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Problem {
+    /// When set, an Altinn Authorization problem (`urn:altinn:error:RR-00001`) rather than an
+    /// ASP.NET one: its code, title and validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub altinn: Option<Box<AltinnError>>,
+    /// When set, ASP.NET answers without a problem document (see [`Plain`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plain: Option<Plain>,
     /// The HTTP status.
     pub status: u16,
     /// Human-readable explanation of this occurrence.
@@ -43,6 +100,8 @@ impl Problem {
     /// A problem with the given status and detail.
     pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
+            altinn: None,
+            plain: None,
             status: status.as_u16(),
             detail: Some(detail.into()),
             code: None,
@@ -58,6 +117,41 @@ impl Problem {
         Self {
             detail: None,
             ..Self::new(status, "")
+        }
+    }
+
+    /// A problem of Altinn Authorization's `ProblemDescriptor` (package
+    /// `Altinn.Authorization.ProblemDetails`): `type` `urn:altinn:error:<code>`, the descriptor's
+    /// text as `title`, its `code`, and no detail.
+    pub fn descriptor(status: StatusCode, code: &str, title: &str) -> Self {
+        Self {
+            altinn: Some(Box::new(AltinnError {
+                code: code.to_owned(),
+                title: title.to_owned(),
+                validation_errors: None,
+            })),
+            ..Self::bare(status)
+        }
+    }
+
+    /// Altinn Authorization's validation problem (`STD-00000`), listing `errors`.
+    pub fn validation_errors(errors: Vec<ValidationError>) -> Self {
+        Self {
+            altinn: Some(Box::new(AltinnError {
+                code: "STD-00000".to_owned(),
+                title: VALIDATION_TITLE.to_owned(),
+                validation_errors: Some(errors),
+            })),
+            ..Self::bare(StatusCode::BAD_REQUEST)
+        }
+    }
+
+    /// ASP.NET's answer without a document: `status` alone (`Forbid()`), or `text` as the whole
+    /// body (`BadRequest("…")`), written as `shape` says.
+    pub fn plain(status: StatusCode, shape: Plain) -> Self {
+        Self {
+            plain: Some(shape),
+            ..Self::bare(status)
         }
     }
 
@@ -162,6 +256,7 @@ impl Problem {
             416 => "https://tools.ietf.org/html/rfc9110#section-15.5.17",
             422 => "https://tools.ietf.org/html/rfc9110#section-15.5.21",
             429 => "https://tools.ietf.org/html/rfc6585#section-4",
+            501 => "https://tools.ietf.org/html/rfc9110#section-15.6.2",
             502 => "https://tools.ietf.org/html/rfc9110#section-15.6.3",
             503 => "https://tools.ietf.org/html/rfc9110#section-15.6.4",
             504 => "https://tools.ietf.org/html/rfc9110#section-15.6.5",
@@ -185,6 +280,9 @@ impl Problem {
                 "error": error,
                 "error_description": self.detail.clone().unwrap_or_default(),
             });
+        }
+        if let Some(altinn) = &self.altinn {
+            return self.altinn_body(altinn);
         }
         let title = if self.errors.is_some() {
             VALIDATION_TITLE
@@ -223,6 +321,29 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// The body of an Altinn Authorization problem, as `AltinnProblemDetails` writes it.
+    fn altinn_body(&self, altinn: &AltinnError) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "type": format!("urn:altinn:error:{}", altinn.code),
+            "title": altinn.title,
+            "status": self.status,
+        });
+        if let Some(detail) = &self.detail {
+            body["detail"] = detail.clone().into();
+        }
+        body["code"] = altinn.code.clone().into();
+        if let Some(trace_id) = &self.trace_id {
+            body["traceId"] = trace_id.clone().into();
+        }
+        body["statusDescription"] = self.status_description().into();
+        if let Some(errors) = &altinn.validation_errors {
+            body["validationErrors"] = serde_json::json!(errors);
+        }
+        body
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}", self.status)?;
@@ -240,6 +361,9 @@ impl std::error::Error for Problem {}
 
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
+        if let Some(shape) = self.plain {
+            return plain_response(self.status_code(), shape, self.detail.unwrap_or_default());
+        }
         let content_type = if self.oauth_error.is_some() {
             "application/json"
         } else {
@@ -261,6 +385,28 @@ impl IntoResponse for Problem {
         }
         response
     }
+}
+
+/// ASP.NET's answer without a problem document; the response carries `shape` as an extension,
+/// so the gateway's finishing layer knows to leave it as it is.
+fn plain_response(status: StatusCode, shape: Plain, text: String) -> Response {
+    let mut response = match shape {
+        Plain::Empty => status.into_response(),
+        Plain::Text => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            text,
+        )
+            .into_response(),
+        Plain::JsonString => (
+            status,
+            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+            serde_json::Value::String(text).to_string(),
+        )
+            .into_response(),
+    };
+    response.extensions_mut().insert(shape);
+    response
 }
 
 impl From<Problem> for tonic::Status {
@@ -359,6 +505,45 @@ mod tests {
         assert_eq!(
             body["errors"]["FileName"][0],
             "The FileName field is required."
+        );
+    }
+
+    #[test]
+    fn renders_altinn_authorization_problems() {
+        let body = Problem::descriptor(
+            StatusCode::BAD_REQUEST,
+            "RR-00001",
+            "One or more party references not found.",
+        )
+        .body();
+        assert_eq!(body["type"], "urn:altinn:error:RR-00001");
+        assert_eq!(body["title"], "One or more party references not found.");
+        assert_eq!(body["code"], "RR-00001");
+        assert_eq!(body["statusDescription"], "Bad Request");
+        let errors = vec![ValidationError::new("RR-00010", "owner", &["/$PATH/owner"])];
+        let problem = Problem::validation_errors(errors);
+        let status = tonic::Status::from(problem.clone());
+        assert_eq!(Problem::from(status), problem, "survives gRPC");
+        let body = problem.body();
+        assert_eq!(body["type"], "urn:altinn:error:STD-00000");
+        assert_eq!(body["validationErrors"][0]["paths"][0], "/$PATH/owner");
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+
+    #[test]
+    fn plain_answers_have_no_problem_document() {
+        let response = Problem::plain(StatusCode::FORBIDDEN, Plain::Empty).into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert!(response.headers().get(header::CONTENT_TYPE).is_none());
+        assert_eq!(response.extensions().get::<Plain>(), Some(&Plain::Empty));
+        let response = Problem {
+            detail: Some("The Resource already exist: x".into()),
+            ..Problem::plain(StatusCode::CONFLICT, Plain::JsonString)
+        }
+        .into_response();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/json; charset=utf-8"
         );
     }
 

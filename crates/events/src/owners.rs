@@ -98,6 +98,8 @@ impl ResourceOwners for RegistryOwners {
         }
         let request = GetResourceRequest {
             identifier: resource_id.to_owned(),
+            conditions: None,
+            version_id: None,
         };
         let ownership = match self.client.clone().get_resource(request).await {
             Ok(resource) => {

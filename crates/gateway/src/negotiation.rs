@@ -88,7 +88,8 @@ pub async fn problems_as(content_type: &'static str, request: Request, next: Nex
     response
 }
 
-/// [`problems_as`] for Altinn Events' actions producing JSON.
+/// [`problems_as`] for the actions producing JSON on a server without Altinn Broker's `Accept`
+/// check (Altinn Events, the Resource Registry): any `Accept` is answered JSON.
 pub async fn problems_as_json(request: Request, next: Next) -> Response {
     problems_as(JSON_UTF8, request, next).await
 }
@@ -120,6 +121,11 @@ pub async fn consumes_octet_stream(request: Request, next: Next) -> Response {
 /// [`consumes`] for the multipart initialize-and-upload.
 pub async fn consumes_form(request: Request, next: Next) -> Response {
     consumes("multipart/form-data", request, next).await
+}
+
+/// [`consumes`] for the action that takes a JSON Patch.
+pub async fn consumes_json_patch(request: Request, next: Next) -> Response {
+    consumes("application/json-patch+json", request, next).await
 }
 
 /// [`consumes`] for the actions that take JSON.

@@ -5,8 +5,8 @@
 //!
 //! The middleware also turns any error answer that is not yet JSON (an axum rejection, a layer's
 //! bare status) into a problem, so no plain-text error can leave the gateway — unless the answer
-//! is marked [`Bare`]: ASP.NET's 401, 403, 404, 405, 406 and 415 have no body, and Altinn's
-//! clients see exactly that. OAuth errors (RFC 6749 JSON) and other JSON answers pass through
+//! is marked [`Bare`] (or is a service's [`Plain`] answer): ASP.NET's 401, 403, 404, 405, 406
+//! and 415 have no body, and Altinn's clients see exactly that. OAuth errors (RFC 6749 JSON) and other JSON answers pass through
 //! untouched.
 
 use std::any::Any;
@@ -15,7 +15,7 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use broker_common::Problem;
+use broker_common::{Plain, Problem};
 use http::{StatusCode, header};
 
 /// The header carrying the request id, set by the request-id layer when the client sent none.
@@ -117,6 +117,7 @@ pub async fn finish(request: Request, next: Next) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error())
         || response.extensions().get::<Bare>().is_some()
+        || response.extensions().get::<Plain>().is_some()
     {
         return response;
     }
@@ -125,14 +126,17 @@ pub async fn finish(request: Request, next: Next) -> Response {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let mut response = if content_type.starts_with(PROBLEM_JSON) {
+    let (mut response, typed) = if content_type.starts_with(PROBLEM_JSON) {
         stamp(response, trace_id).await
     } else if content_type.starts_with("application/json") {
         return response;
     } else {
-        convert(response, trace_id).await
+        (convert(response, trace_id).await, false)
     };
-    if let Some(ProblemsAs(content_type)) = response.extensions().get::<ProblemsAs>().copied() {
+    // Altinn Authorization's problems are written by `TypedResults.Problem`, which `[Produces]`
+    // does not reach: they stay `application/problem+json`.
+    let problems_as = response.extensions().get::<ProblemsAs>().copied();
+    if let Some(ProblemsAs(content_type)) = problems_as.filter(|_| !typed) {
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             http::HeaderValue::from_static(content_type),
@@ -141,26 +145,31 @@ pub async fn finish(request: Request, next: Next) -> Response {
     response
 }
 
-/// Adds `traceId` to a problem body that lacks one.
-async fn stamp(response: Response, trace_id: Option<String>) -> Response {
-    let Some(trace_id) = trace_id else {
-        return response;
-    };
+/// Adds `traceId` to a problem body that lacks one; also says whether the problem is one of
+/// Altinn Authorization's typed problems (`type` `urn:altinn:error:…`).
+async fn stamp(response: Response, trace_id: Option<String>) -> (Response, bool) {
     let (mut parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
-        return generic(parts.status, Some(trace_id));
+        return (generic(parts.status, trace_id), false);
     };
     let Ok(serde_json::Value::Object(mut problem)) = serde_json::from_slice(&bytes) else {
-        return generic(parts.status, Some(trace_id));
+        return (generic(parts.status, trace_id), false);
+    };
+    let typed = problem
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|kind| kind.starts_with("urn:altinn:error:"));
+    let Some(trace_id) = trace_id else {
+        return (Response::from_parts(parts, Body::from(bytes)), typed);
     };
     problem
         .entry("traceId")
         .or_insert(serde_json::Value::String(trace_id));
     let Ok(body) = serde_json::to_vec(&problem) else {
-        return Response::from_parts(parts, Body::from(bytes));
+        return (Response::from_parts(parts, Body::from(bytes)), typed);
     };
     parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(body))
+    (Response::from_parts(parts, Body::from(body)), typed)
 }
 
 /// Re-renders a non-JSON error answer as a problem, keeping its status and headers (`Allow`,

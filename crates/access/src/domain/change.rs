@@ -56,13 +56,19 @@ pub enum Change {
 
 impl Change {
     /// `access.changed.<resource>` or `access.changed.list.<owner>.<identifier>`. Identifiers
-    /// never contain dots, so each key has a fixed number of segments.
+    /// are free text, so each is written as one bounded segment ([`segment`]): every key has a
+    /// fixed number of segments and fits AMQP's 255 bytes; the payload names them exactly.
     pub fn routing_key(&self) -> String {
         match self {
-            Self::Resource { identifier, .. } => format!("access.changed.{identifier}"),
+            Self::Resource { identifier, .. } => {
+                format!("access.changed.{}", segment(identifier.as_str()))
+            }
             Self::List {
                 owner, identifier, ..
-            } => format!("access.changed.list.{owner}.{identifier}"),
+            } => format!(
+                "access.changed.list.{owner}.{}",
+                segment(identifier.as_str())
+            ),
         }
     }
 
@@ -106,6 +112,24 @@ impl Change {
     }
 }
 
+/// Longest identifier segment of a routing key.
+const MAX_SEGMENT: usize = 100;
+
+/// `text` as one routing-key segment: characters other than ASCII letters, digits, `_` and `-`
+/// (dots, above all) become `_`, and it is cut to [`MAX_SEGMENT`] characters.
+fn segment(text: &str) -> String {
+    text.chars()
+        .take(MAX_SEGMENT)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +149,14 @@ mod tests {
             change: ListChange::Connected(resource),
         };
         assert_eq!(change.routing_key(), "access.changed.list.skd.partners");
+        let dotted = Change::Resource {
+            identifier: ResourceId::parse(&format!("a.b c{}", "x".repeat(200))).unwrap(),
+            change: ResourceChange::Created,
+        };
+        let key = dotted.routing_key();
+        assert!(key.starts_with("access.changed.a_b_cx"), "{key}");
+        assert_eq!(key.matches('.').count(), 2, "{key}");
+        assert!(key.len() <= 255);
         assert_eq!(
             change.payload(),
             json!({"entity": "access-list", "owner": "skd", "identifier": "partners",

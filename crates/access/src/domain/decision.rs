@@ -15,7 +15,7 @@ use broker_common::identity::OrgNumber;
 
 use super::ids::{AccessListUrn, Action, PartyUrn};
 use super::policy::{Policy, Subject};
-use super::resource::{AccessListMode, Resource};
+use super::resource::AccessListMode;
 
 /// Who asks: the authenticated caller, as the calling service saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -29,19 +29,10 @@ pub struct Principal {
 /// What a decision needs of a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResourceState {
-    /// Whether it is in service (see [`Resource::is_active`]).
+    /// Whether it is in service (see [`is_active`](super::resource::is_active)).
     pub active: bool,
     /// Whether access lists restrict it.
     pub access_list_mode: AccessListMode,
-}
-
-impl From<&Resource> for ResourceState {
-    fn from(resource: &Resource) -> Self {
-        Self {
-            active: resource.is_active(),
-            access_list_mode: resource.access_list_mode,
-        }
-    }
 }
 
 /// One access list the party is a member of.
@@ -49,9 +40,10 @@ impl From<&Resource> for ResourceState {
 pub struct Membership {
     /// The list.
     pub list: AccessListUrn,
-    /// The list's connection to the resource in question with its action filters (empty =
+    /// The list's connection to the resource in question with its action filters, texts as
+    /// Altinn keeps them (empty =
     /// every action); `None` when the list is not connected to it.
-    pub connection: Option<Vec<Action>>,
+    pub connection: Option<Vec<String>>,
 }
 
 /// What the store knows about one resource and one party.
@@ -148,10 +140,9 @@ pub fn decide(
     }
     if resource.access_list_mode == AccessListMode::Enabled {
         let admitted = snapshot.memberships.iter().any(|membership| {
-            membership
-                .connection
-                .as_ref()
-                .is_some_and(|filters| filters.is_empty() || filters.contains(action))
+            membership.connection.as_ref().is_some_and(|filters| {
+                filters.is_empty() || filters.iter().any(|filter| filter == action.as_str())
+            })
         });
         if !admitted {
             return Decision::Deny(DenyReason::NotOnAccessList);
@@ -185,6 +176,10 @@ mod tests {
 
     fn actions(names: &[&str]) -> Vec<Action> {
         names.iter().map(|name| action(name)).collect()
+    }
+
+    fn filters(names: &[&str]) -> Vec<String> {
+        names.iter().map(|name| (*name).to_owned()).collect()
     }
 
     fn list(identifier: &str) -> AccessListUrn {
@@ -226,7 +221,7 @@ mod tests {
     #[test]
     fn access_list_matrix() {
         // (filters, actions they admit), written out rather than computed.
-        let filters: [(&[&str], &[&str]); 4] = [
+        let cases: [(&[&str], &[&str]); 4] = [
             (&[], &["read", "write", "subscribe"]),
             (&["read"], &["read"]),
             (&["write"], &["write"]),
@@ -235,12 +230,12 @@ mod tests {
         for mode in [AccessListMode::Disabled, AccessListMode::Enabled] {
             for member in [false, true] {
                 for connected in [false, true] {
-                    for (filter, admitted) in filters {
+                    for (filter, admitted) in cases {
                         let mut snapshot = open_snapshot(mode);
                         if member {
                             snapshot.memberships.push(Membership {
                                 list: list("partners"),
-                                connection: connected.then(|| actions(filter)),
+                                connection: connected.then(|| filters(filter)),
                             });
                         }
                         for name in ALL {
@@ -274,7 +269,7 @@ mod tests {
         snapshot.memberships = vec![
             Membership {
                 list: list("readers"),
-                connection: Some(actions(&["read"])),
+                connection: Some(filters(&["read"])),
             },
             Membership {
                 list: list("unconnected"),
@@ -282,7 +277,7 @@ mod tests {
             },
             Membership {
                 list: list("writers"),
-                connection: Some(actions(&["write"])),
+                connection: Some(filters(&["write"])),
             },
         ];
         assert_eq!(decide_for_self(&snapshot, "read"), Decision::Permit);

@@ -4,6 +4,7 @@
 
 pub mod access_list;
 pub mod change;
+pub mod conditions;
 pub mod decision;
 pub mod error;
 pub mod ids;

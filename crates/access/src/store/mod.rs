@@ -22,7 +22,7 @@ pub use sqlite::SqliteAccessStore;
 
 use crate::domain::access_list::{ListDetails, MemberChange};
 use crate::domain::decision::Snapshot;
-use crate::domain::ids::{Action, ListId, OrgCode, PartyUrn, ResourceId};
+use crate::domain::ids::{ListId, OrgCode, PartyUrn, ResourceId};
 use crate::domain::policy::Policy;
 use crate::domain::resource::{Resource, ServiceOwner};
 
@@ -57,8 +57,8 @@ pub struct PolicyRecord {
 pub struct ConnectionRecord {
     /// The resource.
     pub resource: ResourceId,
-    /// Actions the connection admits; empty means every action.
-    pub action_filters: Vec<Action>,
+    /// Actions the connection admits, as the owner wrote them; empty means every action.
+    pub action_filters: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
     /// Unix seconds.
@@ -80,7 +80,7 @@ pub struct AccessListRecord {
     pub created_at: i64,
     /// Unix seconds.
     pub updated_at: i64,
-    /// Its resource connections, by resource (empty when not asked for).
+    /// Its resource connections, by resource (only those asked for).
     pub connections: Vec<ConnectionRecord>,
 }
 
@@ -91,6 +91,17 @@ pub struct MemberRecord {
     pub party: PartyUrn,
     /// Unix seconds since it has been a member.
     pub since: i64,
+}
+
+/// A party's membership of a list connected to a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceMembership {
+    /// The resource the list is connected to.
+    pub resource: ResourceId,
+    /// Unix seconds since the party has been a member of the list.
+    pub since: i64,
+    /// The connection's action filters; empty means every action.
+    pub action_filters: Vec<String>,
 }
 
 /// A change notice waiting for the relay.
@@ -149,6 +160,10 @@ pub enum Inserted {
 pub enum Written {
     /// Applied, with its outbox row.
     Applied,
+    /// The entity was still at the version read, but the write would change nothing (members
+    /// already there, or already gone): nothing was written and the version stays, as Altinn's
+    /// aggregates save no event then.
+    Unchanged,
     /// The entity changed (or vanished) since it was read; nothing was changed.
     Stale,
 }
@@ -179,6 +194,8 @@ pub trait AccessStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<ServiceOwner>, StoreError>;
+    /// The service owner with this org code.
+    async fn service_owner(&self, org_code: &OrgCode) -> Result<Option<ServiceOwner>, StoreError>;
     /// The service owner that is this organisation.
     async fn service_owner_by_org(
         &self,
@@ -233,15 +250,14 @@ pub trait AccessStore: Send + Sync + 'static {
         owner: &OrgCode,
         id: &ListId,
     ) -> Result<Option<AccessListRecord>, StoreError>;
-    /// An owner's lists ordered by identifier, after `after`, at most `limit`; only those
-    /// connected to `resource` when given; with their connections when `with_connections`.
+    /// An owner's lists ordered by identifier, after `after`, at most `limit`; each with its
+    /// connection to `connected_to` (if it has one) when that is given, else with none.
     async fn access_lists(
         &self,
         owner: &OrgCode,
-        resource: Option<&ResourceId>,
         after: Option<&str>,
         limit: u32,
-        with_connections: bool,
+        connected_to: Option<&ResourceId>,
     ) -> Result<Vec<AccessListRecord>, StoreError>;
     /// Inserts a list (its connections are ignored).
     async fn insert_access_list(
@@ -271,6 +287,7 @@ pub trait AccessStore: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<MemberRecord>, StoreError>;
     /// Adds, removes or replaces members; members that stay keep their `since`.
+    /// [`Written::Unchanged`] when no member would come or go.
     async fn change_members(
         &self,
         write: ListWrite<'_>,
@@ -293,6 +310,14 @@ pub trait AccessStore: Send + Sync + 'static {
         resource: &ResourceId,
         outbox: &OutboxRecord,
     ) -> Result<Written, StoreError>;
+
+    /// The connections of every list `party` is a member of (of any owner), only those to
+    /// `resource` when given, by resource.
+    async fn memberships(
+        &self,
+        party: &PartyUrn,
+        resource: Option<&ResourceId>,
+    ) -> Result<Vec<ResourceMembership>, StoreError>;
 
     /// Everything a decision about `resource` for `party` needs.
     async fn snapshot(

@@ -6,19 +6,21 @@
 use std::fmt::Display;
 
 use super::{
-    AccessListRecord, ConnectionRecord, MemberRecord, OutboxRecord, PolicyRecord, ResourceRecord,
-    StoreError,
+    AccessListRecord, ConnectionRecord, MemberRecord, OutboxRecord, PolicyRecord,
+    ResourceMembership, ResourceRecord, StoreError,
 };
 use crate::domain::access_list::ListDetails;
-use crate::domain::decision::Membership;
-use crate::domain::ids::{AccessListUrn, Action, ListId, OrgCode, PartyUrn, ResourceId};
-use crate::domain::resource::ServiceOwner;
+use crate::domain::decision::{Membership, ResourceState};
+use crate::domain::ids::{AccessListUrn, ListId, OrgCode, PartyUrn, ResourceId};
+use crate::domain::resource::{AccessListMode, ServiceOwner, is_active};
 
 pub(super) const INSERT_OWNER: &str =
     "INSERT INTO service_owners (org_code, org_number, name, created_at)
      VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
 pub(super) const SELECT_OWNERS: &str = "SELECT org_code, org_number, name FROM service_owners
      WHERE org_code > $1 ORDER BY org_code LIMIT $2";
+pub(super) const SELECT_OWNER_BY_CODE: &str =
+    "SELECT org_code, org_number, name FROM service_owners WHERE org_code = $1";
 pub(super) const SELECT_OWNER_BY_ORG: &str =
     "SELECT org_code, org_number, name FROM service_owners WHERE org_number = $1";
 /// Deletes an owner only while it owns nothing.
@@ -29,6 +31,8 @@ pub(super) const OWNER_EXISTS: &str = "SELECT 1 FROM service_owners WHERE org_co
 
 pub(super) const SELECT_RESOURCE: &str =
     "SELECT document, version, created_at, updated_at FROM resources WHERE identifier = $1";
+pub(super) const SELECT_RESOURCE_DOCUMENT: &str =
+    "SELECT document FROM resources WHERE identifier = $1";
 pub(super) const SELECT_RESOURCES: &str =
     "SELECT document, version, created_at, updated_at FROM resources
      WHERE identifier > $1 ORDER BY identifier LIMIT $2";
@@ -58,18 +62,16 @@ pub(super) const SELECT_LIST: &str =
      FROM access_lists WHERE owner = $1 AND identifier = $2";
 pub(super) const SELECT_LISTS: &str =
     "SELECT owner, identifier, name, description, version, created_at, updated_at
-     FROM access_lists l WHERE owner = $1 AND identifier > $2
-       AND ($3 = '' OR EXISTS (SELECT 1 FROM list_connections c WHERE c.owner = l.owner
-            AND c.list_identifier = l.identifier AND c.resource_identifier = $3))
-     ORDER BY identifier LIMIT $4";
+     FROM access_lists WHERE owner = $1 AND identifier > $2 ORDER BY identifier LIMIT $3";
 pub(super) const SELECT_LIST_CONNECTIONS: &str =
     "SELECT list_identifier, resource_identifier, action_filters, created_at, modified_at
      FROM list_connections WHERE owner = $1 AND list_identifier = $2 ORDER BY resource_identifier";
-/// The connections of a page of lists: identifiers in `($2, $3]`.
+/// The connections to resource `$4` of a page of lists: identifiers in `($2, $3]`.
 pub(super) const SELECT_PAGE_CONNECTIONS: &str =
     "SELECT list_identifier, resource_identifier, action_filters, created_at, modified_at
      FROM list_connections WHERE owner = $1 AND list_identifier > $2 AND list_identifier <= $3
-     ORDER BY list_identifier, resource_identifier";
+       AND resource_identifier = $4
+     ORDER BY list_identifier";
 pub(super) const INSERT_LIST: &str =
     "INSERT INTO access_lists (owner, identifier, name, description, version, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (owner, identifier) DO NOTHING";
@@ -105,6 +107,13 @@ pub(super) const SELECT_MEMBERSHIPS: &str =
      LEFT JOIN list_connections c ON c.owner = m.owner AND c.list_identifier = m.list_identifier
        AND c.resource_identifier = $2
      WHERE m.party = $1";
+
+/// The party's lists' connections, to resource `$2` only unless it is empty.
+pub(super) const SELECT_RESOURCE_MEMBERSHIPS: &str =
+    "SELECT c.resource_identifier, m.since, c.action_filters FROM list_members m
+     JOIN list_connections c ON c.owner = m.owner AND c.list_identifier = m.list_identifier
+     WHERE m.party = $1 AND ($2 = '' OR c.resource_identifier = $2)
+     ORDER BY c.resource_identifier, m.owner, m.list_identifier";
 
 /// A stored value that must parse, or the row is corrupt.
 fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
@@ -208,10 +217,29 @@ pub(super) fn member_from_row((party, since): (String, i64)) -> Result<MemberRec
     })
 }
 
+/// The members of a stored resource a decision reads; serde skips the rest of the document
+/// without building it, which keeps a cold decision cheap however much the owner wrote.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DecisionView {
+    #[serde(default)]
+    status: Option<String>,
+    access_list_mode: AccessListMode,
+}
+
+/// What a decision needs of the stored resource `document`.
+pub(super) fn resource_state(document: &str) -> Result<ResourceState, StoreError> {
+    let view: DecisionView = stored("resource document", serde_json::from_str(document))?;
+    Ok(ResourceState {
+        active: is_active(view.status.as_deref()),
+        access_list_mode: view.access_list_mode,
+    })
+}
+
 pub(super) fn membership_from_row(
     (owner, list, filters): (String, String, Option<String>),
 ) -> Result<Membership, StoreError> {
-    let connection: Option<Vec<Action>> = filters
+    let connection: Option<Vec<String>> = filters
         .map(|filters| stored("action filters", serde_json::from_str(&filters)))
         .transpose()?;
     Ok(Membership {
@@ -220,6 +248,16 @@ pub(super) fn membership_from_row(
             identifier: stored("list identifier", ListId::parse(&list))?,
         },
         connection,
+    })
+}
+
+pub(super) fn resource_membership_from_row(
+    (resource, since, filters): (String, i64, String),
+) -> Result<ResourceMembership, StoreError> {
+    Ok(ResourceMembership {
+        resource: stored("connected resource", ResourceId::parse(&resource))?,
+        since,
+        action_filters: stored("action filters", serde_json::from_str(&filters))?,
     })
 }
 
@@ -323,6 +361,20 @@ macro_rules! access_store_impl {
                     .into_iter()
                     .map(owner_from_row)
                     .collect()
+            }
+
+            async fn service_owner(
+                &self,
+                org_code: &$crate::domain::ids::OrgCode,
+            ) -> Result<Option<$crate::domain::resource::ServiceOwner>, $crate::store::StoreError>
+            {
+                use $crate::store::sql::*;
+                sqlx::query_as::<_, OwnerRow>(SELECT_OWNER_BY_CODE)
+                    .bind(org_code.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .map(owner_from_row)
+                    .transpose()
             }
 
             async fn service_owner_by_org(
@@ -532,29 +584,28 @@ macro_rules! access_store_impl {
             async fn access_lists(
                 &self,
                 owner: &$crate::domain::ids::OrgCode,
-                resource: Option<&$crate::domain::ids::ResourceId>,
                 after: Option<&str>,
                 limit: u32,
-                with_connections: bool,
+                connected_to: Option<&$crate::domain::ids::ResourceId>,
             ) -> Result<Vec<$crate::store::AccessListRecord>, $crate::store::StoreError> {
                 use $crate::store::sql::*;
                 let after = after.unwrap_or("");
                 let mut lists = sqlx::query_as::<_, ListRow>(SELECT_LISTS)
                     .bind(owner.as_str())
                     .bind(after)
-                    .bind(resource.map_or("", |r| r.as_str()))
                     .bind(i64::from(limit))
                     .fetch_all(&self.pool)
                     .await?
                     .into_iter()
                     .map(list_from_row)
                     .collect::<Result<Vec<_>, _>>()?;
-                if let Some(last) = lists.last().filter(|_| with_connections) {
+                if let (Some(last), Some(resource)) = (lists.last(), connected_to) {
                     // One query for the whole page: the connections of lists in (after, last].
                     let connections = sqlx::query_as::<_, ConnectionRow>(SELECT_PAGE_CONNECTIONS)
                         .bind(owner.as_str())
                         .bind(after)
                         .bind(last.identifier.as_str())
+                        .bind(resource.as_str())
                         .fetch_all(&self.pool)
                         .await?;
                     attach_connections(&mut lists, connections)?;
@@ -676,22 +727,29 @@ macro_rules! access_store_impl {
                         (parties, remove)
                     }
                 };
+                let mut changed = 0;
                 for party in &remove {
-                    sqlx::query(DELETE_MEMBER)
+                    changed += sqlx::query(DELETE_MEMBER)
                         .bind(write.owner.as_str())
                         .bind(write.identifier.as_str())
                         .bind(party)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
                 }
                 for party in &add {
-                    sqlx::query(INSERT_MEMBER)
+                    changed += sqlx::query(INSERT_MEMBER)
                         .bind(write.owner.as_str())
                         .bind(write.identifier.as_str())
                         .bind(party)
                         .bind(write.now)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
+                }
+                if changed == 0 {
+                    // Dropping the transaction rolls the version bump back.
+                    return Ok($crate::store::Written::Unchanged);
                 }
                 Self::commit(tx, outbox).await
             }
@@ -749,14 +807,34 @@ macro_rules! access_store_impl {
                 Self::commit(tx, outbox).await
             }
 
+            async fn memberships(
+                &self,
+                party: &$crate::domain::ids::PartyUrn,
+                resource: Option<&$crate::domain::ids::ResourceId>,
+            ) -> Result<Vec<$crate::store::ResourceMembership>, $crate::store::StoreError> {
+                use $crate::store::sql::*;
+                sqlx::query_as::<_, (String, i64, String)>(SELECT_RESOURCE_MEMBERSHIPS)
+                    .bind(party.to_string())
+                    .bind(resource.map_or("", |resource| resource.as_str()))
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map(resource_membership_from_row)
+                    .collect()
+            }
+
             async fn snapshot(
                 &self,
                 resource: &$crate::domain::ids::ResourceId,
                 party: &$crate::domain::ids::PartyUrn,
             ) -> Result<$crate::domain::decision::Snapshot, $crate::store::StoreError> {
-                use $crate::domain::decision::{ResourceState, Snapshot};
+                use $crate::domain::decision::Snapshot;
                 use $crate::store::sql::*;
-                let Some(record) = self.resource(resource).await? else {
+                let Some(document) = sqlx::query_scalar::<_, String>(SELECT_RESOURCE_DOCUMENT)
+                    .bind(resource.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
                     return Ok(Snapshot::default());
                 };
                 let policy = self.policy(resource).await?.map(|record| record.policy);
@@ -770,7 +848,7 @@ macro_rules! access_store_impl {
                         .map(membership_from_row)
                         .collect::<Result<Vec<_>, _>>()?;
                 Ok(Snapshot {
-                    resource: Some(ResourceState::from(&record.resource)),
+                    resource: Some(resource_state(&document)?),
                     policy,
                     memberships,
                 })

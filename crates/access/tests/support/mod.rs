@@ -14,7 +14,7 @@ use broker_common::config::CommonConfig;
 use broker_common::grpc::with_bearer;
 use broker_proto::access as pb;
 use broker_proto::access::access_registry_client::AccessRegistryClient;
-use broker_proto::common::{LocalizedText, Principal};
+use broker_proto::common::Principal;
 use broker_tests::ClientKeys;
 use serde_json::json;
 use tonic::Request;
@@ -145,18 +145,28 @@ pub fn question(principal: &str, action: &str, party: &str) -> pb::AuthorizeRequ
     }
 }
 
-pub fn broker_resource(mode: &str) -> pb::Resource {
-    pb::Resource {
-        identifier: "broker-resource".into(),
-        title: Some(LocalizedText {
-            nb: "Formidling".into(),
-            nn: "Formidling".into(),
-            en: "Broker".into(),
-        }),
-        resource_type: "BrokerService".into(),
-        access_list_mode: mode.into(),
-        ..pb::Resource::default()
-    }
+/// Digdir's broker resource as the gateway writes it: every member Altinn's rules require.
+pub fn broker_resource(mode: &str) -> String {
+    let texts = json!({"nb": "Formidling", "nn": "Formidling", "en": "Broker"});
+    json!({
+        "identifier": "broker-resource",
+        "title": texts,
+        "description": texts,
+        "rightDescription": texts,
+        "contactPoints": [],
+        "hasCompetentAuthority": {"organization": broker_tests::DIGDIR},
+        "resourceType": "BrokerService",
+        "accessListMode": mode,
+    })
+    .to_string()
+}
+
+/// Conditions naming one version in `If-Match`.
+pub fn if_match(version: u64) -> Option<pb::Conditions> {
+    Some(pb::Conditions {
+        if_match: vec![version],
+        ..pb::Conditions::default()
+    })
 }
 
 pub fn status_of<T: std::fmt::Debug>(result: Result<T, tonic::Status>) -> u16 {

@@ -312,9 +312,14 @@ async fn register(
 async fn publish_resource(gateway: &Gateway, owner: &str) -> Result<(), DemoError> {
     const REGISTRY: &str = "/resourceregistry/api/v1/resource";
     const ACCEPTED: &[StatusCode] = &[StatusCode::OK, StatusCode::CREATED, StatusCode::NO_CONTENT];
+    // Every text Altinn's registry requires, and the owner as the competent authority.
+    let texts = json!({"nb": "Demo", "nn": "Demo", "en": "Broker demo"});
     let resource = json!({
         "identifier": RESOURCE,
-        "title": {"nb": "Demo", "nn": "Demo", "en": "Broker demo"},
+        "title": texts,
+        "description": texts,
+        "rightDescription": texts,
+        "hasCompetentAuthority": {"organization": OWNER.org, "orgcode": OWNER_CODE},
         "resourceType": "BrokerService",
         "accessListMode": "Enabled",
     });

@@ -221,18 +221,18 @@ impl Api {
             .create_service_owner(with_bearer(Request::new(owner), ADMIN))
             .await
             .unwrap();
+        let texts = serde_json::json!({"nb": "Formidling", "nn": "Formidling", "en": "Broker"});
         let resource = access_pb::UpsertResourceRequest {
-            resource: Some(access_pb::Resource {
-                identifier: RESOURCE.into(),
-                title: Some(broker_proto::common::LocalizedText {
-                    nb: "Formidling".into(),
-                    nn: "Formidling".into(),
-                    en: "Broker".into(),
-                }),
-                resource_type: "BrokerService".into(),
-                access_list_mode: "Disabled".into(),
-                ..access_pb::Resource::default()
-            }),
+            document: serde_json::json!({
+                "identifier": RESOURCE,
+                "title": texts,
+                "description": texts,
+                "delegable": false,
+                "hasCompetentAuthority": {"organization": DIGDIR},
+                "resourceType": "BrokerService",
+                "accessListMode": "Disabled",
+            })
+            .to_string(),
             ..access_pb::UpsertResourceRequest::default()
         };
         self.access
@@ -246,7 +246,7 @@ impl Api {
                     subjects: vec!["any-organization".into()],
                     actions: vec!["read".into(), "write".into()],
                 }],
-                version: 0,
+                ..access_pb::Policy::default()
             }),
             ..access_pb::PutPolicyRequest::default()
         };

@@ -7,6 +7,7 @@ use axum::extract::DefaultBodyLimit;
 
 use crate::state::AppState;
 
+mod access_list_memberships;
 mod access_lists;
 mod admin;
 mod events;
@@ -31,6 +32,7 @@ pub fn api() -> Router<AppState> {
         .merge(service_owners::routes())
         .merge(resources::routes())
         .merge(access_lists::routes())
+        .merge(access_list_memberships::routes())
         .layer(DefaultBodyLimit::max(REGISTRY_BODY_LIMIT));
     Router::new()
         .merge(health::routes())

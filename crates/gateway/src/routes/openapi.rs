@@ -18,21 +18,28 @@ const PROBLEM_JSON: &str = "application/problem+json";
 #[schema(as = Problem)]
 #[allow(dead_code)] // Only describes the shape `broker_common::Problem` renders; never built.
 pub struct ProblemDetails {
-    /// A URI naming the kind of problem (the RFC 9110 section of the status).
+    /// A URI naming the kind of problem (the RFC 9110 section of the status, or
+    /// `urn:altinn:error:<code>` for the Resource Registry's coded problems).
     r#type: String,
-    /// The status's reason phrase.
+    /// The status's reason phrase, or a coded problem's text.
     title: String,
     /// The HTTP status.
     status: u16,
     /// What went wrong this time.
     detail: Option<String>,
-    /// Altinn's error code, `BRO-nnnnn`.
+    /// Altinn's error code, `BRO-nnnnn` or `RR-nnnnn`.
     code: Option<String>,
     /// The request id (`x-request-id`), for finding the request in logs.
     #[schema(rename = "traceId")]
     trace_id: Option<String>,
+    /// The status described once more, on coded problems.
+    #[schema(rename = "statusDescription")]
+    status_description: Option<String>,
     /// Field name → messages, for validation failures.
     errors: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// The Resource Registry's validation errors: `{code, title, paths}` each.
+    #[schema(rename = "validationErrors")]
+    validation_errors: Option<Vec<serde_json::Value>>,
 }
 
 /// An RFC 6749 §5.2 error, as the token endpoint answers.
@@ -80,6 +87,7 @@ pub struct OAuthError {
         super::access_lists::get_access_list,
         super::access_lists::upsert_access_list,
         super::access_lists::delete_access_list,
+        super::access_lists::patch_access_list,
         super::access_lists::list_members,
         super::access_lists::replace_members,
         super::access_lists::add_members,
@@ -87,6 +95,8 @@ pub struct OAuthError {
         super::access_lists::list_connections,
         super::access_lists::connect_resource,
         super::access_lists::disconnect_resource,
+        super::access_list_memberships::memberships,
+        super::access_list_memberships::get_by_member,
         super::filetransfer::initialize,
         super::filetransfer::upload::upload,
         super::filetransfer::multipart::initialize_and_upload,

@@ -1,12 +1,16 @@
 //! Paging in the two shapes the public API uses: the admin API's `?pageToken=&pageSize=`
-//! answered with `nextPageToken`, and the Resource Registry's `?token=&pageSize=` answered with
-//! the URL of the next page (`links.next`, or a `Link` header where the body is a bare array).
+//! answered with `nextPageToken`, and the Resource Registry's `?token=` answered with the
+//! absolute URL of the next page (`links.next`, left out on the last page, as Altinn's
+//! `Url.Link` and its serializer write it; or a `Link` header where the body is a bare array).
 //!
 //! Tokens are the services' opaque continuation tokens, passed through unchanged.
 
 use std::fmt::Write;
 
+use axum::extract::FromRequestParts;
 use broker_proto::common::{PageInfo, PageRequest};
+use http::request::Parts;
+use http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -30,14 +34,15 @@ impl PageQuery {
     }
 }
 
-/// The Resource Registry's paging: the token comes from the previous page's next link.
+/// The Resource Registry's paging: the token comes from the previous page's next link; a page
+/// size is Broker's (Altinn's sizes are fixed).
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase")]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct TokenQuery {
     /// Continuation token, from the previous page's next link.
     pub token: Option<String>,
-    /// Items per page; the service caps it.
+    /// Items per page (an extension: Altinn's pages have a fixed size, which is the default).
     pub page_size: Option<u32>,
 }
 
@@ -70,16 +75,17 @@ pub fn next_token(page: Option<PageInfo>) -> Option<String> {
 /// One page as the Resource Registry answers it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Paginated<T> {
-    /// The items on this page.
-    pub data: Vec<T>,
     /// Where the next page is.
     pub links: Links,
+    /// The items on this page.
+    pub data: Vec<T>,
 }
 
 /// The links of a page.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Links {
-    /// The next page's URL (path and query); `null` on the last page.
+    /// The next page's absolute URL; left out on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<String>,
 }
 
@@ -93,23 +99,59 @@ impl<T> Paginated<T> {
     }
 }
 
-/// The URL of the next page: `path` with the request's other `params` and `token`, or `None`
-/// on the last page (no token). Relative to the gateway's origin, which it cannot know behind
-/// proxies.
+/// Where the client reached the gateway (`https://broker.example`), as ASP.NET's `Url.Link`
+/// builds absolute links behind `UseForwardedHeaders`: `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` when a proxy sent them, else `http` and `Host`.
+#[derive(Debug, Clone)]
+pub struct Origin(String);
+
+impl Origin {
+    /// The origin of a request with `headers`.
+    pub fn of(headers: &HeaderMap) -> Self {
+        let first = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.split(',').next())
+                .map(str::trim)
+                .filter(|value| !value.is_empty())
+        };
+        let scheme = first("x-forwarded-proto").unwrap_or("http");
+        let host = first("x-forwarded-host")
+            .or_else(|| first(header::HOST.as_str()))
+            .unwrap_or("localhost");
+        Self(format!("{scheme}://{host}"))
+    }
+
+    /// The absolute URL of `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.0)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Origin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(&parts.headers))
+    }
+}
+
+/// The path and query of the next page: `path` with `token` first, then the request's other
+/// `params`; `None` on the last page (no token).
 pub fn next_link(
     path: &str,
     params: &[(&str, Option<String>)],
     token: Option<String>,
 ) -> Option<String> {
     let token = token?;
-    let mut link = format!("{path}?");
+    let mut link = format!("{path}?token={}", encode(&token));
     for (name, value) in params {
         if let Some(value) = value {
             // Writing to a String cannot fail.
-            let _ = write!(link, "{name}={}&", encode(value));
+            let _ = write!(link, "&{name}={}", encode(value));
         }
     }
-    let _ = write!(link, "token={}", encode(&token));
     Some(link)
 }
 
@@ -149,9 +191,24 @@ mod tests {
         ];
         assert_eq!(
             next_link("/a/b", &params, Some("urn:altinn:x y".to_owned())).as_deref(),
-            Some("/a/b?include=resources&pageSize=2&token=urn%3Aaltinn%3Ax%20y")
+            Some("/a/b?token=urn%3Aaltinn%3Ax%20y&include=resources&pageSize=2")
         );
         assert_eq!(next_link("/a", &params, None), None);
+    }
+
+    #[test]
+    fn links_are_absolute_as_forwarded() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, "gateway:8080".parse().unwrap());
+        assert_eq!(Origin::of(&headers).url("/x"), "http://gateway:8080/x");
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        headers.insert("x-forwarded-host", "broker.example, proxy".parse().unwrap());
+        assert_eq!(Origin::of(&headers).url("/x"), "https://broker.example/x");
+        let last: Paginated<u8> = Paginated::new(vec![], None);
+        assert_eq!(
+            serde_json::to_string(&last).unwrap(),
+            r#"{"links":{},"data":[]}"#
+        );
     }
 
     #[test]

@@ -157,6 +157,8 @@ async fn openapi_documents_every_route_and_both_credentials() {
         "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/members",
         "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/resource-connections",
         "/resourceregistry/api/v1/access-lists/{owner}/{identifier}/resource-connections/{resourceIdentifier}",
+        "/resourceregistry/api/v1/access-lists/memberships",
+        "/resourceregistry/api/v1/access-lists/get-by-member",
         "/api/v1/whoami",
         "/health",
         "/health/ready",
