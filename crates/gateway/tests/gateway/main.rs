@@ -4,6 +4,7 @@
 mod access;
 mod admin;
 mod auth;
+mod compatibility;
 mod cross_cutting;
 mod events;
 mod filetransfer;
