@@ -234,7 +234,7 @@ async fn openapi_ids_are_unique_refs_resolve_and_altinns_answers_are_described()
 /// The file-transfer operations a client generator reads as they go over the wire: a file is the
 /// body itself (`string`/`binary`, not a JSON array of numbers), whole (200) or a range (206);
 /// the multipart form names its parts; confirm and the service owner's registration answer with
-/// no body.
+/// no body; statuses are the enums and times date-times.
 #[tokio::test]
 async fn openapi_describes_the_file_transfer_wire() {
     let (_, body) = send(
@@ -278,4 +278,23 @@ async fn openapi_describes_the_file_transfer_wire() {
         register["responses"]["200"]["content"].is_null(),
         "{register}"
     );
+
+    let schemas = &body["components"]["schemas"];
+    let fields = &schemas["FileTransferFields"]["properties"];
+    assert_eq!(
+        fields["fileTransferStatus"]["$ref"], "#/components/schemas/FileTransferStatus",
+        "{fields}"
+    );
+    let recipient = &schemas["RecipientFileTransferStatusDetails"]["properties"];
+    assert_eq!(
+        recipient["currentRecipientFileTransferStatusCode"]["$ref"],
+        "#/components/schemas/RecipientFileTransferStatus",
+        "{recipient}"
+    );
+    assert_eq!(
+        recipient["currentRecipientFileTransferStatusChanged"]["format"], "date-time",
+        "{recipient}"
+    );
+    let published = &schemas["FileTransferOverview"]["allOf"][1];
+    assert_eq!(published["required"], json!(["published"]), "{published}");
 }
