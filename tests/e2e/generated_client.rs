@@ -38,7 +38,11 @@ async fn python_tools() -> bool {
         .await;
     let why = match found {
         Ok(output) if output.status.success() => return true,
-        Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        // A failed import's last line names the module; without one, the exit status says more.
+        Ok(output) => String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .last()
+            .map_or_else(|| output.status.to_string(), str::to_owned),
         Err(error) => format!("{PYTHON}: {error}"),
     };
     assert!(
