@@ -53,6 +53,14 @@ pub struct OAuthError {
     error_description: String,
 }
 
+// utoipa describes a `Vec<u8>` body as a JSON array of numbers, which is not what goes over the
+// wire and makes client generators send and expect JSON; this says `string`/`binary` instead.
+/// The file's bytes, as they are: the body itself.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+#[allow(dead_code)] // Only describes the bytes a handler streams; never built.
+pub struct FileBytes(Vec<u8>);
+
 /// The OpenAPI document of the gateway.
 #[derive(OpenApi)]
 #[openapi(

@@ -232,3 +232,71 @@ async fn openapi_ids_are_unique_refs_resolve_and_altinns_answers_are_described()
         "no [Produces] on download: {download}"
     );
 }
+
+/// The file-transfer operations a client generator reads as they go over the wire: a file is the
+/// body itself (`string`/`binary`, not a JSON array of numbers), whole (200) or a range (206);
+/// the multipart form names its parts; confirm and the service owner's registration answer with
+/// no body; statuses are the enums and times date-times.
+#[tokio::test]
+async fn openapi_describes_the_file_transfer_wire() {
+    let (_, body) = send(
+        &gateway(),
+        get("/openapi.json").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let paths = &body["paths"];
+    let binary = json!({"type": "string", "format": "binary"});
+    let bytes = |content: &serde_json::Value| {
+        let mut schema = content["application/octet-stream"]["schema"].clone();
+        if let Some(schema) = schema.as_object_mut() {
+            schema.remove("description");
+        }
+        schema
+    };
+    let upload = &paths["/broker/api/v1/filetransfer/{fileTransferId}/upload"]["post"];
+    assert_eq!(bytes(&upload["requestBody"]["content"]), binary, "{upload}");
+    let download = &paths["/broker/api/v1/filetransfer/{fileTransferId}/download"]["get"];
+    for status in ["200", "206"] {
+        let response = &download["responses"][status];
+        assert_eq!(bytes(&response["content"]), binary, "{status}: {response}");
+    }
+    let form = &paths["/broker/api/v1/filetransfer/upload"]["post"]["requestBody"];
+    let form = &form["content"]["multipart/form-data"]["schema"];
+    assert_eq!(
+        form["properties"]["FileTransfer"]["format"], "binary",
+        "{form}"
+    );
+    assert_eq!(
+        form["properties"]["Metadata"]["$ref"], "#/components/schemas/FileTransferInitialize",
+        "{form}"
+    );
+    let confirm = &paths["/broker/api/v1/filetransfer/{fileTransferId}/confirmdownload"]["post"];
+    assert!(
+        confirm["responses"]["204"]["content"].is_null(),
+        "{confirm}"
+    );
+    let register = &paths["/broker/api/v1/serviceowner"]["post"];
+    assert!(
+        register["responses"]["200"]["content"].is_null(),
+        "{register}"
+    );
+
+    let schemas = &body["components"]["schemas"];
+    let fields = &schemas["FileTransferFields"]["properties"];
+    assert_eq!(
+        fields["fileTransferStatus"]["$ref"], "#/components/schemas/FileTransferStatus",
+        "{fields}"
+    );
+    let recipient = &schemas["RecipientFileTransferStatusDetails"]["properties"];
+    assert_eq!(
+        recipient["currentRecipientFileTransferStatusCode"]["$ref"],
+        "#/components/schemas/RecipientFileTransferStatus",
+        "{recipient}"
+    );
+    assert_eq!(
+        recipient["currentRecipientFileTransferStatusChanged"]["format"], "date-time",
+        "{recipient}"
+    );
+    let published = &schemas["FileTransferOverview"]["allOf"][1];
+    assert_eq!(published["required"], json!(["published"]), "{published}");
+}

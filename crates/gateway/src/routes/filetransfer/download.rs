@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::{READ, Recipient, TransferId};
 use crate::auth::Authorized;
 use crate::clients::{authorized_request, call};
-use crate::routes::openapi::ProblemDetails;
+use crate::routes::openapi::{FileBytes, ProblemDetails};
 use crate::state::AppState;
 
 /// Downloads the file of a published transfer, whole or one byte range of it.
@@ -24,25 +24,29 @@ use crate::state::AppState;
     security(("bearer" = ["altinn:broker.read"])),
     params(
         ("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)"),
-        ("Range" = Option<String>, Header, description = "One range: `bytes=a-b`, `bytes=a-` \
-            or `bytes=-n`"),
+        ("Range" = Option<String>, Header, nullable = false,
+            description = "One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
     ),
     responses(
-        (status = 200, description = "The whole file", body = Vec<u8>,
+        (status = 200, description = "The whole file", body = inline(FileBytes),
             content_type = "application/octet-stream",
             headers(
                 ("Content-Disposition" = String, description = "`attachment` with the file name"),
                 ("Accept-Ranges" = String, description = "`bytes`"),
             )),
-        (status = 206, description = "The requested range", body = Vec<u8>,
+        (status = 206, description = "The requested range", body = inline(FileBytes),
             content_type = "application/octet-stream",
-            headers(("Content-Range" = String, description = "`bytes a-b/total`"))),
+            headers(
+                ("Content-Range" = String, description = "`bytes a-b/total`"),
+                ("Content-Disposition" = String, description = "`attachment` with the file name"),
+                ("Accept-Ranges" = String, description = "`bytes`"),
+            )),
         (status = 400, description = "The id is not a UUID", body = ProblemDetails),
         (status = 401, description = "No, an expired, or an untrusted token (no body); or the \
             caller may not act for the party (a problem, code 6)",
             body = ProblemDetails),
-        (status = 403, description = "The scope is missing, or the file is not published",
-            body = ProblemDetails),
+        (status = 403, description = "The scope is missing (no body), or the file is not \
+            published (a problem, code 7)", body = ProblemDetails),
         (status = 404, description = "No such transfer, or the caller is not a recipient",
             body = ProblemDetails),
         (status = 416, description = "The range starts past the end of the file",

@@ -30,6 +30,7 @@ use broker_proto::filetransfer as pb;
 use broker_proto::filetransfer::upload_message::Message;
 use futures::{Stream, StreamExt};
 use tokio::sync::{mpsc, oneshot};
+use utoipa::ToSchema;
 
 use super::wire::{FileTransferIdBody, FileTransferInitialize};
 use super::{Sender, WRITE, upload};
@@ -53,12 +54,32 @@ const MAX_PARTS: usize = 1000;
 /// File chunks buffered between the form and the gRPC stream.
 const IN_FLIGHT: usize = 4;
 
+// The form as a schema can state it: the metadata as one part of JSON (a multipart object
+// property's default content type) beside the file. Altinn's `Metadata.<Field>` keys, one part
+// each, bind too; a schema cannot say "these keys or that part", so the request body's
+// description names them.
+/// `FileTransferInitializeAndUpload`: a transfer's metadata and its file in one form.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the form `read_form` reads part by part; never built.
+struct FileTransferInitializeAndUpload {
+    /// The `FileTransferInitialize` fields as JSON; left out when they come as
+    /// `Metadata.<Field>` parts.
+    #[schema(rename = "Metadata", nullable = false)]
+    metadata: Option<FileTransferInitialize>,
+    /// The file.
+    #[schema(rename = "FileTransfer", value_type = String, format = Binary)]
+    file_transfer: Vec<u8>,
+}
+
 /// Initializes a file transfer and uploads its file in one request.
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/upload", tag = "filetransfer",
     security(("bearer" = ["altinn:broker.write"])),
-    request_body(content_type = "multipart/form-data",
-        description = "`Metadata.*` parts with the `FileTransferInitialize` fields (or one \
-            `Metadata` part of JSON) and the `FileTransfer` part with the file, in any order"),
+    request_body(content = inline(FileTransferInitializeAndUpload),
+        content_type = "multipart/form-data",
+        description = "One `Metadata` part of JSON, or `Metadata.<Field>` parts with the \
+            `FileTransferInitialize` fields as ASP.NET binds them (`Metadata.Recipients` \
+            repeated, `Metadata.PropertyList[key]`), and the `FileTransfer` part with the file, \
+            in any order"),
     responses(
         (status = 200, description = "Initialized and uploaded", body = FileTransferIdBody),
         (status = 400, description = "A metadata field is missing or invalid (or comes after a \

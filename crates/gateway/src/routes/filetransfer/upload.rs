@@ -31,7 +31,7 @@ use super::wire::FileTransferIdBody;
 use super::{Sender, TransferId, WRITE};
 use crate::auth::{Authenticated, Authorized};
 use crate::clients::authorized_request;
-use crate::routes::openapi::ProblemDetails;
+use crate::routes::openapi::{FileBytes, ProblemDetails};
 use crate::state::AppState;
 
 /// Bytes per gRPC chunk: big enough that per-message costs vanish, far below gRPC's 4 MiB
@@ -46,7 +46,7 @@ const PASS_THROUGH: usize = 64 * 1024;
     tag = "filetransfer",
     security(("bearer" = ["altinn:broker.write"])),
     params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream",
+    request_body(content = inline(FileBytes), content_type = "application/octet-stream",
         description = "The file's bytes"),
     responses(
         (status = 200, description = "Uploaded", body = FileTransferIdBody),

@@ -193,13 +193,17 @@ pub struct RecipientFileTransferStatusDetails {
     /// The recipient organisation.
     recipient: String,
     /// `Initialized`, `DownloadStarted` or `DownloadConfirmed`.
+    #[schema(value_type = RecipientFileTransferStatus)]
     current_recipient_file_transfer_status_code: String,
     /// The status in words.
     current_recipient_file_transfer_status_text: String,
     /// When the status last changed (RFC 3339).
+    #[schema(format = DateTime)]
     current_recipient_file_transfer_status_changed: String,
 }
 
+// Every field is written, `null` or not, so the `Option`s are `required` in the schema (utoipa
+// would leave them optional); the statuses are text from the contract, always one of the enums.
 /// What the overview and the details both show of a transfer (Altinn's
 /// `FileTransferOverviewExt` without `published`).
 #[derive(Debug, Serialize, ToSchema)]
@@ -212,15 +216,18 @@ pub struct FileTransferFields {
     /// The file's name.
     file_name: String,
     /// The sender's own reference.
+    #[schema(required = true)]
     senders_file_transfer_reference: Option<String>,
     /// The file's MD5: as given at initialize (`""` when none was, `null` when it was sent as
     /// null), or the one computed at upload.
+    #[schema(required = true)]
     checksum: Option<String>,
     /// Whether the file is scanned for malware.
     use_virus_scan: bool,
     /// The file's size in bytes (0 before upload).
     file_transfer_size: u64,
     /// One of the file transfer statuses (`Published`, …).
+    #[schema(value_type = FileTransferStatus)]
     file_transfer_status: String,
     /// The status in words.
     file_transfer_status_text: String,
@@ -249,7 +256,7 @@ pub struct FileTransferOverview {
     #[serde(flatten)]
     fields: FileTransferFields,
     /// When the transfer was published to its recipients; `null` until then.
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     published: Option<String>,
 }
 
@@ -302,10 +309,12 @@ impl From<pb::FileTransferOverview> for FileTransferOverview {
 #[serde(rename_all = "camelCase")]
 pub struct FileTransferStatusEvent {
     /// The status entered.
+    #[schema(value_type = FileTransferStatus)]
     file_transfer_status: String,
     /// The status in words.
     file_transfer_status_text: String,
     /// When it was entered (RFC 3339).
+    #[schema(format = DateTime)]
     file_transfer_status_changed: String,
 }
 
@@ -316,10 +325,12 @@ pub struct RecipientFileTransferStatusEvent {
     /// The recipient organisation.
     recipient: String,
     /// The status entered.
+    #[schema(value_type = RecipientFileTransferStatus)]
     recipient_file_transfer_status_code: String,
     /// The status in words.
     recipient_file_transfer_status_text: String,
     /// When it was entered (RFC 3339).
+    #[schema(format = DateTime)]
     recipient_file_transfer_status_changed: String,
 }
 
@@ -551,6 +562,7 @@ fn non_empty(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+// Every field is written, `null` or not, so the `Option`s are `required` in the schema.
 /// A resource's broker settings as stored.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -558,6 +570,7 @@ pub struct ResourceSettingsOverview {
     /// The resource.
     resource_id: String,
     /// The largest file a transfer may carry, in bytes; `null` for the global limit.
+    #[schema(required = true)]
     max_file_transfer_size: Option<u64>,
     /// How long a transfer lives (ISO-8601).
     file_transfer_time_to_live: String,
@@ -568,10 +581,13 @@ pub struct ResourceSettingsOverview {
     /// Whether Altinn 2 clients get a manifest file.
     use_manifest_file_shim: bool,
     /// The Altinn 2 service code.
+    #[schema(required = true)]
     external_service_code_legacy: Option<String>,
     /// The Altinn 2 service edition code.
+    #[schema(required = true)]
     external_service_edition_code_legacy: Option<i64>,
     /// A party that must be the only recipient.
+    #[schema(required = true)]
     required_party: Option<String>,
     /// Whether senders may disable the malware scan.
     approved_for_disabled_virus_scan: bool,
