@@ -23,7 +23,7 @@ const JSON_UTF8: &str = "application/json; charset=utf-8";
 const CLOUDEVENTS_UTF8: &str = "application/cloudevents+json; charset=utf-8";
 
 /// The media types of a header's comma-separated list, parameters removed, lowercased.
-fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
+pub(crate) fn media_types(headers: &HeaderMap, name: header::HeaderName) -> Vec<String> {
     headers
         .get_all(name)
         .iter()

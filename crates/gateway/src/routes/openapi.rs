@@ -257,6 +257,19 @@ const CONSUMING_ACTIONS: [(&str, &str); 3] = [
     ("put", "/broker/api/v1/resource/{resourceId}"),
 ];
 
+/// A path item's operations by their lower-case method, each there or not.
+fn operations_mut(
+    item: &mut utoipa::openapi::PathItem,
+) -> [(&'static str, &mut Option<utoipa::openapi::path::Operation>); 5] {
+    [
+        ("get", &mut item.get),
+        ("post", &mut item.post),
+        ("put", &mut item.put),
+        ("patch", &mut item.patch),
+        ("delete", &mut item.delete),
+    ]
+}
+
 /// What Altinn's ASP.NET pipeline answers, stated once for every operation of its APIs: a
 /// missing or bad token is 401 with no body and a bearer challenge, a missing scope 403 with no
 /// body (a 401 or 403 that also carries a broker code keeps its problem); the broker's
@@ -281,14 +294,7 @@ impl Modify for AltinnAnswers {
             {
                 continue;
             }
-            let operations = [
-                ("get", &mut item.get),
-                ("post", &mut item.post),
-                ("put", &mut item.put),
-                ("patch", &mut item.patch),
-                ("delete", &mut item.delete),
-            ];
-            for (method, operation) in operations {
+            for (method, operation) in operations_mut(item) {
                 let Some(operation) = operation else { continue };
                 let action = (method, path.as_str());
                 let broker = path.starts_with("/broker/");
@@ -368,14 +374,7 @@ impl Modify for UniqueOperationIds {
                 .find(|segment| !segment.is_empty() && !segment.starts_with('{'))
                 .unwrap_or("api")
                 .replace('-', "_");
-            let operations = [
-                ("get", &mut item.get),
-                ("post", &mut item.post),
-                ("put", &mut item.put),
-                ("patch", &mut item.patch),
-                ("delete", &mut item.delete),
-            ];
-            for (method, operation) in operations {
+            for (method, operation) in operations_mut(item) {
                 let Some(operation) = operation else { continue };
                 let Some(id) = operation.operation_id.clone() else {
                     continue;

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::bearer_token;
 use crate::binding::{ApiQuery, QueryBinding, QueryModel};
 use crate::clients::call;
+use crate::negotiation::media_types;
 use crate::problem::Bare;
 use crate::routes::openapi::{OAuthError, ProblemDetails};
 use crate::state::AppState;
@@ -222,19 +223,7 @@ pub async fn exchange(
 /// Whether ASP.NET's content negotiation answers JSON to this `Accept`: it ignores a header
 /// with `*/*`, and otherwise takes the first of the types it can write.
 fn wants_json(headers: &HeaderMap) -> bool {
-    let items: Vec<String> = headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(|item| {
-            item.split(';')
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .collect();
+    let items = media_types(headers, header::ACCEPT);
     if items.iter().any(|item| item == "*/*") {
         return false;
     }
