@@ -569,14 +569,29 @@ fn members_answer(
     }
     let path = format!("{}/members", list_path(owner, identifier));
     let params = [("pageSize", page_size.map(|size| size.to_string()))];
-    let next = next_link(&path, &params, next_token(members.page)).map(|link| origin.url(&link));
     let data = members.members.into_iter().map(Member::from).collect();
-    Tagged::ok(
-        members.version,
-        members.updated_at,
-        Paginated::new(data, next),
+    tagged_page(
+        origin,
+        &path,
+        &params,
+        (members.version, members.updated_at),
+        members.page,
+        data,
     )
-    .into_response()
+}
+
+/// A page of a list's members or connections at the list's version: its `ETag` and
+/// `Last-Modified`, and a `next` link to the following page that repeats `params`.
+fn tagged_page<T: Serialize>(
+    origin: &Origin,
+    path: &str,
+    params: &[(&str, Option<String>)],
+    (version, updated_at): (u64, i64),
+    page: Option<broker_proto::common::PageInfo>,
+    data: Vec<T>,
+) -> Response {
+    let next = next_link(path, params, next_token(page)).map(|link| origin.url(&link));
+    Tagged::ok(version, updated_at, Paginated::new(data, next)).into_response()
 }
 
 /// A list's members, 100 a page; a list changed while paging is 412.
@@ -825,11 +840,15 @@ pub async fn list_connections(
         return Ok(not_modified(listed.version, listed.updated_at));
     }
     let path = format!("{}/resource-connections", list_path(&owner, &identifier));
-    let next =
-        next_link(&path, &page.params(), next_token(listed.page)).map(|link| origin.url(&link));
-    let data = listed.connections.into_iter().map(Into::into).collect();
-    let page = Paginated::<ResourceConnection>::new(data, next);
-    Ok(Tagged::ok(listed.version, listed.updated_at, page).into_response())
+    let data: Vec<ResourceConnection> = listed.connections.into_iter().map(Into::into).collect();
+    Ok(tagged_page(
+        &origin,
+        &path,
+        &page.params(),
+        (listed.version, listed.updated_at),
+        listed.page,
+        data,
+    ))
 }
 
 /// A connection as answered after a write: the list's new tag and last change.
