@@ -101,37 +101,20 @@ impl Place {
         }
         options
     }
+}
 
-    /// The staging files under the data directory's `files/`.
-    fn staging_files(&self) -> Vec<PathBuf> {
-        files_under(&self.dir.join("files"))
-            .into_iter()
-            .filter(|path| path.to_string_lossy().ends_with(".upload"))
-            .collect()
-    }
+/// The staging files among the broker's stored files.
+fn staging_files(s: &Scenario) -> Vec<PathBuf> {
+    s.stored_files()
+        .into_iter()
+        .filter(|path| path.to_string_lossy().ends_with(".upload"))
+        .collect()
 }
 
 impl Drop for Place {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Every regular file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![dir.to_owned()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
 }
 
 /// Kills the scenario's broker with SIGKILL and starts `restarted` in its place, keeping the
@@ -239,7 +222,7 @@ on_each_database! {
             tokio::spawn(request.send())
         };
         sent.reach(16 << 20).await;
-        let staged = place.staging_files();
+        let staged = staging_files(&s);
         assert_eq!(staged.len(), 1, "one staging file while the upload runs: {staged:?}");
         let staged_bytes = std::fs::metadata(&staged[0]).map(|m| m.len()).unwrap_or(0);
 
@@ -251,8 +234,8 @@ on_each_database! {
 
         let took = failed_within(&s, &id, killed).await;
         let deadline = Instant::now() + WITHIN;
-        while !place.staging_files().is_empty() {
-            assert!(Instant::now() < deadline, "staging left: {:?}", place.staging_files());
+        while !staging_files(&s).is_empty() {
+            assert!(Instant::now() < deadline, "staging left: {:?}", staging_files(&s));
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let cleaned = killed.elapsed();
@@ -262,7 +245,7 @@ on_each_database! {
             sent.bytes() >> 20,
             staged_bytes >> 20
         );
-        assert!(files_under(&place.dir.join("files")).iter().all(|path| !path.to_string_lossy().contains(&id)));
+        assert!(s.stored_files().iter().all(|path| !path.to_string_lossy().contains(&id)));
         assert_upload_failed_event(&s, &id).await;
         s.upload(&s.sender.write, &id, pattern(10)).await.assert_code(409, 4);
         a_new_upload_publishes(&s).await;
@@ -477,7 +460,7 @@ on_each_database! {
         );
         let overview = s.wait_for_status(&s.sender.write, &id, "Failed").await;
         assert!(overview["fileTransferSize"].as_u64().is_none_or(|size| size == 0), "{overview}");
-        let left = files_under(&place.dir.join("files"));
+        let left = s.stored_files();
         assert!(left.is_empty(), "a full disk leaves nothing behind: {left:?}");
         assert_upload_failed_event(&s, &id).await;
         a_new_upload_publishes(&s).await;

@@ -641,6 +641,13 @@ mod tests {
         }
     }
 
+    /// Storage on local disk in a fresh directory (removed when the directory is dropped).
+    fn on_disk() -> (tempfile::TempDir, Storage) {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        (dir, storage)
+    }
+
     async fn keys(storage: &Storage) -> Vec<String> {
         let mut keys: Vec<String> = storage
             .store
@@ -705,8 +712,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_abandoned_staging_file_is_deleted_and_a_finished_one_left_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let (dir, storage) = on_disk();
         let transfer = Uuid::new_v4();
         let staging = storage.stage(transfer).await.unwrap();
         assert!(staging.multipart_id.is_none());
@@ -762,8 +768,7 @@ mod tests {
 
     #[tokio::test]
     async fn on_local_disk_a_spool_is_renamed_into_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let (dir, storage) = on_disk();
         let transfer = Uuid::new_v4();
         let spool = storage.spool(chunks(b"the file"), 100).await.unwrap();
         let spooled = dir.path().join(SPOOL).join(spool.id.to_string());
@@ -791,8 +796,7 @@ mod tests {
 
     #[tokio::test]
     async fn spools_of_a_process_that_died_are_removed_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let (dir, storage) = on_disk();
         let old = dir.path().join(SPOOL).join("left-by-a-dead-process");
         let staging = dir.path().join(SPOOL).join("x.1.upload");
         let fresh = dir.path().join(SPOOL).join("being-written");
