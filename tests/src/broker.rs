@@ -359,6 +359,21 @@ impl Broker {
         }
     }
 
+    /// Stops the process as an operator would (SIGTERM) and waits for it to end; its exit
+    /// status. Panics for services running in this test process.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        let Process::Child(child) = &mut self.process else {
+            panic!("only a brokerd process can be terminated");
+        };
+        let pid = child.id().expect("the process is running").to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().await;
+        assert!(matches!(sent, Ok(status) if status.success()), "kill -TERM {pid}: {sent:?}");
+        tokio::time::timeout(Duration::from_secs(30), child.wait())
+            .await
+            .expect("brokerd stops within 30 s of SIGTERM")
+            .expect("waiting for brokerd")
+    }
+
     /// What the process wrote so far.
     pub fn output(&self) -> String {
         self.log.text()

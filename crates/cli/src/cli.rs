@@ -97,6 +97,9 @@ pub enum Command {
         /// Where to save it (default: the transfer's file name, in this directory).
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Replace an existing file (never a symbolic link).
+        #[arg(long)]
+        force: bool,
     },
     /// Confirm that you downloaded a transfer.
     Confirm {

@@ -23,6 +23,9 @@ pub enum CliError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Where a download would land is taken (an existing file, a directory, a link).
+    #[error("{0}")]
+    Target(String),
     /// The client's private key is unusable.
     #[error("key: {0}")]
     Key(String),
@@ -84,7 +87,7 @@ impl CliError {
     /// that failed or arrived corrupt. Clap's own usage errors also exit with 2.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Io { .. } | Self::Key(_) => 2,
+            Self::Config(_) | Self::Io { .. } | Self::Key(_) | Self::Target(_) => 2,
             Self::Connection(_) => 3,
             Self::Problem(problem) if problem.status >= 500 => 3,
             Self::Unexpected { status, .. } if status.is_server_error() => 3,

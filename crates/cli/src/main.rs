@@ -62,7 +62,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             role,
         } => commands::transfers::search(&ctx, &resource, status.as_deref(), role.as_deref()).await,
         Command::Show { id, details } => commands::transfers::show(&ctx, &id, details).await,
-        Command::Download { id, output } => commands::download::run(&ctx, &id, output).await,
+        Command::Download { id, output, force } => {
+            commands::download::run(&ctx, &id, output, force).await
+        }
         Command::Confirm { id } => commands::transfers::confirm(&ctx, &id).await,
         Command::Subscribe {
             resource,

@@ -77,8 +77,51 @@ pub struct AccessClaims {
     pub org_code: Option<String>,
     /// System-user tokens (RFC 9396 authorization details).
     pub authorization_details: Option<serde_json::Value>,
-    /// Expiry, seconds since the epoch.
-    pub exp: i64,
+    /// Expiry.
+    pub exp: NumericDate,
+}
+
+/// A JWT NumericDate (RFC 7519 §2): seconds since the epoch, which may have a fraction
+/// (`1700000000.5`), so third-party issuers that write one are not refused.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct NumericDate(f64);
+
+impl NumericDate {
+    /// Whole seconds since the epoch, rounded down (the instant the date falls in).
+    pub fn floor(self) -> i64 {
+        // Saturating: a finite f64 beyond i64 is a date no check will accept anyway.
+        self.0.floor() as i64
+    }
+
+    /// Whole seconds since the epoch, rounded up (the first whole second not before it).
+    pub fn ceil(self) -> i64 {
+        self.0.ceil() as i64
+    }
+
+    /// Seconds since the epoch, with the fraction.
+    pub fn seconds(self) -> f64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // serde_json yields integers as i64/u64 and fractions as f64; a string, a boolean or a
+        // non-finite number is no NumericDate.
+        let seconds = f64::deserialize(deserializer)?;
+        if seconds.is_finite() {
+            Ok(Self(seconds))
+        } else {
+            Err(serde::de::Error::custom("a NumericDate must be a finite number"))
+        }
+    }
+}
+
+impl From<i64> for NumericDate {
+    fn from(seconds: i64) -> Self {
+        Self(seconds as f64)
+    }
 }
 
 /// Which issuer a verified token came from.
@@ -323,6 +366,16 @@ pub fn caller_from_claims(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn numeric_dates_may_have_fractions_but_must_be_numbers() {
+        let date: NumericDate = serde_json::from_str("1700000000.5").unwrap();
+        assert_eq!((date.floor(), date.ceil()), (1_700_000_000, 1_700_000_001));
+        let whole: NumericDate = serde_json::from_str("1700000000").unwrap();
+        assert_eq!((whole.floor(), whole.ceil()), (1_700_000_000, 1_700_000_000));
+        assert!(serde_json::from_str::<NumericDate>("\"1700000000\"").is_err());
+        assert!(serde_json::from_str::<NumericDate>("true").is_err());
+    }
     use super::*;
 
     fn claims(extra: serde_json::Value) -> AccessClaims {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Connection, PgPool, SqlitePool};
+use sqlx::{ConnectOptions, Connection, PgPool, SqlitePool};
 
 /// Which database a service uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +89,50 @@ pub async fn connect_sqlite(path: &Path) -> sqlx::Result<SqlitePool> {
         .await
 }
 
+/// What `PRAGMA wal_checkpoint(TRUNCATE)` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// Whether every committed page reached the database file and the log was emptied; false
+    /// when a reader still held the log.
+    pub complete: bool,
+}
+
+/// A connection to an existing SQLite file, in the WAL mode the stores keep it in: another mode
+/// asked for here would rewrite the file's header under the services' feet.
+async fn open_existing_sqlite(path: &Path) -> sqlx::Result<sqlx::SqliteConnection> {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10))
+        .connect()
+        .await
+}
+
+/// Copies every committed page of `path`'s write-ahead log into the database file and empties
+/// the log, so the `.db` file alone holds the data (what a file-level backup copies).
+pub async fn checkpoint_sqlite(path: &Path) -> sqlx::Result<Checkpoint> {
+    let mut connection = open_existing_sqlite(path).await?;
+    let (busy, _log, _checkpointed): (i64, i64, i64) =
+        sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&mut connection)
+            .await?;
+    connection.close().await?;
+    Ok(Checkpoint {
+        complete: busy == 0,
+    })
+}
+
+/// Writes a consistent copy of the SQLite database `path` to the new file `into` while others
+/// read and write it (`VACUUM INTO`: one read transaction, so the copy is one moment's state).
+pub async fn backup_sqlite(path: &Path, into: &Path) -> sqlx::Result<()> {
+    let mut connection = open_existing_sqlite(path).await?;
+    sqlx::query("VACUUM INTO ?")
+        .bind(into.to_string_lossy().into_owned())
+        .execute(&mut connection)
+        .await?;
+    connection.close().await
+}
+
 /// Serialises a store's write transactions when its database allows one writer at a time.
 ///
 /// SQLite refuses a second writer with SQLITE_BUSY and its busy handler then sleeps in growing
@@ -121,6 +165,38 @@ impl WriteGate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_checkpoint_leaves_the_rows_in_the_database_file_and_a_backup_copies_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.db");
+        let pool = connect_sqlite(&path).await.unwrap();
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES (1), (2)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let backup = dir.path().join("copy.db");
+        backup_sqlite(&path, &backup).await.unwrap();
+        let checkpoint = checkpoint_sqlite(&path).await.unwrap();
+        assert!(checkpoint.complete, "{checkpoint:?}");
+        assert_eq!(std::fs::metadata(dir.path().join("x.db-wal")).unwrap().len(), 0);
+        pool.close().await;
+        for file in [&path, &backup] {
+            // The database file alone, without its log, as a file-level backup would copy it.
+            let alone = tempfile::tempdir().unwrap();
+            std::fs::copy(file, alone.path().join("alone.db")).unwrap();
+            let pool = connect_sqlite(&alone.path().join("alone.db")).await.unwrap();
+            let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(count, 2, "{}", file.display());
+        }
+    }
 
     #[test]
     fn resolves_targets() {

@@ -13,6 +13,7 @@ use tower::util::MapRequest;
 use tower_http::trace::TraceLayer;
 
 use crate::Shutdown;
+use crate::call_log::LogByFault;
 use crate::telemetry::propagation;
 
 /// A channel to another service that carries the caller's trace context on every call.
@@ -41,7 +42,11 @@ pub async fn serve(
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .layer(TraceLayer::new_for_grpc().make_span_with(call_span))
+        .layer(
+            TraceLayer::new_for_grpc()
+                .make_span_with(call_span)
+                .on_failure(LogByFault),
+        )
         .layer(tower::layer::layer_fn(Metered))
         .add_routes(router)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())

@@ -10,6 +10,7 @@
 //! - [`md5`]: the checksum Altinn's API speaks, at assembly speed;
 //! - [`db`]: connecting to PostgreSQL (one schema per service) or SQLite;
 //! - [`grpc`]: serving a service on a listener with health and graceful shutdown;
+//! - [`call_log`]: failed gRPC calls logged by whose fault they were, callers' rate-limited;
 //! - [`bus`]: RabbitMQ or the in-process bus, as configured;
 //! - [`outbox`]: relaying committed outbox rows to the bus;
 //! - [`changes`]: hearing of changes elsewhere through the bus;
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod auth;
 pub mod authz;
 pub mod bus;
+pub mod call_log;
 pub mod changes;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,11 @@
-//! `download`: the file into `<output>.part`, renamed to `<output>` once its size (and MD5,
+//! `download`: the file into `<output>.part`, moved to `<output>` once its size (and MD5,
 //! when the broker knows it) check out. A `.part` left by an interrupted run is resumed with
 //! `Range: bytes=<its length>-` rather than downloaded again.
+//!
+//! The sender chooses the file name, so it is made harmless before use ([`safe_file_name`]):
+//! one plain name in the current directory, never a path, a dot-file or control characters.
+//! An existing `<output>` is never replaced without `--force`, and a symbolic link there or at
+//! the `.part` is never followed, even with it: the bytes go only into files this command made.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -52,20 +57,26 @@ fn part_path(output: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Downloads transfer `id` to `output` (default: its file name here).
-pub async fn run(ctx: &Context, id: &str, output: Option<PathBuf>) -> Result<(), CliError> {
+/// Downloads transfer `id` to `output` (default: its file name here); an existing `output`
+/// is replaced only with `force`.
+pub async fn run(
+    ctx: &Context,
+    id: &str,
+    output: Option<PathBuf>,
+    force: bool,
+) -> Result<(), CliError> {
     let (api, _) = ctx.api(&[READ]).await?;
     let overview = api.transfer(id, false).await?;
     let total = overview["fileTransferSize"].as_u64().unwrap_or_default();
     let output = output.unwrap_or_else(|| {
-        // Only the name's last component: a sender must not choose where the file lands.
-        overview["fileName"]
-            .as_str()
-            .and_then(|name| Path::new(name).file_name())
-            .map_or_else(|| PathBuf::from(id), PathBuf::from)
+        PathBuf::from(safe_file_name(
+            overview["fileName"].as_str().unwrap_or_default(),
+            id,
+        ))
     });
+    check_target(&output, force)?;
     let part = part_path(&output);
-    let on_disk = match tokio::fs::metadata(&part).await {
+    let on_disk = match tokio::fs::symlink_metadata(&part).await {
         Ok(metadata) => metadata.len(),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
         Err(error) => return Err(CliError::io(&part, error)),
@@ -96,9 +107,7 @@ pub async fn run(ctx: &Context, id: &str, output: Option<PathBuf>) -> Result<(),
             )));
         }
     }
-    tokio::fs::rename(&part, &output)
-        .await
-        .map_err(|error| CliError::io(&output, error))?;
+    place(&part, &output, force)?;
     ctx.print(
         &json!({
             "fileTransferId": id,
@@ -110,6 +119,65 @@ pub async fn run(ctx: &Context, id: &str, output: Option<PathBuf>) -> Result<(),
         || format!("saved {} ({total} bytes)", output.display()),
     );
     Ok(())
+}
+
+/// The sender's `name` as a file name that stays in the current directory and is no surprise:
+/// its last path component (either separator), without control characters and leading dots or
+/// blanks; `fallback` (the transfer id) when nothing is left.
+pub fn safe_file_name(name: &str, fallback: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let printable: String = last.chars().filter(|c| !c.is_control()).collect();
+    let trimmed = printable
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
+    if trimmed.is_empty() {
+        fallback.to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// Refuses an `output` that is a symbolic link or a directory, or an existing file unless
+/// `force`.
+fn check_target(output: &Path, force: bool) -> Result<(), CliError> {
+    match std::fs::symlink_metadata(output) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(CliError::io(output, error)),
+        Ok(metadata) if metadata.file_type().is_symlink() => Err(CliError::Target(format!(
+            "{} is a symbolic link; not writing through it (remove it, or choose another -o)",
+            output.display()
+        ))),
+        Ok(metadata) if metadata.is_dir() => Err(CliError::Target(format!(
+            "{} is a directory; name a file with -o",
+            output.display()
+        ))),
+        Ok(_) if force => Ok(()),
+        Ok(_) => Err(CliError::Target(format!(
+            "{} exists; pass --force to replace it",
+            output.display()
+        ))),
+    }
+}
+
+/// Moves the verified `part` to `output`. Without `force` a hard link makes the move fail if
+/// `output` appeared meanwhile, instead of replacing it; with it, a rename replaces the
+/// directory entry, so even a link put there since the check is replaced, not written through.
+fn place(part: &Path, output: &Path, force: bool) -> Result<(), CliError> {
+    if force {
+        check_target(output, true)?;
+        return std::fs::rename(part, output).map_err(|error| CliError::io(output, error));
+    }
+    match std::fs::hard_link(part, output) {
+        Ok(()) => std::fs::remove_file(part).map_err(|error| CliError::io(part, error)),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            check_target(output, false)
+        }
+        // A file system without hard links: check once more, then rename.
+        Err(_) => {
+            check_target(output, false)?;
+            std::fs::rename(part, output).map_err(|error| CliError::io(output, error))
+        }
+    }
 }
 
 /// Writes the file from `offset` on into `part`; returns the offset actually resumed from (0
@@ -142,6 +210,9 @@ async fn fetch(
     };
     let mut options = tokio::fs::OpenOptions::new();
     options.create(true);
+    // A link planted at the `.part` name must not make us write into its target.
+    #[cfg(unix)]
+    options.custom_flags(libc::O_NOFOLLOW);
     if from == 0 {
         options.write(true).truncate(true);
     } else {
@@ -213,6 +284,19 @@ mod tests {
         assert_eq!(content_range_start("bytes 0-0/1"), Some(0));
         assert_eq!(content_range_start("bytes */100"), None);
         assert_eq!(content_range_start("items 1-2/3"), None);
+    }
+
+    #[test]
+    fn sender_file_names_stay_plain_names_here() {
+        assert_eq!(safe_file_name("report.xml", "id"), "report.xml");
+        assert_eq!(safe_file_name("../x", "id"), "x");
+        assert_eq!(safe_file_name("/etc/passwd", "id"), "passwd");
+        assert_eq!(safe_file_name("..\\..\\win.ini", "id"), "win.ini");
+        assert_eq!(safe_file_name(".bashrc", "id"), "bashrc");
+        assert_eq!(safe_file_name("a\u{1b}[31mb\n.txt", "id"), "a[31mb.txt");
+        for nothing in ["", "..", ".", "dir/", " . ", "\u{7}"] {
+            assert_eq!(safe_file_name(nothing, "id"), "id", "{nothing:?}");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use broker_common::auth::RsaJwk;
+use broker_common::auth::{NumericDate, RsaJwk};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::Value;
@@ -78,8 +78,10 @@ struct Header {
 struct Claims {
     aud: Option<Value>,
     scope: Option<String>,
-    iat: Option<i64>,
-    exp: Option<i64>,
+    // Read as any JSON value, so a date that is not a number is refused as a bad grant (like
+    // a missing one), not as a malformed request.
+    iat: Option<Value>,
+    exp: Option<Value>,
     jti: Option<String>,
     resource: Option<Value>,
 }
@@ -174,29 +176,26 @@ impl UnverifiedAssertion<'_> {
             })?
             .claims;
         check_audience(claims.aud.as_ref(), issuer)?;
-        let iat = claims
-            .iat
-            .ok_or_else(|| GrantError::InvalidGrant("iat is required".into()))?;
-        if iat > now + MAX_CLOCK_SKEW {
+        let iat = numeric_date("iat", claims.iat)?;
+        let now_seconds = now as f64;
+        if iat.seconds() > now_seconds + MAX_CLOCK_SKEW as f64 {
             return Err(GrantError::InvalidGrant(
                 "iat is in the future; check the clock (MP-130)".into(),
             ));
         }
-        if iat < now - MAX_CLOCK_SKEW {
+        if iat.seconds() < now_seconds - MAX_CLOCK_SKEW as f64 {
             return Err(GrantError::InvalidGrant(format!(
                 "iat is more than {MAX_CLOCK_SKEW} s old; make a fresh assertion (MP-130)"
             )));
         }
-        let exp = claims
-            .exp
-            .ok_or_else(|| GrantError::InvalidGrant("exp is required".into()))?;
-        if exp - iat > MAX_ASSERTION_LIFETIME {
+        let exp = numeric_date("exp", claims.exp)?;
+        let lifetime = exp.seconds() - iat.seconds();
+        if lifetime > MAX_ASSERTION_LIFETIME as f64 {
             return Err(GrantError::InvalidGrant(format!(
-                "exp - iat is {} s; at most {MAX_ASSERTION_LIFETIME} s is accepted",
-                exp - iat
+                "exp - iat is {lifetime} s; at most {MAX_ASSERTION_LIFETIME} s is accepted"
             )));
         }
-        if exp <= now {
+        if exp.seconds() <= now_seconds {
             return Err(GrantError::InvalidGrant(
                 "the assertion has expired (MP-130)".into(),
             ));
@@ -220,9 +219,23 @@ impl UnverifiedAssertion<'_> {
         Ok(VerifiedGrant {
             replay_key,
             scopes,
-            expires_at: exp,
+            // Rounded up: the replay key is kept at least until the assertion expires.
+            expires_at: exp.ceil(),
             resource: claims.resource,
         })
+    }
+}
+
+/// The NumericDate claim `name` (RFC 7519: seconds since the epoch, fractions allowed); absent,
+/// null or not a number is a bad grant.
+fn numeric_date(name: &str, value: Option<Value>) -> Result<NumericDate, GrantError> {
+    match value {
+        None | Some(Value::Null) => Err(GrantError::InvalidGrant(format!("{name} is required"))),
+        Some(value) => NumericDate::deserialize(value).map_err(|_| {
+            GrantError::InvalidGrant(format!(
+                "{name} must be a NumericDate: a number of seconds since 1970-01-01T00:00:00Z"
+            ))
+        }),
     }
 }
 
