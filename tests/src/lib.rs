@@ -20,7 +20,8 @@
 //! - [`bench`]: what the benchmarks in `benches/` share;
 //! - [`cluster`]: every service its own process, file transfer and events as replicas, on
 //!   PostgreSQL, RabbitMQ and S3;
-//! - [`sockets`]: which local process holds a loopback connection.
+//! - [`sockets`]: which local process holds a loopback connection;
+//! - [`python`]: the pinned Python tools some tests drive (generated client, schemathesis).
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -39,6 +40,7 @@ pub mod events;
 pub mod issuer;
 pub mod keys;
 pub mod nginx;
+pub mod python;
 pub mod reply;
 pub mod s3;
 pub mod scenario;

@@ -49,11 +49,9 @@ proptest! {
     /// Any text: refused or a nine-digit number that writes back as its digits.
     #[test]
     fn any_text_is_refused_or_nine_digits(text in "\\PC{0,50}") {
-        for parsed in [OrgNumber::parse(&text), OrgNumber::parse_identifier(&text)] {
-            if let Ok(org) = parsed {
-                let written = org.to_string();
-                prop_assert!(written.len() == 9 && text.ends_with(&written), "{text} → {written}");
-            }
+        for org in [OrgNumber::parse(&text), OrgNumber::parse_identifier(&text)].into_iter().flatten() {
+            let written = org.to_string();
+            prop_assert!(written.len() == 9 && text.ends_with(&written), "{text} → {written}");
         }
     }
 
