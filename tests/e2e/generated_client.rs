@@ -8,76 +8,21 @@
 //! The tools are pinned in `tests/clients/python/requirements.txt` (`.ci/run` installs them).
 //! Without them the test skips with a line saying so; in CI it fails instead.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
-use broker_tests::database::in_ci;
+use broker_tests::python::{PYTHON, client_dir, run, tools_present};
 use broker_tests::scenario::{RECIPIENT, RESOURCE, SENDER, party};
 use broker_tests::{Database, Scenario, on_each_database};
 use tokio::process::Command;
 
-/// The interpreter the requirements are installed for.
-const PYTHON: &str = "python3";
 /// The package the generator writes and `flow.py` imports.
 const PACKAGE: &str = "broker_client";
 /// The size of the file `flow.py` sends.
 const FILE_SIZE: u64 = 100_000;
 
-/// `tests/clients/python`: the requirements and `flow.py`.
-fn client_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/python")
-}
-
-/// Whether the validator and the generator can be imported; outside CI, prints why the test
-/// skips when not. Panics in CI, where they must be there.
-async fn python_tools() -> bool {
-    let requirements = client_dir().join("requirements.txt");
-    let found = Command::new(PYTHON)
-        .args(["-c", "import openapi_python_client, openapi_spec_validator"])
-        .output()
-        .await;
-    let why = match found {
-        Ok(output) if output.status.success() => return true,
-        // A failed import's last line names the module; without one, the exit status says more.
-        Ok(output) => String::from_utf8_lossy(&output.stderr)
-            .lines()
-            .last()
-            .map_or_else(|| output.status.to_string(), str::to_owned),
-        Err(error) => format!("{PYTHON}: {error}"),
-    };
-    assert!(
-        !in_ci(),
-        "the Python tools must be installed in CI ({why}); `{PYTHON} -m pip install -r {}`",
-        requirements.display()
-    );
-    println!(
-        "skipping: the Python tools are missing ({why}); `{PYTHON} -m pip install -r {}`",
-        requirements.display()
-    );
-    false
-}
-
-/// Runs `command`; panics with its output unless it succeeds.
-async fn run(what: &str, command: &mut Command) -> Output {
-    let output = command
-        .output()
-        .await
-        .unwrap_or_else(|error| panic!("{what} did not start: {error}"));
-    assert!(
-        output.status.success(),
-        "{what} failed ({}):\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    output
-}
-
 on_each_database! {
     /// The document validates and generates a client that sends a file from the sender to the
     /// recipient and sees it AllConfirmedDownloaded, as checked here over plain HTTP too.
     async fn a_client_generated_from_the_document_runs_the_whole_flow(db: Database) {
-        if !python_tools().await {
+        if !tools_present(&["openapi_python_client", "openapi_spec_validator"]).await {
             return;
         }
         let s = Scenario::start(db).await;

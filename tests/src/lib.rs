@@ -22,7 +22,8 @@
 //!   PostgreSQL, RabbitMQ and S3;
 //! - [`sockets`]: which local process holds a loopback connection;
 //! - [`raw_http`]: raw TCP connections and hand-written requests to the gateway, and the
-//!   process's memory, for tests of the listener's limits.
+//!   process's memory, for tests of the listener's limits;
+//! - [`python`]: the pinned Python tools some tests drive (generated client, schemathesis).
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -41,6 +42,7 @@ pub mod events;
 pub mod issuer;
 pub mod keys;
 pub mod nginx;
+pub mod python;
 pub mod raw_http;
 pub mod reply;
 pub mod s3;

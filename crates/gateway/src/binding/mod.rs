@@ -13,6 +13,8 @@
 mod error;
 mod json;
 mod lenient;
+#[cfg(test)]
+mod proptests;
 mod query;
 mod values;
 

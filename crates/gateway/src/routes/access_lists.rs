@@ -328,7 +328,8 @@ pub struct ListsQuery {
 /// The owner's access lists, 20 a page by identifier.
 #[utoipa::path(get, path = "/resourceregistry/api/v1/access-lists/{owner}", tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.read"])),
-    params(("owner" = String, Path, description = "The owner's org code"), ListsQuery),
+    params(("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"), ListsQuery),
     responses(
         (status = 200, description = "A page of lists", body = Paginated<AccessList>),
         (status = 400, description = "A query parameter is invalid, connections are included \
@@ -377,7 +378,8 @@ pub async fn list_access_lists(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.read"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` of the list"),
         IncludeQuery,
@@ -433,7 +435,8 @@ fn list_answer(list: pb::AccessList) -> Response {
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list, or `*`"),
         ("If-None-Match" = Option<String>, Header, description = "`*` to only create"),
@@ -479,7 +482,8 @@ pub async fn upsert_access_list(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),
     ),
@@ -526,7 +530,8 @@ pub async fn delete_access_list(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
     ),
     responses(
@@ -599,7 +604,8 @@ fn tagged_page<T: Serialize>(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.read"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` of the list"),
         TokenQuery,
@@ -680,7 +686,8 @@ async fn change_members(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),
     ),
@@ -722,7 +729,8 @@ pub async fn replace_members(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),
     ),
@@ -755,7 +763,8 @@ pub async fn add_members(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),
     ),
@@ -798,7 +807,8 @@ pub async fn remove_members(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.read"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("If-None-Match" = Option<String>, Header, description = "An `ETag` of the list"),
         TokenQuery,
@@ -863,7 +873,8 @@ fn connection_answer(connection: pb::ResourceConnection) -> Response {
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("resourceIdentifier" = String, Path, description = "The resource's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),
@@ -910,7 +921,8 @@ pub async fn connect_resource(
     tag = "access-lists",
     security(("bearer" = ["altinn:resourceregistry/accesslist.write"])),
     params(
-        ("owner" = String, Path, description = "The owner's org code"),
+        ("owner" = String, Path, description = "The owner's org code",
+            pattern = "^[A-Za-z0-9]{2,10}$"),
         ("identifier" = String, Path, description = "The list's identifier"),
         ("resourceIdentifier" = String, Path, description = "The resource's identifier"),
         ("If-Match" = Option<String>, Header, description = "An `ETag` of the list"),

@@ -136,7 +136,13 @@ pub struct FileBytes(Vec<u8>);
         super::filetransfer::wire::RecipientFileTransferStatus,
         super::filetransfer::wire::SearchRole,
     )),
-    modifiers(&SecuritySchemes, &ProblemResponses, &AltinnAnswers, &UniqueOperationIds),
+    modifiers(
+        &SecuritySchemes,
+        &ProblemResponses,
+        &AltinnAnswers,
+        &HeaderParameters,
+        &UniqueOperationIds
+    ),
     tags(
         (name = "token", description = "Maskinporten-style tokens and Altinn's token exchange"),
         (name = "admin",
@@ -183,8 +189,10 @@ impl Modify for SecuritySchemes {
 }
 
 /// The problem conventions, applied once instead of in every annotation: `Problem` bodies are
-/// `application/problem+json`, and every forwarding route may answer 503 while its service is
-/// down.
+/// `application/problem+json`; an operation with parameters or a body answers 400 when one does
+/// not bind, and one with a body (on Broker's own APIs) 415 for another content type; every
+/// forwarding route may answer 503 while its service is down, and every authenticated operation
+/// 429 when rate limits are configured.
 struct ProblemResponses;
 
 /// Routes the gateway answers itself; `/health/ready` documents its own 503.
@@ -197,16 +205,53 @@ impl Modify for ProblemResponses {
             .description("A service Broker depends on did not answer; try again shortly")
             .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
             .build();
+        let limited = ResponseBuilder::new()
+            .description(
+                "The caller sent more requests than the operation's rate limit allows (only \
+                when rate limits are configured); try again after `Retry-After`",
+            )
+            .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
+            .header(
+                "Retry-After",
+                utoipa::openapi::HeaderBuilder::new()
+                    .schema(
+                        utoipa::openapi::ObjectBuilder::new()
+                            .schema_type(utoipa::openapi::Type::Integer)
+                            .minimum(Some(0)),
+                    )
+                    .description(Some("Seconds until the limit lets a request through again"))
+                    .build(),
+            )
+            .build();
+        let unbound = ResponseBuilder::new()
+            .description("A parameter or the body does not bind (a validation problem)")
+            .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
+            .build();
+        let unsupported = ResponseBuilder::new()
+            .description("The body is not of the content type the operation takes")
+            .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
+            .build();
+        let authenticated_by_default = openapi.security.as_ref().is_some_and(|s| !s.is_empty());
         for (path, item) in openapi.paths.paths.iter_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.put,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for (_, operation) in operations_mut(item) {
+                let Some(operation) = operation else { continue };
+                let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let takes_body = operation.request_body.is_some();
                 let responses = &mut operation.responses.responses;
+                if has_parameters || takes_body {
+                    responses
+                        .entry("400".to_owned())
+                        .or_insert_with(|| unbound.clone().into());
+                }
+                if takes_body
+                    && !ALTINN_PREFIXES
+                        .iter()
+                        .any(|prefix| path.starts_with(prefix))
+                {
+                    responses
+                        .entry("415".to_owned())
+                        .or_insert_with(|| unsupported.clone().into());
+                }
                 for response in responses.values_mut() {
                     if let RefOr::T(response) = response
                         && response.content.get("application/json").is_some_and(
@@ -221,6 +266,15 @@ impl Modify for ProblemResponses {
                     responses
                         .entry("503".to_owned())
                         .or_insert_with(|| unavailable.clone().into());
+                }
+                let authenticated = operation
+                    .security
+                    .as_ref()
+                    .map_or(authenticated_by_default, |s| !s.is_empty());
+                if authenticated {
+                    responses
+                        .entry("429".to_owned())
+                        .or_insert_with(|| limited.clone().into());
                 }
             }
         }
@@ -247,15 +301,28 @@ const PROBLEM_JSON_ACTIONS: [(&str, &str); 4] = [
     ("post", "/broker/api/v1/webhooks/malwarescanresults"),
 ];
 
-/// The broker actions with `[Consumes]`: another content type is a 415 with no body.
-const CONSUMING_ACTIONS: [(&str, &str); 3] = [
-    (
-        "post",
-        "/broker/api/v1/filetransfer/{fileTransferId}/upload",
-    ),
-    ("post", "/broker/api/v1/filetransfer/upload"),
-    ("put", "/broker/api/v1/resource/{resourceId}"),
+/// The prefixes of the paths whose routes check `Content-Type` whatever the method
+/// (`negotiation::consumes_json` on the whole router): another content type is a 415.
+const CONSUMING_PREFIXES: [&str; 2] = [
+    "/resourceregistry/api/v1/access-lists/",
+    "/events/api/v1/events",
 ];
+
+/// The content type Altinn's servers send problems of `action` as, when not
+/// `application/problem+json`: ASP.NET's `[Produces]` gives the action's own type to every
+/// object it answers (the routes' `negotiation::problems_as*` layers).
+fn problems_as(method: &str, path: &str) -> Option<&'static str> {
+    let produces_json = (path.starts_with("/broker/")
+        && !PROBLEM_JSON_ACTIONS.contains(&(method, path)))
+        || (path.starts_with("/resourceregistry/api/v1/resource") && !path.ends_with("/policy"))
+        || path.starts_with("/resourceregistry/api/v1/access-lists")
+        || path.starts_with("/events/api/v1/subscriptions");
+    if path == "/events/api/v1/events" {
+        Some("application/cloudevents+json")
+    } else {
+        produces_json.then_some("application/json")
+    }
+}
 
 /// A path item's operations by their lower-case method, each there or not.
 fn operations_mut(
@@ -272,9 +339,9 @@ fn operations_mut(
 
 /// What Altinn's ASP.NET pipeline answers, stated once for every operation of its APIs: a
 /// missing or bad token is 401 with no body and a bearer challenge, a missing scope 403 with no
-/// body (a 401 or 403 that also carries a broker code keeps its problem); the broker's
-/// JSON-producing actions send problems as `application/json` and answer an `Accept` they cannot
-/// satisfy with 406; the `[Consumes]` actions answer another content type with 415.
+/// body; the actions with `[Produces]` send problems as the type they produce, and the broker's
+/// JSON-producing ones answer an `Accept` they cannot satisfy with 406; an action that takes a
+/// body (or sits behind a `[Consumes]` check) answers another content type with 415.
 struct AltinnAnswers;
 
 impl Modify for AltinnAnswers {
@@ -296,16 +363,17 @@ impl Modify for AltinnAnswers {
             }
             for (method, operation) in operations_mut(item) {
                 let Some(operation) = operation else { continue };
-                let action = (method, path.as_str());
-                let broker = path.starts_with("/broker/");
-                let problems_as_json = broker && !PROBLEM_JSON_ACTIONS.contains(&action);
+                let problem_type = problems_as(method, path);
+                let takes_body = operation.request_body.is_some();
                 let responses = &mut operation.responses.responses;
                 for (status, response) in responses.iter_mut() {
                     let RefOr::T(response) = response else {
                         continue;
                     };
-                    let coded = response.description.contains("code");
-                    if (status == "401" || status == "403") && !coded {
+                    // A failed authentication or authorization has no body, even where a coded
+                    // problem may follow it later (the description says which): a document
+                    // cannot make a body optional, and most such answers have none.
+                    if status == "401" || status == "403" {
                         response.content.clear();
                     }
                     if status == "401" {
@@ -313,15 +381,17 @@ impl Modify for AltinnAnswers {
                             .headers
                             .insert("WWW-Authenticate".to_owned(), challenge.clone());
                     }
-                    if problems_as_json
+                    // The rate limit answers before any route, as a plain problem.
+                    if status == "429" {
+                        continue;
+                    }
+                    if let Some(problem_type) = problem_type
                         && let Some(problem) = response.content.shift_remove(PROBLEM_JSON)
                     {
-                        response
-                            .content
-                            .insert("application/json".to_owned(), problem);
+                        response.content.insert(problem_type.to_owned(), problem);
                     }
                 }
-                if problems_as_json {
+                if problem_type == Some("application/json") {
                     responses.entry("406".to_owned()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(
@@ -332,7 +402,11 @@ impl Modify for AltinnAnswers {
                             .into()
                     });
                 }
-                if CONSUMING_ACTIONS.contains(&action) {
+                if takes_body
+                    || CONSUMING_PREFIXES
+                        .iter()
+                        .any(|prefix| path.starts_with(prefix))
+                {
                     responses.entry("415".to_owned()).or_insert_with(|| {
                         ResponseBuilder::new()
                             .description(
@@ -341,6 +415,45 @@ impl Modify for AltinnAnswers {
                             .build()
                             .into()
                     });
+                }
+            }
+        }
+    }
+}
+
+/// An entity tag list as `If-Match` and `If-None-Match` take it (RFC 9110 §13.1): `*`, or
+/// quoted tags, each optionally weak, separated by commas.
+const ETAG_LIST: &str = r#"^(\*|(W/)?"[^"]*"( *, *(W/)?"[^"]*")*)$"#;
+
+/// What the handlers' header parameters say wrongly when read from their Rust types: a header
+/// is absent or a text, never `null` (an `Option` makes utoipa allow `null`, which a client then
+/// sends as the text `null`), and a precondition header holds entity tags, not any text.
+struct HeaderParameters;
+
+impl Modify for HeaderParameters {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        for item in openapi.paths.paths.values_mut() {
+            for (_, operation) in operations_mut(item) {
+                let parameters = operation
+                    .iter_mut()
+                    .flat_map(|operation| operation.parameters.iter_mut().flatten())
+                    .filter(|parameter| parameter.parameter_in == ParameterIn::Header);
+                for parameter in parameters {
+                    let Some(RefOr::T(Schema::Object(schema))) = &mut parameter.schema else {
+                        continue;
+                    };
+                    if matches!(&schema.schema_type, SchemaType::Array(types)
+                        if types.contains(&Type::String))
+                    {
+                        schema.schema_type = SchemaType::Type(Type::String);
+                    }
+                    if parameter.name.eq_ignore_ascii_case("if-match")
+                        || parameter.name.eq_ignore_ascii_case("if-none-match")
+                    {
+                        schema.pattern = Some(ETAG_LIST.to_owned());
+                    }
                 }
             }
         }

@@ -510,6 +510,8 @@ pub struct ResourceQuery {
                 ("Last-Modified" = String, description = "Its last change (an extension)"),
             )),
         (status = 304, description = "The client's copy is current"),
+        (status = 400, description = "`versionId` is not an int, or `If-None-Match` holds no \
+            entity tag", body = ProblemDetails),
         (status = 404, description = "No such resource", body = ProblemDetails),
     ))]
 pub async fn get_resource(

@@ -134,7 +134,8 @@ pub async fn list_service_owners(
 /// Deletes a service owner that no longer owns resources or access lists.
 #[utoipa::path(delete, path = "/admin/v1/service-owners/{orgCode}", tag = "admin",
     security(("admin" = [])),
-    params(("orgCode" = String, Path, description = "The service owner's org code")),
+    params(("orgCode" = String, Path, description = "The service owner's org code",
+        pattern = "^[a-z0-9]{2,10}$")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No or a wrong admin credential", body = ProblemDetails),

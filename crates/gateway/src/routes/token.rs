@@ -168,7 +168,8 @@ fn json_text(json: String) -> Response {
 /// asks for JSON only.
 #[utoipa::path(get, path = "/authentication/api/v1/exchange/{tokenProvider}", tag = "token",
     params(
-        ("tokenProvider" = String, Path, description = "`maskinporten` (in any case)"),
+        ("tokenProvider" = String, Path, description = "`maskinporten` (in any case)",
+            pattern = "^[Mm][Aa][Ss][Kk][Ii][Nn][Pp][Oo][Rr][Tt][Ee][Nn]$"),
         ExchangeQuery,
     ),
     security(("bearer" = [])),
@@ -176,8 +177,9 @@ fn json_text(json: String) -> Response {
         (status = 200, description = "The platform token (a JWT): plain text, or a JSON string \
             when `Accept` asks for `application/json` and not `*/*`",
             content((String = "text/plain"), (String = "application/json"))),
-        (status = 400, description = "Another token provider than Maskinporten (plain text)",
-            body = String, content_type = "text/plain"),
+        (status = 400, description = "Another token provider than Maskinporten (plain text), \
+            or a query parameter that is not a boolean (a problem)",
+            content((String = "text/plain"), (ProblemDetails = "application/problem+json"))),
         (status = 401, description = "No, an expired, or an untrusted token",
             body = ProblemDetails),
         (status = 410, body = ProblemDetails, description =

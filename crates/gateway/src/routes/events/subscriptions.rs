@@ -64,7 +64,8 @@ fn altinn_answer(problem: Problem) -> Response {
             headers(("Location" = String, description = "`/events/api/v1/subscription/{id}`, \
                 as Altinn writes it"))),
         (status = 400, description = "A rule is broken: Altinn's text as a JSON string, or a \
-            body that does not bind (a validation problem)", body = String),
+            body that does not bind (a validation problem)", body = serde_json::Value,
+            content_type = "application/json"),
         (status = 401, description = "No, an expired, or an untrusted token (no body)"),
         (status = 403, description = "No scope (no body), or the caller may not subscribe to \
             the resource for the subject (Altinn's text as a JSON string)", body = String),

@@ -16,7 +16,11 @@ use crate::binding::{JsonBody, QueryBinding, QueryModel, null_as_default};
 #[serde(rename_all = "camelCase")]
 pub struct NewSubscription {
     /// The webhook events are POSTed to: an absolute https URL.
-    #[schema(example = "https://example.com/broker-events")]
+    #[schema(
+        example = "https://example.com/broker-events",
+        required = true,
+        pattern = "^https://[a-z0-9.-]+(/[A-Za-z0-9._~/-]*)?$"
+    )]
     #[serde(default)]
     pub end_point: Option<String>,
     /// A prefix of the events' `source`; Altinn takes it only for app resources, so Broker

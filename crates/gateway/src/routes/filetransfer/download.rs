@@ -23,7 +23,7 @@ use crate::state::AppState;
     tag = "filetransfer",
     security(("bearer" = ["altinn:broker.read"])),
     params(
-        ("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)"),
+        ("fileTransferId" = uuid::Uuid, Path, description = "The file transfer's id (a UUID)"),
         ("Range" = Option<String>, Header, nullable = false,
             description = "One range: `bytes=a-b`, `bytes=a-` or `bytes=-n`"),
     ),

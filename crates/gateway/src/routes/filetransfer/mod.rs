@@ -188,7 +188,7 @@ pub async fn initialize(
 /// A file transfer and its recipients' current statuses.
 #[utoipa::path(get, path = "/broker/api/v1/filetransfer/{fileTransferId}", tag = "filetransfer",
     security(("bearer" = ["altinn:broker.read", "altinn:broker.write"])),
-    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    params(("fileTransferId" = uuid::Uuid, Path, description = "The file transfer's id (a UUID)")),
     responses(
         (status = 200, description = "The file transfer", body = FileTransferOverview),
         (status = 400, description = "The id is not a UUID", body = ProblemDetails),
@@ -222,7 +222,7 @@ pub async fn overview(
 #[utoipa::path(get, path = "/broker/api/v1/filetransfer/{fileTransferId}/details",
     tag = "filetransfer",
     security(("bearer" = ["altinn:broker.read", "altinn:broker.write"])),
-    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    params(("fileTransferId" = uuid::Uuid, Path, description = "The file transfer's id (a UUID)")),
     responses(
         (status = 200, description = "The file transfer and its histories",
             body = FileTransferStatusDetails),
@@ -257,7 +257,7 @@ pub async fn details(
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/confirmdownload",
     tag = "filetransfer",
     security(("bearer" = ["altinn:broker.read"])),
-    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    params(("fileTransferId" = uuid::Uuid, Path, description = "The file transfer's id (a UUID)")),
     responses(
         (status = 204, description = "Confirmed"),
         (status = 400, description = "The id is not a UUID, the transfer is not Published, or \

@@ -45,7 +45,7 @@ const PASS_THROUGH: usize = 64 * 1024;
 #[utoipa::path(post, path = "/broker/api/v1/filetransfer/{fileTransferId}/upload",
     tag = "filetransfer",
     security(("bearer" = ["altinn:broker.write"])),
-    params(("fileTransferId" = String, Path, description = "The file transfer's id (a UUID)")),
+    params(("fileTransferId" = uuid::Uuid, Path, description = "The file transfer's id (a UUID)")),
     request_body(content = inline(FileBytes), content_type = "application/octet-stream",
         description = "The file's bytes"),
     responses(

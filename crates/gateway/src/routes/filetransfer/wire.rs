@@ -111,35 +111,59 @@ pub struct FileTransferInitialize {
     /// The resource the transfer belongs to (1–255 characters), with or without
     /// `urn:altinn:resource:`.
     #[serde(default = "left_out")]
-    #[schema(value_type = String, example = "broker-demo")]
+    #[schema(value_type = String, example = "broker-demo", required = true, min_length = 1,
+        max_length = 255)]
     pub resource_id: Option<String>,
     /// The file's name (1–255 characters).
     #[serde(default = "left_out")]
-    #[schema(value_type = String, example = "report.xml")]
+    #[schema(value_type = String, example = "report.xml", required = true, min_length = 1,
+        max_length = 255)]
     pub file_name: Option<String>,
     /// The sender's own reference (1–4096 characters).
     #[serde(default = "left_out")]
-    #[schema(value_type = String, example = "case-2026-042")]
+    #[schema(value_type = String, example = "case-2026-042", required = true, min_length = 1,
+        max_length = 4096)]
     pub senders_file_transfer_reference: Option<String>,
     /// The sending organisation, `0192:<orgnr>` or its party URN; the caller must be allowed to
     /// act for it.
     #[serde(default = "left_out")]
-    #[schema(value_type = String, example = "0192:991825827")]
+    #[schema(schema_with = organization_schema, example = "0192:991825827", required = true)]
     pub sender: Option<String>,
     /// The receiving organisations, at least one.
     #[serde(default = "no_recipients")]
-    #[schema(value_type = Vec<String>, example = json!(["0192:986252932"]))]
+    #[schema(schema_with = recipients_schema, example = json!(["0192:986252932"]),
+        required = true)]
     pub recipients: Option<Vec<String>>,
     /// Up to 10 properties (key ≤ 50, value ≤ 3000 characters).
     #[serde(default, deserialize_with = "null_as_default")]
     pub property_list: HashMap<String, String>,
     /// The file's MD5 as 32 lowercase hex characters; the upload fails if it differs.
     #[serde(default = "left_out")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^[0-9a-f]{32}$")]
     pub checksum: Option<String>,
     /// Skips the malware scan, if the resource is approved for it.
     #[serde(default, deserialize_with = "null_as_default")]
     pub disable_virus_scan: bool,
+}
+
+/// An organisation as `sender` and `recipients` name one: `0192:` (or another ICD) or the
+/// party URN, then the nine digits.
+const ORGANIZATION: &str = "^([0-9]{4}:|urn:altinn:organization:identifier-no:)[0-9]{9}$";
+
+/// `sender`, or one of `recipients`: an organisation.
+fn organization_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .pattern(Some(ORGANIZATION))
+        .build()
+}
+
+/// `recipients`: at least one organisation.
+fn recipients_schema() -> utoipa::openapi::Array {
+    utoipa::openapi::ArrayBuilder::new()
+        .items(organization_schema())
+        .min_items(Some(1))
+        .build()
 }
 
 /// A text member left out of the body: Altinn's model starts it as `""`.
@@ -381,7 +405,8 @@ impl From<pb::FileTransferStatusDetails> for FileTransferStatusDetails {
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The resource to search (required), with or without `urn:altinn:resource:`.
-    #[param(value_type = String)]
+    // Blank is "required" in ASP.NET's binding, so the text must hold a non-blank character.
+    #[param(value_type = String, min_length = 1, pattern = "\\S")]
     pub resource_id: ResourceId,
     /// Only transfers now in this status (by name in any case, or its number).
     #[param(value_type = Option<FileTransferStatus>)]

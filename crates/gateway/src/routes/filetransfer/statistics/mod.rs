@@ -76,8 +76,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Representation {
     security(("bearer" = ["altinn:serviceowner"])),
     params(
         ("year" = i32, Query, description = "The year, 1–9999 (as .NET reads an int: `0x…` \
-            and surrounding spaces too)"),
-        ("month" = i32, Query, description = "The month, 1–12"),
+            and surrounding spaces too)", minimum = 1, maximum = 9999),
+        ("month" = i32, Query, description = "The month, 1–12", minimum = 1, maximum = 12),
         ("resourceId" = Option<String>, Query, description = "Only this resource (a \
             `urn:altinn:resource:` prefix is dropped); all the caller's resources when absent \
             or blank"),
@@ -86,7 +86,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Representation {
         ("includeVendor" = Option<bool>, Query, description = "Whether rows show the vendors, \
             the organisations of the Maskinporten clients that acted (default false)"),
         ("Accept" = Option<String>, Header, description = "`text/csv`, `*/*` or none: the \
-            CSV; `application/json` alone: the rows as JSON; anything else: 406"),
+            CSV; `application/json` alone: the rows as JSON; anything else: 406",
+            pattern = "text/csv|application/json|\\*/\\*"),
     ),
     responses(
         (status = 200, description = "The report: the header line and one line per row, `\\n` \
