@@ -20,7 +20,9 @@
 //! - [`bench`]: what the benchmarks in `benches/` share;
 //! - [`cluster`]: every service its own process, file transfer and events as replicas, on
 //!   PostgreSQL, RabbitMQ and S3;
-//! - [`sockets`]: which local process holds a loopback connection.
+//! - [`sockets`]: which local process holds a loopback connection;
+//! - [`servers`]: private PostgreSQL and RabbitMQ servers a fault test may restart;
+//! - [`s3_proxy`]: a TCP proxy that makes S3 unavailable on demand.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -41,7 +43,9 @@ pub mod keys;
 pub mod nginx;
 pub mod reply;
 pub mod s3;
+pub mod s3_proxy;
 pub mod scenario;
+pub mod servers;
 pub mod sockets;
 pub mod webhook;
 
