@@ -249,9 +249,7 @@ impl PrivateRabbit {
 
     /// Stops the node (as an operator does) and waits until its process is gone.
     pub async fn stop(&mut self) {
-        let mut stop = self.ctl();
-        stop.arg("stop").arg(self.pid_file());
-        run_blocking(stop).await;
+        run_blocking(self.stop_command()).await;
         if let Some(mut server) = self.server.take() {
             tokio::task::spawn_blocking(move || server.wait())
                 .await
@@ -268,6 +266,13 @@ impl PrivateRabbit {
 
     fn pid_file(&self) -> PathBuf {
         self.dir.join("rabbitmq.pid")
+    }
+
+    /// `rabbitmqctl stop`, which returns once the node's process is gone.
+    fn stop_command(&self) -> Command {
+        let mut stop = self.ctl();
+        stop.arg("stop").arg(self.pid_file());
+        stop
     }
 
     /// `rabbitmqctl -n <node>`.
@@ -301,9 +306,10 @@ impl PrivateRabbit {
 impl Drop for PrivateRabbit {
     fn drop(&mut self) {
         if let Some(mut server) = self.server.take() {
-            let mut stop = self.ctl();
-            stop.arg("stop").arg(self.pid_file());
-            let stopped = stop.output().is_ok_and(|output| output.status.success());
+            let stopped = self
+                .stop_command()
+                .output()
+                .is_ok_and(|output| output.status.success());
             if !stopped {
                 let _ = server.kill();
             }
