@@ -659,6 +659,26 @@ async fn transfers_survive_restarts_kills_and_an_s3_outage_on_the_production_lay
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
 
+    let failures: Vec<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT detail, count(*) FROM filetransfer.transfer_history WHERE status = 'Failed' \
+         GROUP BY detail ORDER BY 2 DESC",
+    )
+    .fetch_all(&database)
+    .await
+    .expect("reading why transfers failed");
+    println!("why transfers failed (detail, count): {failures:?}");
+    for key in &open {
+        let id = key.trim_start_matches("files/");
+        let why: Vec<(Option<String>,)> = sqlx::query_as(
+            "SELECT detail FROM filetransfer.transfer_history WHERE transfer_id = $1 \
+             AND status = 'Failed'",
+        )
+        .bind(id)
+        .fetch_all(&database)
+        .await
+        .expect("reading why a transfer failed");
+        println!("multipart upload of Failed transfer {id} left open; it failed with {why:?}");
+    }
     println!(
         "transfers: {TRANSFERS} sent, {} created, {} published, {} failed, {never_uploaded} \
          never uploaded (initialize answer lost); client retries {}, transfers abandoned by \
