@@ -222,6 +222,7 @@ fn settings() -> BTreeSet<&'static str> {
         broker_token::config::SETTINGS,
         broker_filetransfer::SETTINGS,
         broker_events::SETTINGS,
+        broker_gateway::SETTINGS,
     ]
     .into_iter()
     .flatten()

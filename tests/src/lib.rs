@@ -21,6 +21,8 @@
 //! - [`cluster`]: every service its own process, file transfer and events as replicas, on
 //!   PostgreSQL, RabbitMQ and S3;
 //! - [`sockets`]: which local process holds a loopback connection;
+//! - [`raw_http`]: raw TCP connections and hand-written requests to the gateway, and the
+//!   process's memory, for tests of the listener's limits;
 //! - [`servers`]: private PostgreSQL and RabbitMQ servers a fault test may restart;
 //! - [`s3_proxy`]: a TCP proxy that makes S3 unavailable on demand.
 //!
@@ -41,6 +43,7 @@ pub mod events;
 pub mod issuer;
 pub mod keys;
 pub mod nginx;
+pub mod raw_http;
 pub mod reply;
 pub mod s3;
 pub mod s3_proxy;

@@ -4,6 +4,7 @@
 use broker_common::config::{self, CommonConfig, ConfigError, ServiceUrls};
 use broker_events::EventsConfig;
 use broker_filetransfer::FileTransferConfig;
+use broker_gateway::GatewayConfig;
 use broker_token::TokenConfig;
 
 /// The settings of every service, read once at start.
@@ -19,6 +20,8 @@ pub struct Config {
     pub filetransfer: FileTransferConfig,
     /// The event service's own settings.
     pub events: EventsConfig,
+    /// The gateway's listener limits and rate limits.
+    pub gateway: GatewayConfig,
 }
 
 impl Config {
@@ -34,7 +37,8 @@ impl Config {
             urls: config::load_from(vars.clone())?,
             token: config::load_from(vars.clone())?,
             filetransfer: config::load_from(vars.clone())?,
-            events: config::load_from(vars)?,
+            events: config::load_from(vars.clone())?,
+            gateway: config::load_from(vars)?,
         })
     }
 }

@@ -94,6 +94,7 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
         token: token_config,
         filetransfer: filetransfer_config,
         events: events_config,
+        gateway: gateway_config,
     } = config;
     let (admin, admin_source) =
         AdminToken::resolve(&common).context("resolving the admin token")?;
@@ -198,7 +199,15 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
         let gateway_urls = urls.clone();
         let (common, admin, shutdown) = (common.clone(), admin.clone(), shutdown.clone());
         tasks.spawn(async move {
-            broker_gateway::serve(&common, gateway_urls, admin, listener, shutdown).await
+            broker_gateway::serve(
+                &common,
+                gateway_urls,
+                &gateway_config,
+                admin,
+                listener,
+                shutdown,
+            )
+            .await
         });
     }
 

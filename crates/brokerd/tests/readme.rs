@@ -20,6 +20,7 @@ fn read_by_code() -> BTreeSet<String> {
         broker_token::config::SETTINGS,
         broker_filetransfer::SETTINGS,
         broker_events::SETTINGS,
+        broker_gateway::SETTINGS,
     ]
     .into_iter()
     .flatten()

@@ -33,6 +33,8 @@ pub struct FileTransferConfig {
     pub stuck_upload_after: String,
     /// How long a transfer may stay in UploadProcessing (waiting for a scan) before it is failed.
     pub stuck_processing_after: String,
+    /// Seconds an upload's lease lasts unless the process writing it renews it.
+    pub upload_lease_seconds: u64,
     /// `host:port` of a ClamAV daemon to scan uploads with (INSTREAM); no clamd when unset.
     pub clamd_addr: Option<String>,
     /// The bearer credential an external scanner presents to the malware-scan-result webhook;
@@ -50,6 +52,7 @@ impl Default for FileTransferConfig {
             lifecycle_interval: DEFAULT_LIFECYCLE_INTERVAL.to_owned(),
             stuck_upload_after: DEFAULT_STUCK_UPLOAD_AFTER.to_owned(),
             stuck_processing_after: DEFAULT_STUCK_PROCESSING_AFTER.to_owned(),
+            upload_lease_seconds: DEFAULT_UPLOAD_LEASE_SECONDS,
             clamd_addr: None,
             malware_scan_token: None,
         }
@@ -63,6 +66,11 @@ pub const DEFAULT_STUCK_UPLOAD_AFTER: &str = "24h";
 /// Altinn only alerts after 15 minutes in UploadProcessing; we fail after an hour, ample for
 /// a scanner to read the largest scannable file.
 pub const DEFAULT_STUCK_PROCESSING_AFTER: &str = "1h";
+
+/// An upload's lease lasts this long unless renewed (a third of it between renewals): an upload
+/// whose process died is failed this long after, plus at most half of it until the job's next
+/// round, so within a minute.
+pub const DEFAULT_UPLOAD_LEASE_SECONDS: u64 = 30;
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +91,17 @@ pub struct LifecycleSettings {
     pub stuck_upload_after: TimeDelta,
     /// See [`FileTransferConfig::stuck_processing_after`].
     pub stuck_processing_after: TimeDelta,
+    /// See [`FileTransferConfig::upload_lease_seconds`].
+    pub upload_lease: TimeDelta,
+}
+
+impl LifecycleSettings {
+    /// How long the jobs wait between rounds: the interval, or half an upload lease when that
+    /// is shorter, so that an abandoned upload is failed soon after its lease lapses.
+    pub fn round_every(&self) -> Duration {
+        let half_lease = (self.upload_lease / 2).to_std().unwrap_or(self.interval);
+        self.interval.min(half_lease)
+    }
 }
 
 impl FileTransferConfig {
@@ -99,6 +118,17 @@ impl FileTransferConfig {
                 })
         };
         let interval = positive("BROKER_LIFECYCLE_INTERVAL", &self.lifecycle_interval)?;
+        let upload_lease = i64::try_from(self.upload_lease_seconds)
+            .ok()
+            .and_then(TimeDelta::try_seconds)
+            .filter(|lease| *lease > TimeDelta::zero())
+            .ok_or_else(|| InvalidSetting {
+                setting: "BROKER_UPLOAD_LEASE_SECONDS",
+                reason: format!(
+                    "`{}` is not a positive number of seconds",
+                    self.upload_lease_seconds
+                ),
+            })?;
         Ok(LifecycleSettings {
             interval: interval.to_std().unwrap_or(Duration::from_secs(30)),
             stuck_upload_after: positive("BROKER_STUCK_UPLOAD_AFTER", &self.stuck_upload_after)?,
@@ -106,6 +136,7 @@ impl FileTransferConfig {
                 "BROKER_STUCK_PROCESSING_AFTER",
                 &self.stuck_processing_after,
             )?,
+            upload_lease,
         })
     }
 }
@@ -170,6 +201,11 @@ pub const SETTINGS: &[Setting] = &[
         description: "A transfer still in UploadProcessing (waiting for a malware verdict) this long is failed (`uploadfailed`) and its bytes removed.",
     },
     Setting {
+        name: "BROKER_UPLOAD_LEASE_SECONDS",
+        default: "30",
+        description: "An upload holds a lease for this long, renewed by the process receiving it while it runs (every third of it). Once the lease lapses (the process was killed or stopped mid-upload), the lifecycle job of any replica fails the transfer (`uploadfailed`) and removes its partial bytes (staging file, or S3 multipart upload); the jobs then run at least every half lease.",
+    },
+    Setting {
         name: "BROKER_CLAMD_ADDR",
         default: "unset (no clamd)",
         description: "`host:port` of a ClamAV daemon: uploads of transfers with the virus scan on are streamed to it (INSTREAM) before they are published; a FOUND verdict fails the transfer and deletes its bytes.",
@@ -209,6 +245,29 @@ mod tests {
         assert_eq!(
             bad.lifecycle().unwrap_err().setting,
             "BROKER_STUCK_UPLOAD_AFTER"
+        );
+        let no_lease = FileTransferConfig {
+            upload_lease_seconds: 0,
+            ..FileTransferConfig::default()
+        };
+        assert_eq!(
+            no_lease.lifecycle().unwrap_err().setting,
+            "BROKER_UPLOAD_LEASE_SECONDS"
+        );
+    }
+
+    #[test]
+    fn rounds_come_at_least_every_half_lease() {
+        let defaults = FileTransferConfig::default().lifecycle().unwrap();
+        assert_eq!(defaults.upload_lease, TimeDelta::seconds(30));
+        assert_eq!(defaults.round_every(), Duration::from_secs(15));
+        let long_lease = FileTransferConfig {
+            upload_lease_seconds: 600,
+            ..FileTransferConfig::default()
+        };
+        assert_eq!(
+            long_lease.lifecycle().unwrap().round_every(),
+            Duration::from_secs(30)
         );
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod grpc;
 pub mod jobs;
+pub mod lease;
 pub mod range;
 pub mod scan;
 pub mod service;
@@ -128,6 +129,7 @@ pub async fn build_with_clock(
             authorizer.clone(),
             clock.clone(),
             limits,
+            lifecycle_settings.upload_lease,
         )
         .with_scanner(scanner(config), config.malware_scan_token.clone()),
     );

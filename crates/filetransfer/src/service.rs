@@ -31,11 +31,12 @@ use crate::domain::statistics::{self, Projection, ReportMonth, StatisticsRow};
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
 use crate::domain::validation::{InitializeRequest, check_required_party};
+use crate::lease::Leases;
 use crate::range::{self, ByteRange};
-use crate::storage::{Spool, Storage, WriteError, Written};
+use crate::storage::{Spool, Staging, Storage, WriteError, Written};
 use crate::store::{
-    DownloadRecorded, FileTransferStore, Inserted, RecipientTransitioned, SearchQuery, SearchRole,
-    StatisticsQuery, Step, TransitionUpdate, Transitioned,
+    DownloadRecorded, FileTransferStore, Inserted, LeaseChange, RecipientTransitioned, SearchQuery,
+    SearchRole, StatisticsQuery, Step, TransitionUpdate, Transitioned,
 };
 
 /// The access registry's action for sending.
@@ -117,6 +118,7 @@ pub struct FileTransferCore {
     authorizer: Arc<Authorizer>,
     clock: Arc<dyn Clock>,
     limits: SizeLimits,
+    leases: Leases,
     scanner: Arc<dyn Scanner>,
     /// The credential the external scanner presents with its verdicts; none accepted without.
     scan_token: Option<String>,
@@ -138,15 +140,18 @@ fn storage_error(error: object_store::Error) -> FileTransferError {
 }
 
 impl FileTransferCore {
-    /// The service over its store, storage and the access registry (through `authorizer`).
+    /// The service over its store, storage and the access registry (through `authorizer`),
+    /// holding its uploads' leases for `upload_lease` at a time.
     pub fn new(
         store: Arc<dyn FileTransferStore>,
         storage: Storage,
         authorizer: Arc<Authorizer>,
         clock: Arc<dyn Clock>,
         limits: SizeLimits,
+        upload_lease: chrono::TimeDelta,
     ) -> Self {
         Self {
+            leases: Leases::new(store.clone(), clock.clone(), upload_lease),
             store,
             storage,
             authorizer,
@@ -357,7 +362,8 @@ impl FileTransferCore {
     /// UploadProcessing → Published, or Failed with nothing left in storage.
     ///
     /// The work runs as its own task, so a caller that goes away mid-upload cannot leave the
-    /// transfer in UploadStarted: the broken stream fails it and deletes the bytes.
+    /// transfer in UploadStarted: the broken stream fails it and deletes the bytes. Should this
+    /// process die instead, the upload's lease lapses and the lifecycle job does the same.
     pub async fn upload<S, E>(
         self: &Arc<Self>,
         caller: &Caller,
@@ -369,11 +375,29 @@ impl FileTransferCore {
         S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
         E: std::fmt::Display + Send + 'static,
     {
-        let (transfer, limit) = self.start_upload(caller, id, declared_length).await?;
+        let limit = self.check_upload(caller, id, declared_length).await?;
+        let staging = self
+            .storage
+            .stage(id)
+            .await
+            .map_err(|error| write_failure(&id.to_string(), error).1)?;
+        let transfer = match self.start_upload(caller, id, staging.clone()).await {
+            Ok(transfer) => transfer,
+            Err(error) => {
+                if let Err(abandon) = self.storage.abandon(&staging).await {
+                    tracing::warn!(%id, error = %abandon, "abandoning an upload never started");
+                }
+                return Err(error);
+            }
+        };
         let this = self.clone();
         // The task stays in the caller's span, so the events it commits carry its trace.
         let task = async move {
-            let written = this.storage.write(id, bytes, limit).await;
+            let write = this.storage.write_staged(id, &staging, bytes, limit);
+            let Ok(written) = this.leases.keep(id, write).await else {
+                // The job that took the lease failed the transfer and removes what was staged.
+                return Err(FileTransferError::UploadFailed);
+            };
             this.finish_upload(transfer, declared_length, written).await
         };
         tokio::spawn(task.in_current_span())
@@ -385,14 +409,13 @@ impl FileTransferCore {
     }
 
     /// Checks the caller may upload the file of transfer `id`, of `declared_length` bytes when
-    /// known, and moves it to UploadStarted (once); the transfer, and the largest file its
-    /// resource allows.
-    async fn start_upload(
+    /// known; the largest file its resource allows.
+    async fn check_upload(
         &self,
         caller: &Caller,
         id: Uuid,
         declared_length: Option<u64>,
-    ) -> Result<(Transfer, u64)> {
+    ) -> Result<u64> {
         let transfer = self.transfer(id).await?;
         if !self.acts_as_sender(&principal(caller), &transfer).await? {
             return Err(FileTransferError::NoAccessToResource);
@@ -405,8 +428,15 @@ impl FileTransferCore {
         if declared_length.is_some_and(|length| length > limit) {
             return Err(FileTransferError::FileTooBig);
         }
+        Ok(limit)
+    }
+
+    /// Moves transfer `id` to UploadStarted (once), with this process's lease on the upload
+    /// staged at `staging`; the transfer.
+    async fn start_upload(&self, caller: &Caller, id: Uuid, staging: Staging) -> Result<Transfer> {
         let uploader = TransitionUpdate {
             vendor: caller.consumer,
+            lease: Some(self.leases.grant(staging)),
             ..TransitionUpdate::default()
         };
         let started = self
@@ -421,7 +451,7 @@ impl FileTransferCore {
             )
             .await?;
         match started {
-            Transitioned::Applied(transfer) => Ok((transfer, limit)),
+            Transitioned::Applied(transfer) => Ok(transfer),
             Transitioned::Refused { .. } => Err(FileTransferError::AlreadyUploaded),
             Transitioned::NotFound => Err(FileTransferError::NotFound),
         }
@@ -485,6 +515,7 @@ impl FileTransferCore {
             size: Some(written.size),
             checksum: Some(written.md5),
             storage_key: Some(id.to_string()),
+            lease: Some(LeaseChange::Release),
             ..TransitionUpdate::default()
         };
         let processing_events = [Happening::UploadProcessing.event(&transfer, now)];
@@ -661,7 +692,8 @@ impl FileTransferCore {
         Ok(())
     }
 
-    /// UploadStarted → Failed with `detail`, then answers `error`.
+    /// UploadStarted → Failed with `detail` (the upload's lease released), then answers
+    /// `error`.
     async fn fail<T>(
         &self,
         transfer: &Transfer,
@@ -671,6 +703,7 @@ impl FileTransferCore {
         let now = self.clock.now();
         let update = TransitionUpdate {
             detail: Some(detail.to_owned()),
+            lease: Some(LeaseChange::Release),
             ..TransitionUpdate::default()
         };
         let event = Happening::UploadFailed.event(transfer, now);
@@ -795,7 +828,15 @@ impl FileTransferCore {
         id: Uuid,
         spool: Spool,
     ) -> Result<Uuid> {
-        let (transfer, limit) = match self.start_upload(caller, id, None).await {
+        let started = match self.check_upload(caller, id, None).await {
+            // The spool is the upload's staging: the job deletes it should this process die.
+            Ok(limit) => self
+                .start_upload(caller, id, spool.staging())
+                .await
+                .map(|transfer| (transfer, limit)),
+            Err(error) => Err(error),
+        };
+        let (transfer, limit) = match started {
             Ok(started) => started,
             Err(error) => {
                 self.storage.discard(spool).await;
@@ -1106,6 +1147,10 @@ impl FileTransferCore {
 fn write_failure(what: &str, error: WriteError) -> (&'static str, FileTransferError) {
     match error {
         WriteError::TooLarge { .. } => ("File size exceeds maximum", FileTransferError::FileTooBig),
+        WriteError::Disk(cause) if crate::storage::is_storage_full(&cause) => {
+            tracing::error!(id = what, %cause, "the file storage is full; an upload was refused");
+            ("The file storage is full", FileTransferError::StorageFull)
+        }
         WriteError::Source(cause) => {
             tracing::info!(id = what, %cause, "upload aborted by the client");
             ("The upload was aborted", FileTransferError::UploadFailed)

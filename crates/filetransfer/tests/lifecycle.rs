@@ -18,8 +18,8 @@ use broker_filetransfer::domain::transfer::NewTransfer;
 use broker_filetransfer::jobs::{Lifecycle, Report};
 use broker_filetransfer::storage::Storage;
 use broker_filetransfer::store::{
-    FileTransferStore, PostgresFileTransferStore, RecipientTransitioned, SqliteFileTransferStore,
-    TransitionUpdate, Transitioned,
+    FileTransferStore, LeaseChange, PostgresFileTransferStore, RecipientTransitioned,
+    SqliteFileTransferStore, TransitionUpdate, Transitioned, UploadLease,
 };
 use broker_tests::database::{self, TestDatabase};
 use bytes::Bytes;
@@ -71,6 +71,7 @@ fn settings() -> LifecycleSettings {
         interval: Duration::from_secs(30),
         stuck_upload_after: TimeDelta::hours(24),
         stuck_processing_after: TimeDelta::hours(1),
+        upload_lease: TimeDelta::seconds(30),
     }
 }
 
@@ -292,6 +293,7 @@ on_both!(
     stuck_uploads_and_processing_fail_and_lose_their_bytes,
     the_sweep_deletes_bytes_left_behind,
     two_job_runners_purge_each_transfer_once,
+    an_upload_whose_lease_lapsed_fails_and_loses_its_staging,
 );
 
 async fn an_expired_transfer_is_purged_once_and_tells_who_never_confirmed(world: World) {
@@ -531,4 +533,98 @@ async fn two_job_runners_purge_each_transfer_once(world: World) {
         assert_eq!(world.status(id).await, TransferStatus::Purged);
         assert!(!world.has_bytes(id));
     }
+}
+
+async fn an_upload_whose_lease_lapsed_fails_and_loses_its_staging(world: World) {
+    let ttl = TimeDelta::days(30);
+    let lease = TimeDelta::seconds(30);
+    world
+        .given_resource("leased", ttl, true, TimeDelta::hours(2))
+        .await;
+    // Two uploads under way: one whose process died, one whose process keeps renewing.
+    let mut staged = Vec::new();
+    for holder in ["dead", "alive"] {
+        let id = world
+            .given_transfer("leased", ttl, TransferStatus::Initialized)
+            .await;
+        let staging = world.storage.stage(id).await.unwrap();
+        let file = world.dir.join("files").join(&staging.key);
+        std::fs::write(&file, b"half an upload").unwrap();
+        let update = TransitionUpdate {
+            lease: Some(LeaseChange::Grant(UploadLease {
+                holder: holder.to_owned(),
+                expires: world.now() + lease,
+                staging,
+            })),
+            ..TransitionUpdate::default()
+        };
+        let started = world
+            .store
+            .transition(
+                id,
+                &[TransferStatus::Initialized],
+                TransferStatus::UploadStarted,
+                world.now(),
+                &update,
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(matches!(started, Transitioned::Applied(_)), "{started:?}");
+        staged.push((id, holder, file));
+    }
+    world.events().await;
+    let renew = |id: Uuid, holder: &'static str| {
+        let expires = world.now() + lease;
+        let store = world.store.clone();
+        async move { store.renew_lease(id, holder, expires).await.unwrap() }
+    };
+    let (dead, _, dead_file) = &staged[0];
+    let (alive, _, alive_file) = &staged[1];
+
+    assert_eq!(world.after(TimeDelta::seconds(20)).await.abandoned, 0);
+    assert!(renew(*alive, "alive").await);
+    assert!(!renew(*alive, "dead").await, "only the holder renews");
+    assert_eq!(world.after(TimeDelta::seconds(20)).await.abandoned, 1);
+    assert_eq!(world.status(*dead).await, TransferStatus::Failed);
+    assert!(
+        !dead_file.exists(),
+        "the dead upload's staging file is removed"
+    );
+    let history = world.store.history(*dead).await.unwrap();
+    let failed = history.transfer.last().unwrap();
+    assert!(failed.detail.as_deref().unwrap().contains("aborted"));
+    let events = world.events().await;
+    assert_eq!(kinds(&events), [TransferEventKind::UploadFailed]);
+    assert_eq!(events[0].file_transfer_id, *dead);
+    assert!(
+        !renew(*dead, "dead").await,
+        "a holder that comes back finds its lease taken"
+    );
+
+    assert_eq!(world.status(*alive).await, TransferStatus::UploadStarted);
+    assert!(alive_file.exists(), "a renewed lease is never taken");
+    let released = TransitionUpdate {
+        lease: Some(LeaseChange::Release),
+        ..TransitionUpdate::default()
+    };
+    let done = world
+        .store
+        .transition(
+            *alive,
+            &[TransferStatus::UploadStarted],
+            TransferStatus::UploadProcessing,
+            world.now(),
+            &released,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(done, Transitioned::Applied(_)));
+    assert!(!renew(*alive, "alive").await, "released");
+    assert_eq!(world.after(TimeDelta::hours(1)).await.abandoned, 0);
+    assert!(
+        alive_file.exists(),
+        "a released lease's staging is left alone"
+    );
 }

@@ -412,6 +412,7 @@ async fn every_transition_is_applied_or_refused(store: &dyn FileTransferStore) {
         published: None,
         detail: None,
         vendor: None,
+        lease: None,
     };
     store
         .transition(

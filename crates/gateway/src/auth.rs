@@ -14,8 +14,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
 
-use axum::extract::{FromRef, FromRequestParts};
-use axum::response::Response;
+use axum::extract::{FromRef, FromRequestParts, Request};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use broker_common::Problem;
 use broker_common::admin::AdminToken;
 use broker_common::auth::{Caller, TokenVerifier};
@@ -41,6 +42,25 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Problem> {
             "the Authorization header is not `Bearer <token>`",
         )),
     }
+}
+
+/// Refuses a request with more than one `Authorization` header (400): a proxy in front that
+/// reads the last one would have authorised someone other than the caller we see first.
+pub async fn single_authorization(request: Request, next: Next) -> Response {
+    if request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Problem::new(
+            StatusCode::BAD_REQUEST,
+            "the request has more than one Authorization header",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// 401 for a request without credentials: RFC 6750 §3.1 says the challenge then carries no error.
@@ -79,6 +99,10 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        // The rate limiter verified it already to name the client.
+        if let Some(caller) = parts.extensions.get::<Self>().cloned() {
+            return Ok(caller);
+        }
         let token = bearer_token(&parts.headers)?;
         let verifier = Arc::<TokenVerifier>::from_ref(state);
         verifier.verify(token).await.map(Self)

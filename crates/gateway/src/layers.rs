@@ -7,7 +7,8 @@
 //! 4. Altinn's security headers (`X-Content-Type-Options: nosniff`, `Cache-Control: no-store`)
 //!    on every answer;
 //! 5. problem finishing: the trace id as every problem's `traceId`, no plain-text errors;
-//! 6. a panicking handler answered with a 500 problem instead of a dropped connection.
+//! 6. a panicking handler answered with a 500 problem instead of a dropped connection;
+//! 7. a request with two `Authorization` headers refused (400).
 
 use std::time::Duration;
 
@@ -21,8 +22,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
-use crate::negotiation;
 use crate::problem::{self, REQUEST_ID};
+use crate::{auth, negotiation};
 
 /// Wraps `router` in the gateway's cross-cutting layers.
 pub fn apply(router: Router) -> Router {
@@ -40,7 +41,8 @@ pub fn apply(router: Router) -> Router {
             .layer(axum::middleware::from_fn(measure))
             .layer(axum::middleware::from_fn(negotiation::security_headers))
             .layer(axum::middleware::from_fn(problem::finish))
-            .layer(CatchPanicLayer::custom(problem::panic_response)),
+            .layer(CatchPanicLayer::custom(problem::panic_response))
+            .layer(axum::middleware::from_fn(auth::single_authorization)),
     )
 }
 

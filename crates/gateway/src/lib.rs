@@ -3,27 +3,30 @@
 //! as RFC 7807 problems (RFC 6749 JSON at the token endpoint).
 //!
 //! This file only wires the parts: service URLs → `clients` and the token verifier ([`AppState`]) →
-//! `routes` (one module per API area) → the cross-cutting `layers` → the listener.
+//! `routes` (one module per API area) → the `rate_limit`s → the cross-cutting `layers` → the
+//! listener (`server`, with its connection limits).
 
 mod auth;
 mod binding;
 mod clients;
 mod conditional;
+pub mod config;
 mod layers;
 mod negotiation;
 mod problem;
+pub mod rate_limit;
 mod routes;
+mod server;
 mod state;
 
 pub use auth::Authenticated;
 pub use clients::{Clients, Health};
+pub use config::{GatewayConfig, SETTINGS};
 pub use routes::ApiDoc;
 pub use state::AppState;
 
 use anyhow::Context;
 use axum::Router;
-use axum::ServiceExt;
-use axum::serve::ListenerExt;
 use broker_common::Shutdown;
 use broker_common::admin::AdminToken;
 use broker_common::config::{CommonConfig, ServiceUrls};
@@ -33,7 +36,18 @@ use tower_http::normalize_path::NormalizePathLayer;
 
 /// The gateway's router over `state`, with every route, fallback and layer.
 pub fn router(state: AppState) -> Router {
-    let routes = routes::api()
+    let mut routes = routes::api();
+    if !state.rate_limits.is_off() {
+        let limiter = rate_limit::Limiter {
+            limits: state.rate_limits.clone(),
+            verifier: state.verifier.clone(),
+        };
+        routes = routes.route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::limit,
+        ));
+    }
+    let routes = routes
         .method_not_allowed_fallback(problem::method_not_allowed)
         .fallback(problem::not_found)
         .with_state(state);
@@ -44,10 +58,12 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(
     common: &CommonConfig,
     config: ServiceUrls,
+    gateway: &GatewayConfig,
     admin: AdminToken,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let (limits, rate_limits) = gateway.parsed()?;
     let state = AppState::new(common, &config, admin).with_context(|| {
         format!(
             "BROKER_TOKEN_URL {:?}, BROKER_ACCESS_URL {:?}, BROKER_FILETRANSFER_URL {:?} or \
@@ -55,6 +71,7 @@ pub async fn serve(
             config.token_url, config.access_url, config.filetransfer_url, config.events_url
         )
     })?;
+    let state = state.with_rate_limits(rate_limits);
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -62,21 +79,12 @@ pub async fn serve(
         access_url = %config.access_url,
         filetransfer_url = %config.filetransfer_url,
         events_url = %config.events_url,
+        ?limits,
+        rate_limits = ?state.rate_limits,
         "gateway serving"
     );
-    // Small answers (tokens, problems) must not wait on Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::warn!(%error, "cannot set TCP_NODELAY");
-        }
-    });
     // ASP.NET routes `…/filetransfer/` as `…/filetransfer`; so do we, before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router(state));
-    axum::serve(
-        listener,
-        ServiceExt::<axum::extract::Request>::into_make_service(app),
-    )
-    .with_graceful_shutdown(shutdown.cancelled_owned())
-    .await
-    .context("serving the gateway")
+    server::serve(listener, app, limits, shutdown).await;
+    Ok(())
 }

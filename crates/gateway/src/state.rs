@@ -9,6 +9,7 @@ use broker_common::auth::{GrpcJwks, TokenVerifier};
 use broker_common::config::{CommonConfig, ServiceUrls};
 
 use crate::clients::Clients;
+use crate::rate_limit::RateLimits;
 
 /// The gateway's shared, cheaply cloned state.
 #[derive(Clone, FromRef)]
@@ -22,6 +23,8 @@ pub struct AppState {
     /// The gateway's external base URL without a trailing slash (`BROKER_PUBLIC_URL`), for
     /// the absolute links Altinn's answers carry.
     pub public_url: PublicUrl,
+    /// Per-client limits by operation (`BROKER_RATE_LIMITS`); none by default.
+    pub rate_limits: RateLimits,
 }
 
 /// The gateway's external base URL without a trailing slash.
@@ -47,7 +50,16 @@ impl AppState {
             verifier: Arc::new(verifier),
             admin,
             public_url: PublicUrl(common.public_url()),
+            rate_limits: RateLimits::default(),
         })
+    }
+
+    /// The same state limiting each client's calls by `rate_limits`.
+    pub fn with_rate_limits(self, rate_limits: RateLimits) -> Self {
+        Self {
+            rate_limits,
+            ..self
+        }
     }
 
     /// The same state verifying tokens with `verifier` instead (tests sign with their own keys).

@@ -170,6 +170,11 @@ pub enum FileTransferError {
     /// Object storage failed.
     #[error("object storage: {0}")]
     Storage(String),
+    /// The disk holding the files is full: 507, so clients stop retrying until it is not.
+    #[error(
+        "The file storage is full, so the file was not stored. Try again after the operator has freed space."
+    )]
+    StorageFull,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -219,7 +224,7 @@ impl FileTransferError {
             ServiceOwnerAlreadyExists => 7002,
             ServiceOwnerNotInitialized => 7003,
             ServiceOwnerNotFound => 7004,
-            Invalid(_) | Upstream(_) | Storage(_) | Store(_) => return None,
+            Invalid(_) | Upstream(_) | Storage(_) | StorageFull | Store(_) => return None,
         })
     }
 
@@ -238,6 +243,7 @@ impl FileTransferError {
             ReportGenerationFailed => StatusCode::INTERNAL_SERVER_ERROR,
             Upstream(problem) => problem.status_code(),
             Storage(_) | Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -372,5 +378,8 @@ mod tests {
         let problem = Problem::from(FileTransferError::Storage("disk /secret full".into()));
         assert_eq!(problem.status, 503);
         assert!(!problem.detail.unwrap().contains("secret"));
+        let problem = Problem::from(FileTransferError::StorageFull);
+        assert_eq!((problem.status, problem.code), (507, None));
+        assert!(problem.detail.unwrap().contains("storage is full"));
     }
 }

@@ -56,6 +56,16 @@ pub fn fail_stuck(transfer: &Transfer, now: DateTime<Utc>) -> Settlement {
     }
 }
 
+/// An upload whose process died (its lease lapsed) fails with `uploadfailed`, as one whose
+/// client went away does.
+pub fn upload_abandoned(transfer: &Transfer, now: DateTime<Utc>) -> Settlement {
+    Settlement {
+        to: TransferStatus::Failed,
+        detail: Some("The upload was aborted: the broker process receiving it stopped".to_owned()),
+        events: vec![Happening::UploadFailed.event(transfer, now)],
+    }
+}
+
 /// A malware scanner found `threat` in the file: the transfer fails with `uploadfailed`.
 pub fn malware_found(transfer: &Transfer, threat: &str, now: DateTime<Utc>) -> Settlement {
     let detail = if threat.is_empty() {

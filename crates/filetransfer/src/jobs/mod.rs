@@ -1,7 +1,7 @@
 //! The lifecycle jobs every file-transfer replica runs on an interval: [`purge`] (time to live,
 //! and all recipients confirmed plus the grace period), [`stuck`] (uploads that stopped, and
-//! processing that never got a verdict) and [`bytes`] (deleting what purged and failed
-//! transfers left in storage).
+//! processing that never got a verdict), [`leases`] (uploads whose process died: their lease
+//! lapsed) and [`bytes`] (deleting what purged and failed transfers left in storage).
 //!
 //! No job state lives in memory: what is due is read from the database each round, and a due
 //! transfer is taken under its row lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write gate
@@ -18,6 +18,7 @@
 //! Every job reads the time from the injected [`Clock`], so tests move time forward.
 
 pub mod bytes;
+pub mod leases;
 pub mod purge;
 pub mod stuck;
 
@@ -41,6 +42,8 @@ pub struct Report {
     pub purged: usize,
     /// Stuck transfers moved to Failed.
     pub failed: usize,
+    /// Uploads whose lease lapsed moved to Failed.
+    pub abandoned: usize,
     /// Transfers whose leftover bytes the sweep deleted.
     pub swept: usize,
 }
@@ -70,8 +73,8 @@ impl Lifecycle {
         }
     }
 
-    /// Runs a round every interval until `shutdown`; a failed round is logged and the next one
-    /// tries again.
+    /// Runs a round every interval (at least every half upload lease) until `shutdown`; a
+    /// failed round is logged and the next one tries again.
     pub async fn run(self, shutdown: Shutdown) {
         loop {
             match self.run_once().await {
@@ -83,7 +86,7 @@ impl Lifecycle {
             }
             tokio::select! {
                 () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(self.settings.interval) => {}
+                () = tokio::time::sleep(self.settings.round_every()) => {}
             }
         }
     }
@@ -93,6 +96,7 @@ impl Lifecycle {
         Ok(Report {
             purged: purge::run(self).await?,
             failed: stuck::run(self).await?,
+            abandoned: leases::run(self).await?,
             swept: bytes::run(self).await?,
         })
     }

@@ -15,9 +15,15 @@
 //! storage allows it: on local disk it is a rename of the durable file; on S3 a server-side
 //! copy (then the spool is deleted), except above [`S3_COPY_LIMIT`], where S3's single copy
 //! request stops and `object_store` offers no multipart copy, so the bytes are streamed from
-//! the spool into a new upload. What a process that died left behind (staging files, spools)
-//! is removed by [`Storage::remove_abandoned`] at start-up.
+//! the spool into a new upload.
+//!
+//! Where an upload's bytes are while they arrive is named up front by [`Storage::stage`] (a
+//! staging file's key on local disk, the multipart upload's id on S3), so that the upload's
+//! lease can record it and the lifecycle job can [abandon](Storage::abandon) it from any
+//! process once the one writing it died. What else a process that died left behind (spools) is
+//! removed by [`Storage::remove_abandoned`] at start-up.
 
+mod multipart;
 mod staged;
 
 use std::fmt::Display;
@@ -34,6 +40,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
+use object_store::multipart::MultipartStore;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{
@@ -66,6 +73,26 @@ pub struct Written {
     pub md5: String,
 }
 
+/// Where an upload's bytes are while they arrive: what has to go when it is abandoned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Staging {
+    /// The key of the staging file (local disk) or spool, or of the object a multipart upload
+    /// writes.
+    pub key: String,
+    /// The S3 multipart upload, when the bytes go to one.
+    pub multipart_id: Option<String>,
+}
+
+impl Staging {
+    /// A file or object of its own, deleted when the upload is abandoned.
+    fn object(key: &Path) -> Self {
+        Self {
+            key: key.to_string(),
+            multipart_id: None,
+        }
+    }
+}
+
 /// Why an upload was not stored; in every case nothing is left in storage.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -92,6 +119,15 @@ pub enum WriteError {
     SpoolChanged(String),
 }
 
+/// Whether `error` says the disk is full (or a quota is used up): the upload cannot be stored
+/// until an operator frees space, so retrying at once is useless.
+pub fn is_storage_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
+}
+
 /// A file written before its transfer was declared: durable under a key of its own until
 /// [`Storage::adopt`] makes it a transfer's bytes or [`Storage::discard`] deletes it.
 #[derive(Debug)]
@@ -105,6 +141,11 @@ impl Spool {
     /// The spooled bytes' size and MD5.
     pub fn written(&self) -> &Written {
         &self.written
+    }
+
+    /// The spool as an upload's staging: abandoning it deletes the spool.
+    pub fn staging(&self) -> Staging {
+        Staging::object(&spool_key(self.id))
     }
 }
 
@@ -135,6 +176,9 @@ fn adoption(local: bool, size: u64, copy_limit: u64) -> Adoption {
 #[derive(Debug, Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The same store's multipart uploads by id (S3), so that one can be aborted by another
+    /// process than the one that started it.
+    multipart: Option<multipart::Multiparts>,
     part_bytes: usize,
     /// The directory of the files, when on local disk (uploads are written there directly).
     local_root: Option<PathBuf>,
@@ -146,8 +190,11 @@ impl Storage {
     /// Storage named by `url` (`s3://bucket/prefix`, with `AWS_*` variables for credentials,
     /// region and endpoint), else local disk under `local_root`.
     pub fn open(url: Option<&str>, local_root: &FsPath, part_bytes: usize) -> anyhow::Result<Self> {
-        let (store, local_root): (Arc<dyn ObjectStore>, _) = match url {
-            Some(url) => (s3(url)?, None),
+        let (store, multipart, local_root): (Arc<dyn ObjectStore>, _, _) = match url {
+            Some(url) => {
+                let (store, multipart) = s3(url)?;
+                (store, Some(multipart), None)
+            }
             None => {
                 let spool = local_root.join(SPOOL);
                 std::fs::create_dir_all(&spool)
@@ -155,11 +202,12 @@ impl Storage {
                 // No automatic removal of emptied folders: it would take the spool folder with
                 // its last spool, and the next spool would have nowhere to go.
                 let store = LocalFileSystem::new_with_prefix(local_root)?.with_fsync(true);
-                (Arc::new(store), Some(local_root.to_owned()))
+                (Arc::new(store), None, Some(local_root.to_owned()))
             }
         };
         Ok(Self {
             store,
+            multipart,
             part_bytes,
             local_root,
             copy_limit: S3_COPY_LIMIT,
@@ -167,8 +215,9 @@ impl Storage {
     }
 
     /// Deletes what uploads of processes that died left behind (untouched for a day): staging
-    /// files on local disk, and spools on either storage (incomplete S3 multipart uploads are
-    /// the bucket's lifecycle rules' to remove). Returns how many.
+    /// files on local disk, and spools on either storage. Returns how many. (Leased uploads are
+    /// abandoned by the lifecycle job within a minute; this catches the rest, such as files
+    /// from before leases.)
     pub async fn remove_abandoned(&self) -> anyhow::Result<usize> {
         if let Some(root) = self.local_root.clone() {
             let removed = tokio::task::spawn_blocking(move || {
@@ -195,6 +244,42 @@ impl Storage {
         Ok(removed)
     }
 
+    /// Names where the bytes of `transfer` will be while they arrive (a staging file on local
+    /// disk; on S3 a multipart upload, started here), for [`write`](Self::write). Abandon it
+    /// should the upload not be written after all.
+    pub async fn stage(&self, transfer: Uuid) -> Result<Staging, WriteError> {
+        self.stage_key(&key(transfer)).await
+    }
+
+    /// [`stage`](Self::stage) for the object at `key`.
+    async fn stage_key(&self, key: &Path) -> Result<Staging, WriteError> {
+        match &self.multipart {
+            Some(multiparts) => Ok(Staging {
+                key: key.to_string(),
+                multipart_id: Some(multiparts.create(key).await?),
+            }),
+            None => Ok(Staging::object(&staged::staging_key(key))),
+        }
+    }
+
+    /// Removes what `staging` holds of an upload that will never finish: deletes its staging
+    /// file or spool, or aborts its multipart upload. What is already gone is no error, so a
+    /// finished upload's staging (renamed, completed) is left alone.
+    pub async fn abandon(&self, staging: &Staging) -> Result<(), object_store::Error> {
+        let key = Path::from(staging.key.as_str());
+        let removed = match (&staging.multipart_id, &self.multipart) {
+            (Some(id), Some(multiparts)) => multiparts.abort(&key, id).await,
+            (Some(_), None) => Err(object_store::Error::NotSupported {
+                source: "a multipart upload's staging on storage without multipart uploads".into(),
+            }),
+            (None, _) => self.store.delete(&key).await,
+        };
+        match removed {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Writes `stream` as the bytes of `transfer`, refusing it at the first chunk past
     /// `limit` bytes; returns its size and MD5 once it is durable.
     pub async fn write<S, E>(
@@ -207,7 +292,25 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Display,
     {
-        self.write_object(&key(transfer), stream, limit).await
+        let staging = self.stage(transfer).await?;
+        self.write_staged(transfer, &staging, stream, limit).await
+    }
+
+    /// [`write`](Self::write) through `staging`, from [`stage`](Self::stage); on failure the
+    /// staging is abandoned.
+    pub async fn write_staged<S, E>(
+        &self,
+        transfer: Uuid,
+        staging: &Staging,
+        stream: S,
+        limit: u64,
+    ) -> Result<Written, WriteError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: Display,
+    {
+        self.write_object(&key(transfer), staging, stream, limit)
+            .await
     }
 
     /// Writes `stream` as a [`Spool`], as [`write`](Self::write) writes a transfer's bytes.
@@ -217,7 +320,9 @@ impl Storage {
         E: Display,
     {
         let id = Uuid::new_v4();
-        let written = self.write_object(&spool_key(id), stream, limit).await?;
+        let key = spool_key(id);
+        let staging = self.stage_key(&key).await?;
+        let written = self.write_object(&key, &staging, stream, limit).await?;
         Ok(Spool { id, written })
     }
 
@@ -276,11 +381,12 @@ impl Storage {
         }
     }
 
-    /// Writes `stream` under `key`, refusing it at the first chunk past `limit` bytes;
-    /// returns its size and MD5 once it is durable.
+    /// Writes `stream` under `key` through `staging`, refusing it at the first chunk past
+    /// `limit` bytes; returns its size and MD5 once it is durable.
     async fn write_object<S, E>(
         &self,
         key: &Path,
+        staging: &Staging,
         mut stream: S,
         limit: u64,
     ) -> Result<Written, WriteError>
@@ -288,15 +394,25 @@ impl Storage {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: Display,
     {
-        let mut sink = match &self.local_root {
-            Some(root) => Sink::Staged(staged::StagedFile::create(
-                key.parts()
-                    .fold(root.clone(), |path, part| path.join(part.as_ref())),
-            )),
-            None => Sink::Multipart(WriteMultipart::new_with_chunk_size(
-                self.store.put_multipart(key).await?,
-                self.part_bytes,
-            )),
+        let mut sink = match (&self.local_root, &self.multipart, &staging.multipart_id) {
+            (Some(root), _, None) => {
+                let local = |key: &Path| {
+                    key.parts()
+                        .fold(root.clone(), |path, part| path.join(part.as_ref()))
+                };
+                Sink::Staged(staged::StagedFile::create(
+                    local(&Path::from(staging.key.as_str())),
+                    local(key),
+                ))
+            }
+            (None, Some(multiparts), Some(id)) => Sink::Multipart(
+                WriteMultipart::new_with_chunk_size(multiparts.resume(key, id), self.part_bytes),
+            ),
+            _ => {
+                return Err(WriteError::Storage(object_store::Error::NotSupported {
+                    source: format!("staging {staging:?} does not fit this storage").into(),
+                }));
+            }
         };
         let (to_hasher, mut chunks) = mpsc::channel::<Bytes>(HASH_QUEUE);
         let hasher = tokio::task::spawn_blocking(move || {
@@ -328,10 +444,16 @@ impl Storage {
             Ok(size) => size,
             Err(error) => {
                 hasher.abort();
-                if let Err(abort) = sink.abort().await {
-                    tracing::warn!(%key, error = %abort, "aborting a failed upload");
-                }
-                return Err(error);
+                return Err(match (error, sink.abort().await) {
+                    // The disk writer stopped on an error of its own (a full disk, say): that is
+                    // the cause, not the closed queue the loop saw.
+                    (WriteError::Disk(_), Err(cause)) => cause,
+                    (error, Err(abort)) => {
+                        tracing::warn!(%key, error = %abort, "aborting a failed upload");
+                        error
+                    }
+                    (error, Ok(())) => error,
+                });
             }
         };
         let digest = hasher.await.map_err(|_| WriteError::Hasher)?;
@@ -429,23 +551,27 @@ impl Sink {
     }
 }
 
-/// An S3-compatible store for `s3://bucket[/prefix]`.
-fn s3(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+/// An S3-compatible store for `s3://bucket[/prefix]`, and its multipart uploads by id.
+fn s3(url: &str) -> anyhow::Result<(Arc<dyn ObjectStore>, multipart::Multiparts)> {
     let rest = url
         .strip_prefix("s3://")
         .with_context(|| format!("BROKER_STORAGE_URL must start with s3://, not {url}"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     anyhow::ensure!(!bucket.is_empty(), "BROKER_STORAGE_URL names no bucket");
-    let store = AmazonS3Builder::from_env()
-        .with_bucket_name(bucket)
-        .build()
-        .context("configuring S3 storage")?;
+    let store = Arc::new(
+        AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .build()
+            .context("configuring S3 storage")?,
+    );
     let prefix = prefix.trim_matches('/');
-    Ok(if prefix.is_empty() {
-        Arc::new(store)
+    let multiparts = multipart::Multiparts::new(store.clone() as Arc<dyn MultipartStore>, prefix);
+    let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+        store
     } else {
         Arc::new(PrefixStore::new(store, prefix))
-    })
+    };
+    Ok((store, multiparts))
 }
 
 /// Reads `range` of `file` on a blocking thread, a few chunks ahead of the consumer.
@@ -505,8 +631,10 @@ mod tests {
 
     /// Object storage in memory (as S3 would be) adopting by copy up to `copy_limit` bytes.
     fn in_memory(copy_limit: u64) -> Storage {
+        let store = Arc::new(InMemory::new());
         Storage {
-            store: Arc::new(InMemory::new()),
+            multipart: Some(multipart::Multiparts::new(store.clone(), "")),
+            store,
             part_bytes: 5 * 1024 * 1024,
             local_root: None,
             copy_limit,
@@ -557,6 +685,45 @@ mod tests {
         assert_eq!(keys(&storage).await, [format!("spool/{}", spool.id)]);
         storage.discard(spool).await;
         assert!(keys(&storage).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_multipart_upload_is_aborted_by_the_id_its_staging_records() {
+        let storage = in_memory(S3_COPY_LIMIT);
+        let transfer = Uuid::new_v4();
+        let staging = storage.stage(transfer).await.unwrap();
+        assert_eq!(staging.key, transfer.to_string());
+        assert!(staging.multipart_id.is_some());
+        // Another process aborts it from what the lease recorded; the writer then fails.
+        storage.abandon(&staging).await.unwrap();
+        let late = storage
+            .write_staged(transfer, &staging, chunks(b"late bytes"), 100)
+            .await;
+        assert!(late.is_err(), "{late:?}");
+        assert!(keys(&storage).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_staging_file_is_deleted_and_a_finished_one_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::open(None, dir.path(), 5 * 1024 * 1024).unwrap();
+        let transfer = Uuid::new_v4();
+        let staging = storage.stage(transfer).await.unwrap();
+        assert!(staging.multipart_id.is_none());
+        assert!(staged::is_staging(&staging.key), "{staging:?}");
+        // What a writer killed mid-upload leaves.
+        let left = dir.path().join(&staging.key);
+        std::fs::write(&left, b"half an upload").unwrap();
+        storage.abandon(&staging).await.unwrap();
+        assert!(!left.exists());
+        // A finished upload's staging file was renamed into place: abandoning it keeps the bytes.
+        let staging = storage.stage(transfer).await.unwrap();
+        storage
+            .write_staged(transfer, &staging, chunks(b"whole file"), 100)
+            .await
+            .unwrap();
+        storage.abandon(&staging).await.unwrap();
+        assert_eq!(read_all(&storage, transfer).await, b"whole file");
     }
 
     #[tokio::test]

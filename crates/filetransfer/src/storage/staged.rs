@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use object_store::path::{Path as ObjectPath, PathPart};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -40,10 +41,10 @@ pub(super) struct StagedFile {
 }
 
 impl StagedFile {
-    /// Starts writing what will become `destination`.
-    pub(super) fn create(destination: PathBuf) -> Self {
+    /// Starts writing `staging`, which will become `destination`.
+    pub(super) fn create(staging: PathBuf, destination: PathBuf) -> Self {
         let (commands, received) = mpsc::channel(WRITE_QUEUE);
-        let writer = tokio::task::spawn_blocking(move || write(&destination, received));
+        let writer = tokio::task::spawn_blocking(move || write(&staging, &destination, received));
         Self { commands, writer }
     }
 
@@ -77,10 +78,13 @@ fn joined(result: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::i
 
 /// The writer thread: staging file, flushes, and the rename on commit; the staging file is
 /// removed on every other way out.
-fn write(destination: &Path, mut commands: mpsc::Receiver<Command>) -> std::io::Result<()> {
-    let staging = staging_path(destination);
+fn write(
+    staging: &Path,
+    destination: &Path,
+    mut commands: mpsc::Receiver<Command>,
+) -> std::io::Result<()> {
     let result = (|| {
-        let mut file = File::create_new(&staging)?;
+        let mut file = File::create_new(staging)?;
         let (mut written, mut flushed) = (0u64, 0u64);
         while let Some(command) = commands.blocking_recv() {
             match command {
@@ -95,7 +99,7 @@ fn write(destination: &Path, mut commands: mpsc::Receiver<Command>) -> std::io::
                 Command::Commit => {
                     file.sync_all()?;
                     drop(file);
-                    std::fs::rename(&staging, destination)?;
+                    std::fs::rename(staging, destination)?;
                     return sync_directory(destination).map(|()| true);
                 }
             }
@@ -104,7 +108,7 @@ fn write(destination: &Path, mut commands: mpsc::Receiver<Command>) -> std::io::
         Ok(false)
     })();
     if !matches!(result, Ok(true)) {
-        match std::fs::remove_file(&staging) {
+        match std::fs::remove_file(staging) {
             Ok(()) => {}
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
             Err(error) => {
@@ -148,11 +152,18 @@ fn start_writeback(file: &File, _range: std::ops::Range<u64>) -> std::io::Result
     file.sync_data()
 }
 
-/// A staging name beside `destination`, unique to this upload.
-fn staging_path(destination: &Path) -> PathBuf {
-    let mut name = destination.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".{}{STAGING_SUFFIX}", Uuid::new_v4().simple()));
-    destination.with_file_name(name)
+/// A staging key beside `destination`'s, unique to this upload.
+pub(super) fn staging_key(destination: &ObjectPath) -> ObjectPath {
+    let mut parts: Vec<PathPart<'_>> = destination.parts().collect();
+    let name = parts
+        .pop()
+        .map(|name| name.as_ref().to_owned())
+        .unwrap_or_default();
+    parts.push(PathPart::from(format!(
+        "{name}.{}{STAGING_SUFFIX}",
+        Uuid::new_v4().simple()
+    )));
+    parts.into_iter().collect()
 }
 
 /// Makes a rename into `path`'s directory durable.
@@ -214,7 +225,7 @@ mod tests {
     async fn commit_renames_the_whole_file_into_place() {
         let dir = tempfile::tempdir().unwrap();
         let destination = dir.path().join("bytes");
-        let staged = StagedFile::create(destination.clone());
+        let staged = StagedFile::create(dir.path().join("bytes.1.upload"), destination.clone());
         let chunk = Bytes::from(vec![7u8; 3 * 1024 * 1024 + 5]);
         for _ in 0..4 {
             staged.put(chunk.clone()).await.unwrap();
@@ -227,7 +238,7 @@ mod tests {
     #[tokio::test]
     async fn abort_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let staged = StagedFile::create(dir.path().join("bytes"));
+        let staged = StagedFile::create(dir.path().join("b.1.upload"), dir.path().join("b"));
         staged.put(Bytes::from_static(b"partial")).await.unwrap();
         staged.abort().await.unwrap();
         assert!(files(dir.path()).is_empty());
@@ -236,7 +247,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_upload_leaves_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let staged = StagedFile::create(dir.path().join("bytes"));
+        let staged = StagedFile::create(dir.path().join("b.1.upload"), dir.path().join("b"));
         staged.put(Bytes::from_static(b"partial")).await.unwrap();
         let StagedFile { commands, writer } = staged;
         drop(commands);
@@ -247,13 +258,14 @@ mod tests {
     #[tokio::test]
     async fn a_failing_disk_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        let staged = StagedFile::create(dir.path().join("missing").join("bytes"));
+        let missing = dir.path().join("missing");
+        let staged = StagedFile::create(missing.join("b.1.upload"), missing.join("b"));
         // The writer cannot create its file; whether or not a put got in before it stopped,
         // the finish reports why.
         let _ = staged.put(Bytes::from_static(b"x")).await;
         let error = staged.finish().await.unwrap_err();
         assert_eq!(error.kind(), std::io::ErrorKind::NotFound);
-        let staged = StagedFile::create(dir.path().join("missing").join("bytes"));
+        let staged = StagedFile::create(missing.join("b.1.upload"), missing.join("b"));
         let _ = staged.put(Bytes::from_static(b"x")).await;
         let error = staged.abort().await.unwrap_err();
         assert_eq!(

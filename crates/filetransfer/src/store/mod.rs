@@ -29,6 +29,7 @@ use crate::domain::settings::{ResourceSettings, ServiceOwner};
 use crate::domain::statistics::StatisticsRow;
 use crate::domain::status::{RecipientStatus, TransferStatus};
 use crate::domain::transfer::{History, NewTransfer, Transfer};
+use crate::storage::Staging;
 
 /// A store failure; never shown to clients.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +70,29 @@ pub struct TransitionUpdate {
     /// The vendor of a step a caller takes (the token's consumer organisation), for the history
     /// row; `None` for the broker's own steps.
     pub vendor: Option<OrgNumber>,
+    /// What happens to the transfer's upload lease with the step.
+    pub lease: Option<LeaseChange>,
+}
+
+/// An upload lease: which process writes a transfer's upload, until when, and where the bytes
+/// are meanwhile (what to remove should it never finish).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadLease {
+    /// The process writing the upload.
+    pub holder: String,
+    /// When the lease lapses unless renewed.
+    pub expires: DateTime<Utc>,
+    /// Where the bytes are until the upload is complete.
+    pub staging: Staging,
+}
+
+/// A change to a transfer's upload lease, made in the transaction of a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseChange {
+    /// The upload starts: the lease is granted (there was none).
+    Grant(UploadLease),
+    /// The upload ended in its holder's hands (stored or failed): the lease goes.
+    Release,
 }
 
 /// One transfer transition of [`FileTransferStore::transition_steps`].
@@ -199,6 +223,12 @@ pub enum Due {
         /// The time the job runs at.
         now: DateTime<Utc>,
     },
+    /// Transfers in UploadStarted whose upload lease lapsed before `now` (its holder is gone);
+    /// the lease is marked as taken with the move, so its holder can no longer renew it.
+    Abandoned {
+        /// The time the job runs at.
+        now: DateTime<Utc>,
+    },
     /// Transfers in UploadStarted since before `upload_started_before`, and in UploadProcessing
     /// since before `processing_before`.
     Stuck {
@@ -324,6 +354,25 @@ pub trait FileTransferStore: Send + Sync + 'static {
     ) -> Result<Vec<Uuid>, StoreError>;
     /// Records that the bytes of `id` are gone.
     async fn bytes_deleted(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// Extends the upload lease of `id` to `expires` if `holder` still holds it; false when it
+    /// does not (the lease was taken by the lifecycle job, or released).
+    async fn renew_lease(
+        &self,
+        id: Uuid,
+        holder: &str,
+        expires: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Upload leases that lapsed before `before` and whose transfer left UploadStarted without
+    /// its holder releasing them (the job failed it, or the holder died after the move), with
+    /// what their uploads staged; at most `limit`.
+    async fn leases_to_clear(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<(Uuid, Staging)>, StoreError>;
+    /// Removes the upload lease of `id`, once what it staged is gone.
+    async fn lease_cleared(&self, id: Uuid) -> Result<(), StoreError>;
 
     /// Registers a service owner; [`Inserted::AlreadyExists`] when its org number or code is
     /// taken.

@@ -34,5 +34,6 @@ file_transfer_store_impl!(
     sqlx::Postgres,
     broker_common::outbox::sql::CLAIM_POSTGRES,
     super::sql::DUE_PURGE_POSTGRES,
-    super::sql::DUE_STUCK_POSTGRES
+    super::sql::DUE_STUCK_POSTGRES,
+    super::sql::DUE_ABANDONED_POSTGRES
 );

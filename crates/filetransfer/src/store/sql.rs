@@ -206,12 +206,36 @@ macro_rules! due_stuck {
         )
     };
 }
+/// Uploads in UploadStarted whose lease, still held, lapsed before `$1`, at most `$2`. On
+/// PostgreSQL the lock covers the lease row too, so a renewal under way makes the job skip it.
+macro_rules! due_abandoned {
+    ($lock:literal) => {
+        concat!(
+            "SELECT t.id FROM file_transfers t JOIN upload_leases l ON l.transfer_id = t.id
+             WHERE t.status = 'UploadStarted' AND l.holder <> '' AND l.expires < $1
+             ORDER BY l.expires LIMIT $2 ",
+            $lock
+        )
+    };
+}
 /// Replicas skip the rows another one is settling instead of waiting for them.
 pub(super) const DUE_PURGE_POSTGRES: &str = due_purge!("FOR UPDATE SKIP LOCKED");
 /// SQLite has one writer at a time (the write gate): no row lock.
 pub(super) const DUE_PURGE_SQLITE: &str = due_purge!("");
 pub(super) const DUE_STUCK_POSTGRES: &str = due_stuck!("FOR UPDATE SKIP LOCKED");
 pub(super) const DUE_STUCK_SQLITE: &str = due_stuck!("");
+pub(super) const DUE_ABANDONED_POSTGRES: &str = due_abandoned!("FOR UPDATE SKIP LOCKED");
+pub(super) const DUE_ABANDONED_SQLITE: &str = due_abandoned!("");
+pub(super) const INSERT_LEASE: &str = "INSERT INTO upload_leases
+       (transfer_id, holder, expires, staging, multipart_id) VALUES ($1, $2, $3, $4, $5)";
+pub(super) const DELETE_LEASE: &str = "DELETE FROM upload_leases WHERE transfer_id = $1";
+pub(super) const RENEW_LEASE: &str =
+    "UPDATE upload_leases SET expires = $3 WHERE transfer_id = $1 AND holder = $2";
+/// No holder matches '' any more: the holder's next renewal finds the lease gone.
+pub(super) const TAKE_LEASE: &str = "UPDATE upload_leases SET holder = '' WHERE transfer_id = $1";
+pub(super) const LEASES_TO_CLEAR: &str = "SELECT l.transfer_id, l.staging, l.multipart_id
+     FROM upload_leases l JOIN file_transfers t ON t.id = l.transfer_id
+     WHERE l.expires < $1 AND t.status <> 'UploadStarted' ORDER BY l.expires LIMIT $2";
 pub(super) const BYTES_PENDING: &str = "SELECT id FROM file_transfers
      WHERE bytes_pending AND status_changed < $1 ORDER BY status_changed LIMIT $2";
 pub(super) const BYTES_DELETED: &str =
@@ -568,9 +592,10 @@ pub(super) fn settings_from_row(row: SettingsRow) -> Result<ResourceSettings, St
 }
 
 /// Implements `FileTransferStore` for `$store` (a struct with a `pool: sqlx::Pool<$db>`),
-/// claiming outbox rows with `$claim` and due transfers with `$due_purge` / `$due_stuck`.
+/// claiming outbox rows with `$claim` and due transfers with `$due_purge` / `$due_stuck` /
+/// `$due_abandoned`.
 macro_rules! file_transfer_store_impl {
-    ($store:ty, $db:ty, $claim:expr, $due_purge:expr, $due_stuck:expr) => {
+    ($store:ty, $db:ty, $claim:expr, $due_purge:expr, $due_stuck:expr, $due_abandoned:expr) => {
         impl $store {
             /// Applies one step in `tx`: the compare-and-set, its history row and its outbox
             /// rows. False (nothing written) when the transfer is not in a status of `from` that
@@ -609,6 +634,25 @@ macro_rules! file_transfer_store_impl {
                     .bind(step.update.vendor.map(|vendor| vendor.to_string()))
                     .execute(&mut **tx)
                     .await?;
+                match &step.update.lease {
+                    Some($crate::store::LeaseChange::Grant(lease)) => {
+                        sqlx::query(sql::INSERT_LEASE)
+                            .bind(id)
+                            .bind(&lease.holder)
+                            .bind(sql::millis(lease.expires))
+                            .bind(&lease.staging.key)
+                            .bind(&lease.staging.multipart_id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Some($crate::store::LeaseChange::Release) => {
+                        sqlx::query(sql::DELETE_LEASE)
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    None => {}
+                }
                 Self::insert_outbox(tx, step.events).await?;
                 Ok(true)
             }
@@ -988,6 +1032,13 @@ macro_rules! file_transfer_store_impl {
                             .fetch_all(&mut *tx)
                             .await?
                     }
+                    Due::Abandoned { now } => {
+                        sqlx::query_as($due_abandoned)
+                            .bind(sql::millis(now))
+                            .bind(i64::from(limit))
+                            .fetch_all(&mut *tx)
+                            .await?
+                    }
                     Due::Stuck {
                         upload_started_before,
                         processing_before,
@@ -1000,6 +1051,7 @@ macro_rules! file_transfer_store_impl {
                             .await?
                     }
                 };
+                let takes_lease = matches!(due, Due::Abandoned { .. });
                 let mut settled = Vec::with_capacity(rows.len());
                 for (id,) in rows {
                     let Some(transfer) = Self::read_transfer(&mut *tx, &id).await? else {
@@ -1020,6 +1072,12 @@ macro_rules! file_transfer_store_impl {
                     // Under the row lock the status cannot have changed; the compare-and-set
                     // still guards a decision for an illegal move.
                     if Self::apply_step(&mut tx, &id, &step).await? {
+                        if takes_lease {
+                            sqlx::query(sql::TAKE_LEASE)
+                                .bind(&id)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         if let Some(now) = Self::read_transfer(&mut *tx, &id).await? {
                             settled.push(now);
                         }
@@ -1046,6 +1104,54 @@ macro_rules! file_transfer_store_impl {
             async fn bytes_deleted(&self, id: uuid::Uuid) -> Result<(), $crate::store::StoreError> {
                 let _turn = self.writes.enter().await;
                 sqlx::query($crate::store::sql::BYTES_DELETED)
+                    .bind(id.to_string())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn renew_lease(
+                &self,
+                id: uuid::Uuid,
+                holder: &str,
+                expires: chrono::DateTime<chrono::Utc>,
+            ) -> Result<bool, $crate::store::StoreError> {
+                use $crate::store::sql;
+                let _turn = self.writes.enter().await;
+                let renewed = sqlx::query(sql::RENEW_LEASE)
+                    .bind(id.to_string())
+                    .bind(holder)
+                    .bind(sql::millis(expires))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(renewed == 1)
+            }
+
+            async fn leases_to_clear(
+                &self,
+                before: chrono::DateTime<chrono::Utc>,
+                limit: u32,
+            ) -> Result<Vec<(uuid::Uuid, $crate::storage::Staging)>, $crate::store::StoreError>
+            {
+                use $crate::store::sql;
+                let rows: Vec<(String, String, Option<String>)> =
+                    sqlx::query_as(sql::LEASES_TO_CLEAR)
+                        .bind(sql::millis(before))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                rows.into_iter()
+                    .map(|(id, key, multipart_id)| {
+                        let id = sql::uuid_from_row((id,))?;
+                        Ok((id, $crate::storage::Staging { key, multipart_id }))
+                    })
+                    .collect()
+            }
+
+            async fn lease_cleared(&self, id: uuid::Uuid) -> Result<(), $crate::store::StoreError> {
+                let _turn = self.writes.enter().await;
+                sqlx::query($crate::store::sql::DELETE_LEASE)
                     .bind(id.to_string())
                     .execute(&self.pool)
                     .await?;

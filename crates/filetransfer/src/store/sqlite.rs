@@ -36,5 +36,6 @@ file_transfer_store_impl!(
     sqlx::Sqlite,
     broker_common::outbox::sql::CLAIM_SQLITE,
     super::sql::DUE_PURGE_SQLITE,
-    super::sql::DUE_STUCK_SQLITE
+    super::sql::DUE_STUCK_SQLITE,
+    super::sql::DUE_ABANDONED_SQLITE
 );
