@@ -51,8 +51,22 @@ pub struct Cluster {
     pub filetransfer: Vec<Broker>,
     /// The `brokerd events` replicas.
     pub events: Vec<Broker>,
-    s3: S3Server,
-    _database: Database,
+    shared: Shared,
+    // The servers [`Cluster::start`] started for it (none when started on given backends).
+    s3: Option<S3Server>,
+    _database: Option<Database>,
+}
+
+/// The servers a cluster runs on, when the test provides them (see [`Cluster::start_on`]).
+pub struct Backends {
+    /// The PostgreSQL database every service uses.
+    pub database_url: String,
+    /// The RabbitMQ server.
+    pub amqp_url: String,
+    /// The settings pointing file storage at S3 (e.g. [`S3Server::broker_env`]).
+    pub storage: Vec<(&'static str, String)>,
+    /// Further `BROKER_*` settings of every process (they win over the cluster's own).
+    pub settings: Vec<(&'static str, String)>,
 }
 
 impl std::ops::Deref for Cluster {
@@ -71,6 +85,8 @@ struct Shared {
     exchange: String,
     admin: String,
     public_url: String,
+    settings: Vec<(&'static str, String)>,
+    storage: Vec<(&'static str, String)>,
 }
 
 impl Shared {
@@ -78,7 +94,7 @@ impl Shared {
     /// URL (the token issuer), and its gRPC calls logged so the work it did can be counted.
     fn options(&self, service: &'static str) -> BrokerOptions {
         let log = std::env::var("BROKER_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
-        Scenario::options(Database::Sqlite)
+        let options = Scenario::options(Database::Sqlite)
             .services(&[service])
             .database_url(&self.database_url)
             .admin_token(&self.admin)
@@ -92,7 +108,26 @@ impl Shared {
             )
             // Test webhooks validate at once, and a failed delivery is tried again soon.
             .env("BROKER_EVENTS_VALIDATION_SCHEDULE", "200ms,500ms,1s")
-            .env("BROKER_EVENTS_RETRY_SCHEDULE", "200ms,500ms,1s,2s,2s,2s")
+            .env("BROKER_EVENTS_RETRY_SCHEDULE", "200ms,500ms,1s,2s,2s,2s");
+        self.settings
+            .iter()
+            .fold(options, |options, (name, value)| options.env(name, value))
+    }
+
+    /// A file-transfer or event-service process's options: those of [`Shared::options`] and
+    /// where the token service and the access registry are.
+    fn backend(&self, service: &'static str, token: &Broker, access: &Broker) -> BrokerOptions {
+        let options = self
+            .options(service)
+            .env("BROKER_TOKEN_URL", token.listening("token"))
+            .env("BROKER_ACCESS_URL", access.listening("access"));
+        match service {
+            "filetransfer" => self
+                .storage
+                .iter()
+                .fold(options, |options, (name, value)| options.env(name, value)),
+            _ => options,
+        }
     }
 }
 
@@ -101,20 +136,36 @@ impl Cluster {
     /// own process, and sets the scenario's resource up with `access_list`. `None` (after printing
     /// why) when PostgreSQL, RabbitMQ or moto is missing outside CI; panics in CI.
     pub async fn start(replicas: Replicas, access_list: AccessList) -> Option<Self> {
-        let amqp = crate::amqp::amqp_url()?;
+        let amqp_url = crate::amqp::amqp_url()?;
         let database = Database::postgres().await?;
         let s3 = S3Server::start("broker-cluster").await?;
         let Database::Postgres(postgres) = &database else {
             unreachable!("Database::postgres gives PostgreSQL");
         };
+        let backends = Backends {
+            database_url: postgres.url().to_owned(),
+            amqp_url,
+            storage: s3.broker_env("files"),
+            settings: Vec::new(),
+        };
+        let mut cluster = Self::start_on(backends, replicas, access_list).await;
+        cluster.s3 = Some(s3);
+        cluster._database = Some(database);
+        Some(cluster)
+    }
+
+    /// [`Cluster::start`] on servers the test owns, e.g. private ones it restarts.
+    pub async fn start_on(backends: Backends, replicas: Replicas, access_list: AccessList) -> Self {
         let started = Instant::now();
         let gateway_port = free_port();
         let shared = Shared {
-            database_url: postgres.url().to_owned(),
-            amqp,
+            database_url: backends.database_url,
+            amqp: backends.amqp_url,
             exchange: format!("broker-cluster-{}", uuid::Uuid::new_v4().simple()),
             admin: format!("admin-{}", uuid::Uuid::new_v4().simple()),
             public_url: format!("http://127.0.0.1:{gateway_port}"),
+            settings: backends.settings,
+            storage: backends.storage,
         };
 
         // The access registry verifies tokens with the token service, whose exchange asks the
@@ -133,21 +184,12 @@ impl Cluster {
                 .env("BROKER_ACCESS_URL", access.listening("access")),
         )
         .await;
-        let backend = |service: &'static str| {
-            shared
-                .options(service)
-                .env("BROKER_TOKEN_URL", token.listening("token"))
-                .env("BROKER_ACCESS_URL", access.listening("access"))
-        };
+        let backend = |service: &'static str| shared.backend(service, &token, &access);
         // Replicas start at once, as a rollout starts them: they race for their schema and
         // migrations on the one database.
-        let filetransfer = futures::future::join_all((0..replicas.filetransfer).map(|_| {
-            let mut options = backend("filetransfer");
-            for (name, value) in s3.broker_env("files") {
-                options = options.env(name, value);
-            }
-            Broker::start(options)
-        }));
+        let filetransfer = futures::future::join_all(
+            (0..replicas.filetransfer).map(|_| Broker::start(backend("filetransfer"))),
+        );
         let events = futures::future::join_all(
             (0..replicas.events).map(|_| Broker::start(backend("events"))),
         );
@@ -169,20 +211,38 @@ impl Cluster {
             3 + filetransfer.len() + events.len(),
             started.elapsed()
         );
-        Some(Self {
+        Self {
             scenario,
             token,
             access,
             filetransfer,
             events,
-            s3,
-            _database: database,
-        })
+            shared,
+            s3: None,
+            _database: None,
+        }
     }
 
-    /// The S3 server holding every replica's file bytes.
-    pub fn s3(&self) -> &S3Server {
-        &self.s3
+    /// The S3 server holding every replica's file bytes, when [`Cluster::start`] started it.
+    pub fn s3(&self) -> Option<&S3Server> {
+        self.s3.as_ref()
+    }
+
+    /// Starts a new process of `service` (`filetransfer` or `events`) in the place of its
+    /// replica `replica`, after that one was killed: on the same gRPC address, which the
+    /// gateway's channel keeps dialling. The caller owns the new process.
+    pub async fn respawn(&self, service: &'static str, replica: usize) -> Broker {
+        let replicas = match service {
+            "filetransfer" => &self.filetransfer,
+            "events" => &self.events,
+            other => panic!("{other} has no replicas"),
+        };
+        let url = replicas[replica].listening(service);
+        let options = self
+            .shared
+            .backend(service, &self.token, &self.access)
+            .env("BROKER_GRPC_ADDR", url.trim_start_matches("http://"));
+        Broker::start(options).await
     }
 
     /// The process ids of the event-service replicas still running, in replica order.

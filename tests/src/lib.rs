@@ -23,7 +23,9 @@
 //! - [`sockets`]: which local process holds a loopback connection;
 //! - [`raw_http`]: raw TCP connections and hand-written requests to the gateway, and the
 //!   process's memory, for tests of the listener's limits;
-//! - [`python`]: the pinned Python tools some tests drive (generated client, schemathesis).
+//! - [`python`]: the pinned Python tools some tests drive (generated client, schemathesis);
+//! - [`servers`]: private PostgreSQL and RabbitMQ servers a fault test may restart;
+//! - [`s3_proxy`]: a TCP proxy that makes S3 unavailable on demand.
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -46,7 +48,9 @@ pub mod python;
 pub mod raw_http;
 pub mod reply;
 pub mod s3;
+pub mod s3_proxy;
 pub mod scenario;
+pub mod servers;
 pub mod sockets;
 pub mod webhook;
 

@@ -80,12 +80,25 @@ impl S3Server {
 
     /// The settings that point a broker's file storage at this server, under `prefix`.
     pub fn broker_env(&self, prefix: &str) -> Vec<(&'static str, String)> {
+        self.broker_env_through(prefix, &self.endpoint)
+    }
+
+    /// The server's loopback address, for a proxy in front of it.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.endpoint
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the server's loopback address")
+    }
+
+    /// [`S3Server::broker_env`] with the server reached at `endpoint` (a proxy in front of it).
+    pub fn broker_env_through(&self, prefix: &str, endpoint: &str) -> Vec<(&'static str, String)> {
         vec![
             (
                 "BROKER_STORAGE_URL",
                 format!("s3://{}/{prefix}", self.bucket),
             ),
-            ("AWS_ENDPOINT", self.endpoint.clone()),
+            ("AWS_ENDPOINT", endpoint.to_owned()),
             ("AWS_ALLOW_HTTP", "true".to_owned()),
             ("AWS_REGION", "us-east-1".to_owned()),
             ("AWS_ACCESS_KEY_ID", "test".to_owned()),
@@ -93,18 +106,51 @@ impl S3Server {
         ]
     }
 
-    /// The keys of every object in the bucket.
+    /// The keys of every object in the bucket, page by page (S3 lists at most 1,000 at once).
     pub async fn keys(&self) -> Vec<String> {
-        let listing = reqwest::get(format!("{}?list-type=2", self.bucket_url()))
+        let mut keys = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query = vec![("list-type", "2")];
+            if let Some(token) = &token {
+                query.push(("continuation-token", token.as_str()));
+            }
+            let listing = self.get(&query).await;
+            keys.extend(elements(&listing, "Key"));
+            token = elements(&listing, "NextContinuationToken").pop();
+            if token.is_none() {
+                return keys;
+            }
+        }
+    }
+
+    /// The keys of the multipart uploads begun and neither completed nor aborted: what an
+    /// upload that broke off leaves behind unless it is cleaned up.
+    pub async fn unfinished_uploads(&self) -> Vec<String> {
+        elements(&self.get(&[("uploads", "")]).await, "Key")
+    }
+
+    /// `GET` on the bucket with `query`; the answer's text.
+    async fn get(&self, query: &[(&str, &str)]) -> String {
+        let mut url = reqwest::Url::parse(&self.bucket_url()).expect("the bucket's URL");
+        url.query_pairs_mut().extend_pairs(query);
+        reqwest::get(url)
             .await
-            .expect("listing the bucket")
+            .expect("asking the bucket")
             .text()
             .await
-            .expect("the bucket listing");
-        listing
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
-            .collect()
+            .expect("the bucket's answer")
     }
+}
+
+/// The text of every `<name>` element of an S3 XML answer.
+fn elements(xml: &str, name: &str) -> Vec<String> {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    xml.split(open.as_str())
+        .skip(1)
+        .filter_map(|rest| {
+            rest.split_once(close.as_str())
+                .map(|(text, _)| text.to_owned())
+        })
+        .collect()
 }
