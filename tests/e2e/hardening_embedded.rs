@@ -86,7 +86,10 @@ async fn a_clean_stop_leaves_every_row_in_the_database_files_and_the_marker_says
         );
     }
     let transfers = rows_alone(&dir.path().join("filetransfer.db"), "file_transfers").await;
-    assert!(transfers >= 1, "the transfer {id} is in filetransfer.db alone");
+    assert!(
+        transfers >= 1,
+        "the transfer {id} is in filetransfer.db alone"
+    );
     assert!(rows_alone(&dir.path().join("token.db"), "clients").await >= 5);
 
     let marker: serde_json::Value = serde_json::from_str(
@@ -182,10 +185,18 @@ async fn a_backup_of_a_running_broker_restores_into_a_fresh_directory_that_serve
 
     let restored = tempfile::tempdir().expect("a new data directory");
     let into_arg = into.to_str().expect("utf-8");
-    let put = brokerd(&["restore", into_arg], &[("BROKER_DATA_DIR", restored.path())]).await;
+    let put = brokerd(
+        &["restore", into_arg],
+        &[("BROKER_DATA_DIR", restored.path())],
+    )
+    .await;
     assert!(put.status.success(), "restore: {put:?}");
     // Restoring over data is refused without --force.
-    let again = brokerd(&["restore", into_arg], &[("BROKER_DATA_DIR", restored.path())]).await;
+    let again = brokerd(
+        &["restore", into_arg],
+        &[("BROKER_DATA_DIR", restored.path())],
+    )
+    .await;
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(
         !again.status.success() && stderr.contains("--force"),
@@ -225,7 +236,10 @@ async fn a_backup_of_a_running_broker_restores_into_a_fresh_directory_that_serve
         )
         .await
         .expect_status(200);
-    assert!(download.bytes == bytes, "the restored bytes are the sent ones");
+    assert!(
+        download.bytes == bytes,
+        "the restored bytes are the sent ones"
+    );
     broker
         .get_as(
             &scenario.recipient.read,
@@ -259,7 +273,10 @@ async fn a_burst_of_bad_requests_logs_no_error_and_repeated_lines_are_limited() 
                 .await
                 .expect_status(404);
             scenario
-                .get_as("not-a-jwt", &format!("/broker/api/v1/filetransfer/{unknown}"))
+                .get_as(
+                    "not-a-jwt",
+                    &format!("/broker/api/v1/filetransfer/{unknown}"),
+                )
                 .await
                 .expect_status(401);
             let mut body = scenario.initialize_body();
@@ -402,11 +419,20 @@ async fn the_cli_never_overwrites_without_force_never_follows_a_link_and_tames_f
     std::fs::write(here.join("bashrc"), b"mine").unwrap();
     let refused = cli(&config, here, "recipient", &["download", &id]).await;
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && stderr.contains("--force"), "{stderr}");
+    assert!(
+        !refused.status.success() && stderr.contains("--force"),
+        "{stderr}"
+    );
     assert_eq!(std::fs::read(here.join("bashrc")).unwrap(), b"mine");
     let victim = here.join("victim.txt");
     std::fs::write(&victim, b"victim").unwrap();
-    let refused = cli(&config, here, "recipient", &["download", &id, "-o", "victim.txt"]).await;
+    let refused = cli(
+        &config,
+        here,
+        "recipient",
+        &["download", &id, "-o", "victim.txt"],
+    )
+    .await;
     assert!(!refused.status.success());
     assert_eq!(std::fs::read(&victim).unwrap(), b"victim");
     let forced = cli(&config, here, "recipient", &["download", &id, "--force"]).await;
@@ -427,7 +453,13 @@ async fn the_cli_never_overwrites_without_force_never_follows_a_link_and_tames_f
     }
     // So is a link planted at the partial file's name.
     std::os::unix::fs::symlink(&victim, here.join("fresh.part")).unwrap();
-    let refused = cli(&config, here, "recipient", &["download", &id, "-o", "fresh"]).await;
+    let refused = cli(
+        &config,
+        here,
+        "recipient",
+        &["download", &id, "-o", "fresh"],
+    )
+    .await;
     assert!(!refused.status.success(), "{refused:?}");
     assert_eq!(std::fs::read(&victim).unwrap(), b"victim");
     assert!(!here.join("fresh").exists());

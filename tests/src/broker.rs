@@ -367,7 +367,10 @@ impl Broker {
         };
         let pid = child.id().expect("the process is running").to_string();
         let sent = Command::new("kill").args(["-TERM", &pid]).status().await;
-        assert!(matches!(sent, Ok(status) if status.success()), "kill -TERM {pid}: {sent:?}");
+        assert!(
+            matches!(sent, Ok(status) if status.success()),
+            "kill -TERM {pid}: {sent:?}"
+        );
         tokio::time::timeout(Duration::from_secs(30), child.wait())
             .await
             .expect("brokerd stops within 30 s of SIGTERM")

@@ -219,9 +219,7 @@ pub fn check(data_dir: &Path, databases: &[PathBuf]) -> Result<(), DataDirError>
 /// the marker when the directory has none.
 pub fn record(data_dir: &Path, databases: &[PathBuf]) -> Result<(), DataDirError> {
     let existing = Marker::read(data_dir)?;
-    let mut marker = existing
-        .clone()
-        .unwrap_or_else(|| Marker::new(Vec::new()));
+    let mut marker = existing.clone().unwrap_or_else(|| Marker::new(Vec::new()));
     for path in databases.iter().filter(|path| path.exists()) {
         if !marker.databases.contains(&file_name(path)) {
             marker.databases.push(file_name(path));
@@ -297,7 +295,10 @@ pub async fn backup(common: &CommonConfig, into: &Path) -> Result<Copied, DataDi
         databases.iter().any(|db| {
             let db = db.to_string_lossy();
             let path = path.to_string_lossy();
-            path == db || path.strip_prefix(db.as_ref()).is_some_and(|rest| rest.starts_with('-'))
+            path == db
+                || path
+                    .strip_prefix(db.as_ref())
+                    .is_some_and(|rest| rest.starts_with('-'))
         }) || name == MARKER
             || name.ends_with(IN_FLIGHT_SUFFIX)
     };

@@ -113,7 +113,9 @@ impl<'de> Deserialize<'de> for NumericDate {
         if seconds.is_finite() {
             Ok(Self(seconds))
         } else {
-            Err(serde::de::Error::custom("a NumericDate must be a finite number"))
+            Err(serde::de::Error::custom(
+                "a NumericDate must be a finite number",
+            ))
         }
     }
 }
@@ -372,7 +374,10 @@ mod tests {
         let date: NumericDate = serde_json::from_str("1700000000.5").unwrap();
         assert_eq!((date.floor(), date.ceil()), (1_700_000_000, 1_700_000_001));
         let whole: NumericDate = serde_json::from_str("1700000000").unwrap();
-        assert_eq!((whole.floor(), whole.ceil()), (1_700_000_000, 1_700_000_000));
+        assert_eq!(
+            (whole.floor(), whole.ceil()),
+            (1_700_000_000, 1_700_000_000)
+        );
         assert!(serde_json::from_str::<NumericDate>("\"1700000000\"").is_err());
         assert!(serde_json::from_str::<NumericDate>("true").is_err());
     }

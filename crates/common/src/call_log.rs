@@ -140,7 +140,12 @@ mod tests {
 
     #[test]
     fn only_server_faults_are_errors() {
-        for code in [Code::Internal, Code::Unknown, Code::DataLoss, Code::Unavailable] {
+        for code in [
+            Code::Internal,
+            Code::Unknown,
+            Code::DataLoss,
+            Code::Unavailable,
+        ] {
             assert_eq!(level(code), Level::ERROR, "{code:?}");
         }
         for code in [Code::Unauthenticated, Code::PermissionDenied] {

@@ -183,13 +183,20 @@ mod tests {
         backup_sqlite(&path, &backup).await.unwrap();
         let checkpoint = checkpoint_sqlite(&path).await.unwrap();
         assert!(checkpoint.complete, "{checkpoint:?}");
-        assert_eq!(std::fs::metadata(dir.path().join("x.db-wal")).unwrap().len(), 0);
+        assert_eq!(
+            std::fs::metadata(dir.path().join("x.db-wal"))
+                .unwrap()
+                .len(),
+            0
+        );
         pool.close().await;
         for file in [&path, &backup] {
             // The database file alone, without its log, as a file-level backup would copy it.
             let alone = tempfile::tempdir().unwrap();
             std::fs::copy(file, alone.path().join("alone.db")).unwrap();
-            let pool = connect_sqlite(&alone.path().join("alone.db")).await.unwrap();
+            let pool = connect_sqlite(&alone.path().join("alone.db"))
+                .await
+                .unwrap();
             let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
                 .fetch_one(&pool)
                 .await
