@@ -167,7 +167,7 @@ async fn a_backup_of_a_running_broker_restores_into_a_fresh_directory_that_serve
     let id = scenario.published(&bytes).await;
     let client = scenario
         .broker
-        .register_client("310000009", &["altinn:broker.read"])
+        .register_client("310000027", &["altinn:broker.read"])
         .await;
 
     let backup = tempfile::tempdir().expect("a backup directory");
@@ -303,7 +303,7 @@ async fn fractional_numeric_dates_get_a_token_and_other_types_are_refused() {
     for database in databases {
         let broker = Broker::start(BrokerOptions::new().database(database)).await;
         let client = broker
-            .register_client("310000009", &["altinn:broker.read"])
+            .register_client("310000027", &["altinn:broker.read"])
             .await;
         let now = broker_tests::now() as f64;
         let fractional = client
@@ -350,6 +350,22 @@ fn broker_cli() -> PathBuf {
     cli
 }
 
+/// What the demo printed once its instructions are out (the gateway answers before the demo's
+/// setup has printed them).
+async fn demo_instructions(broker: &Broker) -> String {
+    for _ in 0..200 {
+        let output = broker.output();
+        if output.contains("broker --profile recipient show") {
+            return output;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the demo printed no instructions within 10 s:\n{}",
+        broker.output()
+    );
+}
+
 /// The word after `flag` in the demo's printed instructions.
 fn demo_value(output: &str, flag: &str) -> String {
     output
@@ -377,7 +393,7 @@ async fn cli(config: &str, cwd: &Path, profile: &str, args: &[&str]) -> Output {
 async fn the_cli_never_overwrites_without_force_never_follows_a_link_and_tames_file_names() {
     let data = tempfile::tempdir().expect("a data directory");
     let broker = Broker::start(BrokerOptions::new().arg("--demo").data_dir(data.path())).await;
-    let output = broker.output();
+    let output = demo_instructions(&broker).await;
     let config = output
         .lines()
         .find_map(|line| line.trim().strip_prefix("export BROKER_CLI_CONFIG="))

@@ -124,15 +124,36 @@ impl S3Server {
         }
     }
 
-    /// The keys of the multipart uploads begun and neither completed nor aborted: what an
-    /// upload that broke off leaves behind unless it is cleaned up.
-    pub async fn unfinished_uploads(&self) -> Vec<String> {
-        elements(&self.get(&[("uploads", "")]).await, "Key")
+    /// Each multipart upload begun and neither completed nor aborted (what an upload that
+    /// broke off leaves behind unless it is cleaned up): its key and how many parts it holds.
+    pub async fn unfinished_uploads_with_parts(&self) -> Vec<(String, usize)> {
+        let listing = self.get(&[("uploads", "")]).await;
+        let mut uploads = Vec::new();
+        for upload in elements(&listing, "Upload") {
+            let (Some(key), Some(id)) = (
+                elements(&upload, "Key").pop(),
+                elements(&upload, "UploadId").pop(),
+            ) else {
+                continue;
+            };
+            let parts = self.get_at(&key, &[("uploadId", id.as_str())]).await;
+            uploads.push((key, elements(&parts, "PartNumber").len()));
+        }
+        uploads
     }
 
     /// `GET` on the bucket with `query`; the answer's text.
     async fn get(&self, query: &[(&str, &str)]) -> String {
-        let mut url = reqwest::Url::parse(&self.bucket_url()).expect("the bucket's URL");
+        self.get_at("", query).await
+    }
+
+    /// `GET` on the object `key` (the bucket itself when empty) with `query`; the answer's text.
+    async fn get_at(&self, key: &str, query: &[(&str, &str)]) -> String {
+        let base = match key {
+            "" => self.bucket_url(),
+            key => format!("{}/{key}", self.bucket_url()),
+        };
+        let mut url = reqwest::Url::parse(&base).expect("the bucket's URL");
         url.query_pairs_mut().extend_pairs(query);
         reqwest::get(url)
             .await

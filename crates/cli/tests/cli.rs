@@ -213,7 +213,18 @@ async fn a_sender_and_a_recipient_exchange_a_file_through_the_cli() {
     assert_eq!(read(&shell.path("resumed.bin")), bytes);
     assert!(!shell.path("resumed.bin.part").exists());
 
-    // Without -o, the file lands under its own name in the working directory.
+    // Without -o, the file lands under its own name in the working directory, but never over
+    // a file there (here the one sent).
+    let refused = shell
+        .run(&["--profile", "recipient", "download", &id])
+        .await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--force"),
+        "{refused:?}"
+    );
+    assert_eq!(read(&shell.path("report.bin")), bytes);
+    std::fs::remove_file(shell.path("report.bin")).expect("removing the sent file");
     let named = shell
         .json(&["--profile", "recipient", "download", &id])
         .await;

@@ -376,23 +376,26 @@ impl FileTransferCore {
         E: std::fmt::Display + Send + 'static,
     {
         let limit = self.check_upload(caller, id, declared_length).await?;
-        let staging = self
-            .storage
-            .stage(id)
-            .await
-            .map_err(|error| write_failure(&id.to_string(), error).1)?;
-        let transfer = match self.start_upload(caller, id, staging.clone()).await {
-            Ok(transfer) => transfer,
-            Err(error) => {
-                if let Err(abandon) = self.storage.abandon(&staging).await {
-                    tracing::warn!(%id, error = %abandon, "abandoning an upload never started");
-                }
-                return Err(error);
-            }
-        };
         let this = self.clone();
-        // The task stays in the caller's span, so the events it commits carry its trace.
+        let caller = caller.clone();
+        // The task stays in the caller's span, so the events it commits carry its trace. It
+        // begins before the staging exists: a caller that goes away while a multipart upload is
+        // being created, or before the lease naming it commits, must not leave it open.
         let task = async move {
+            let staging = this
+                .storage
+                .stage(id)
+                .await
+                .map_err(|error| write_failure(&id.to_string(), error).1)?;
+            let transfer = match this.start_upload(&caller, id, staging.clone()).await {
+                Ok(transfer) => transfer,
+                Err(error) => {
+                    if let Err(abandon) = this.storage.abandon(&staging).await {
+                        tracing::warn!(%id, error = %abandon, "abandoning an upload never started");
+                    }
+                    return Err(error);
+                }
+            };
             let write = this.storage.write_staged(id, &staging, bytes, limit);
             let Ok(written) = this.leases.keep(id, write).await else {
                 // The job that took the lease failed the transfer and removes what was staged.
@@ -488,13 +491,17 @@ impl FileTransferCore {
                         &transfer,
                         "The upload ended before its declared length",
                         FileTransferError::UploadFailed,
+                        LeaseChange::Release,
                     )
                     .await;
             }
             Ok(written) => written,
             Err(error) => {
+                // Removing the staging may have failed with the storage: the job makes sure.
                 let (detail, error) = write_failure(&id.to_string(), error);
-                return self.fail(&transfer, detail, error).await;
+                return self
+                    .fail(&transfer, detail, error, LeaseChange::Surrender)
+                    .await;
             }
         };
         if transfer
@@ -507,6 +514,7 @@ impl FileTransferCore {
                     &transfer,
                     "Checksum mismatch",
                     FileTransferError::ChecksumMismatch,
+                    LeaseChange::Release,
                 )
                 .await;
         }
@@ -692,18 +700,19 @@ impl FileTransferCore {
         Ok(())
     }
 
-    /// UploadStarted → Failed with `detail` (the upload's lease released), then answers
-    /// `error`.
+    /// UploadStarted → Failed with `detail` and `lease` done to the upload's lease, then
+    /// answers `error`.
     async fn fail<T>(
         &self,
         transfer: &Transfer,
         detail: &str,
         error: FileTransferError,
+        lease: LeaseChange,
     ) -> Result<T> {
         let now = self.clock.now();
         let update = TransitionUpdate {
             detail: Some(detail.to_owned()),
-            lease: Some(LeaseChange::Release),
+            lease: Some(lease),
             ..TransitionUpdate::default()
         };
         let event = Happening::UploadFailed.event(transfer, now);

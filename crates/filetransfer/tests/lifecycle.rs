@@ -225,6 +225,45 @@ impl World {
         self.dir.join("files").join(id.to_string()).exists()
     }
 
+    /// A transfer of `resource` in UploadStarted whose upload `holder` leases for `lease`, with
+    /// half an upload in its staging file; its id and that file.
+    async fn given_upload_under_way(
+        &self,
+        resource: &str,
+        ttl: TimeDelta,
+        holder: &str,
+        lease: TimeDelta,
+    ) -> (Uuid, PathBuf) {
+        let id = self
+            .given_transfer(resource, ttl, TransferStatus::Initialized)
+            .await;
+        let staging = self.storage.stage(id).await.unwrap();
+        let file = self.dir.join("files").join(&staging.key);
+        std::fs::write(&file, b"half an upload").unwrap();
+        let update = TransitionUpdate {
+            lease: Some(LeaseChange::Grant(UploadLease {
+                holder: holder.to_owned(),
+                expires: self.now() + lease,
+                staging,
+            })),
+            ..TransitionUpdate::default()
+        };
+        let started = self
+            .store
+            .transition(
+                id,
+                &[TransferStatus::Initialized],
+                TransferStatus::UploadStarted,
+                self.now(),
+                &update,
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(matches!(started, Transitioned::Applied(_)), "{started:?}");
+        (id, file)
+    }
+
     /// One round of the jobs after moving the clock by `by`.
     async fn after(&self, by: TimeDelta) -> Report {
         self.clock.advance(by);
@@ -294,6 +333,7 @@ on_both!(
     the_sweep_deletes_bytes_left_behind,
     two_job_runners_purge_each_transfer_once,
     an_upload_whose_lease_lapsed_fails_and_loses_its_staging,
+    an_upload_failed_by_its_holder_loses_its_staging_by_the_job,
 );
 
 async fn an_expired_transfer_is_purged_once_and_tells_who_never_confirmed(world: World) {
@@ -544,33 +584,9 @@ async fn an_upload_whose_lease_lapsed_fails_and_loses_its_staging(world: World) 
     // Two uploads under way: one whose process died, one whose process keeps renewing.
     let mut staged = Vec::new();
     for holder in ["dead", "alive"] {
-        let id = world
-            .given_transfer("leased", ttl, TransferStatus::Initialized)
+        let (id, file) = world
+            .given_upload_under_way("leased", ttl, holder, lease)
             .await;
-        let staging = world.storage.stage(id).await.unwrap();
-        let file = world.dir.join("files").join(&staging.key);
-        std::fs::write(&file, b"half an upload").unwrap();
-        let update = TransitionUpdate {
-            lease: Some(LeaseChange::Grant(UploadLease {
-                holder: holder.to_owned(),
-                expires: world.now() + lease,
-                staging,
-            })),
-            ..TransitionUpdate::default()
-        };
-        let started = world
-            .store
-            .transition(
-                id,
-                &[TransferStatus::Initialized],
-                TransferStatus::UploadStarted,
-                world.now(),
-                &update,
-                &[],
-            )
-            .await
-            .unwrap();
-        assert!(matches!(started, Transitioned::Applied(_)), "{started:?}");
         staged.push((id, holder, file));
     }
     world.events().await;
@@ -627,4 +643,46 @@ async fn an_upload_whose_lease_lapsed_fails_and_loses_its_staging(world: World) 
         alive_file.exists(),
         "a released lease's staging is left alone"
     );
+}
+
+async fn an_upload_failed_by_its_holder_loses_its_staging_by_the_job(world: World) {
+    let ttl = TimeDelta::days(30);
+    world
+        .given_resource("surrendered", ttl, true, TimeDelta::hours(2))
+        .await;
+    let (id, file) = world
+        .given_upload_under_way("surrendered", ttl, "writer", TimeDelta::minutes(5))
+        .await;
+    // The writer fails the upload, but could not remove its staging (storage away): the file
+    // stays, and the failure hands the lease to the job.
+    let surrendered = TransitionUpdate {
+        lease: Some(LeaseChange::Surrender),
+        ..TransitionUpdate::default()
+    };
+    let failed = world
+        .store
+        .transition(
+            id,
+            &[TransferStatus::UploadStarted],
+            TransferStatus::Failed,
+            world.now(),
+            &surrendered,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(failed, Transitioned::Applied(_)), "{failed:?}");
+    assert!(
+        !world
+            .store
+            .renew_lease(id, "writer", world.now())
+            .await
+            .unwrap(),
+        "a surrendered lease is no longer the writer's"
+    );
+    assert!(file.exists());
+    let report = world.after(TimeDelta::seconds(1)).await;
+    assert_eq!(report.abandoned, 0, "the transfer had failed already");
+    assert!(!file.exists(), "the job removed the staging file");
+    assert_eq!(world.status(id).await, TransferStatus::Failed);
 }

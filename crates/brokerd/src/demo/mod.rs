@@ -161,7 +161,7 @@ impl Demo {
             ),
             format!("broker --profile recipient inbox --resource {RESOURCE}"),
             format!(
-                "broker --profile recipient download \"$ID\" -o {}",
+                "broker --profile recipient download \"$ID\" -o {} --force",
                 quoted(&self.dir.join(RECEIVED_FILE))
             ),
             "broker --profile recipient confirm \"$ID\"".to_owned(),

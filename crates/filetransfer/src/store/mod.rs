@@ -91,8 +91,12 @@ pub struct UploadLease {
 pub enum LeaseChange {
     /// The upload starts: the lease is granted (there was none).
     Grant(UploadLease),
-    /// The upload ended in its holder's hands (stored or failed): the lease goes.
+    /// The upload ended in its holder's hands with its bytes stored: the lease goes.
     Release,
+    /// The upload failed in its holder's hands: the lease is taken from it and lapses at once,
+    /// so the lifecycle job removes what it staged even when the holder's own removal failed
+    /// (storage away) and clears the lease once that is done.
+    Surrender,
 }
 
 /// One transfer transition of [`FileTransferStore::transition_steps`].

@@ -229,6 +229,8 @@ pub(super) const DUE_ABANDONED_SQLITE: &str = due_abandoned!("");
 pub(super) const INSERT_LEASE: &str = "INSERT INTO upload_leases
        (transfer_id, holder, expires, staging, multipart_id) VALUES ($1, $2, $3, $4, $5)";
 pub(super) const DELETE_LEASE: &str = "DELETE FROM upload_leases WHERE transfer_id = $1";
+pub(super) const SURRENDER_LEASE: &str =
+    "UPDATE upload_leases SET holder = '', expires = $2 WHERE transfer_id = $1";
 pub(super) const RENEW_LEASE: &str =
     "UPDATE upload_leases SET expires = $3 WHERE transfer_id = $1 AND holder = $2";
 /// No holder matches '' any more: the holder's next renewal finds the lease gone.
@@ -648,6 +650,13 @@ macro_rules! file_transfer_store_impl {
                     Some($crate::store::LeaseChange::Release) => {
                         sqlx::query(sql::DELETE_LEASE)
                             .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                    Some($crate::store::LeaseChange::Surrender) => {
+                        sqlx::query(sql::SURRENDER_LEASE)
+                            .bind(id)
+                            .bind(at_millis)
                             .execute(&mut **tx)
                             .await?;
                     }
