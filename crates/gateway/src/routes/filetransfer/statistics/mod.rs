@@ -87,7 +87,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Representation {
             the organisations of the Maskinporten clients that acted (default false)"),
         ("Accept" = Option<String>, Header, description = "`text/csv`, `*/*` or none: the \
             CSV; `application/json` alone: the rows as JSON; anything else: 406",
-            pattern = "text/csv|application/json|\\*/\\*"),
+            pattern = "^(text/csv|application/json|\\*/\\*)"),
     ),
     responses(
         (status = 200, description = "The report: the header line and one line per row, `\\n` \
@@ -111,7 +111,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Representation {
             is another service owner's (`BRO-00006`)", body = ProblemDetails),
         (status = 403, description = "The scope is missing", body = ProblemDetails),
         (status = 406, description = "The `Accept` header lists none of `text/csv`, \
-            `application/json` and `*/*`", body = String, content_type = "text/plain"),
+            `application/json` and `*/*`: Altinn's text, no content type"),
     ))]
 pub async fn monthly_statistics(
     representation: Representation,
