@@ -53,9 +53,10 @@ pub struct JwkSet {
 #[serde(rename_all = "camelCase")]
 pub struct NewClient {
     /// The organisation (nine digits) the client acts for.
-    #[schema(example = "991825827")]
+    #[schema(example = "991825827", pattern = "^[0-9]{9}$")]
     org_number: String,
-    /// Scopes the client may request.
+    /// Scopes the client may request (1 to 50).
+    #[schema(min_items = 1, max_items = 50)]
     scopes: Vec<String>,
     /// The client's public keys.
     jwks: JwkSet,

@@ -37,12 +37,13 @@ pub fn routes() -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 pub struct ServiceOwner {
     /// The organisation number (nine digits).
-    #[schema(example = "991825827")]
+    #[schema(example = "991825827", pattern = "^[0-9]{9}$")]
     org_number: String,
     /// The org code, unique (`skd`, `ttd`, `digdir`, …).
     #[schema(example = "digdir")]
     org_code: String,
-    /// A name for people.
+    /// A name for people, not blank.
+    #[schema(pattern = "\\S")]
     name: String,
 }
 

@@ -167,6 +167,7 @@ pub struct PullQuery {
     /// The id of the last event already read (required); `0`, or an id that is not an
     /// event's, reads from the start.
     #[serde(default)]
+    #[param(required = true, value_type = String, example = "0")]
     pub after: Option<String>,
     /// Only events about this subject, exact.
     #[serde(default)]

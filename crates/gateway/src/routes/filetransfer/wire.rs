@@ -434,7 +434,7 @@ pub struct SearchQuery {
 pub struct ServiceOwnerInitialize {
     /// The service owner's name (C# `required`: it must be sent, and null or blank is refused).
     #[serde(deserialize_with = "nullable")]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "\\S")]
     pub name: Option<String>,
 }
 
