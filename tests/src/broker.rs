@@ -371,10 +371,14 @@ impl Broker {
             matches!(sent, Ok(status) if status.success()),
             "kill -TERM {pid}: {sent:?}"
         );
-        tokio::time::timeout(Duration::from_secs(30), child.wait())
-            .await
-            .expect("brokerd stops within 30 s of SIGTERM")
-            .expect("waiting for brokerd")
+        let stopped = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        let Ok(status) = stopped else {
+            panic!(
+                "brokerd did not stop within 30 s of SIGTERM; it wrote:\n{}",
+                self.log.text()
+            );
+        };
+        status.expect("waiting for brokerd")
     }
 
     /// What the process wrote so far.

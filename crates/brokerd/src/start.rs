@@ -138,12 +138,12 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
         Some(listener) => {
             let addr = listener.local_addr()?;
             let shutdown = shutdown.clone();
-            tasks.spawn(async move {
+            tasks.spawn(reported("metrics", async move {
                 axum::serve(listener, broker_common::metrics::router())
                     .with_graceful_shutdown(shutdown.cancelled_owned())
                     .await
                     .context("serving metrics")
-            });
+            }));
             Some(addr)
         }
         None => None,
@@ -155,14 +155,14 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
         let owners = GrpcServiceOwners(AccessRegistryClient::new(grpc::channel(&urls.access_url)?));
         let token =
             broker_token::build(&common, &token_config, admin.clone(), Arc::new(owners)).await?;
-        tasks.spawn(token.serve(listener, shutdown.clone()));
+        tasks.spawn(reported("token", token.serve(listener, shutdown.clone())));
     }
 
     if let Some(listener) = access {
         listening.push((Service::Access, listener.local_addr()?));
         let verifier = verifier(&common, &urls)?;
         let access = broker_access::build(&common, admin.clone(), verifier, bus.clone()).await?;
-        tasks.spawn(access.serve(listener, shutdown.clone()));
+        tasks.spawn(reported("access", access.serve(listener, shutdown.clone())));
     }
 
     if let Some(listener) = filetransfer {
@@ -176,7 +176,10 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
             access,
         )
         .await?;
-        tasks.spawn(filetransfer.serve(listener, shutdown.clone()));
+        tasks.spawn(reported(
+            "filetransfer",
+            filetransfer.serve(listener, shutdown.clone()),
+        ));
     }
 
     if let Some(listener) = events {
@@ -191,14 +194,14 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
             access,
         )
         .await?;
-        tasks.spawn(events.serve(listener, shutdown.clone()));
+        tasks.spawn(reported("events", events.serve(listener, shutdown.clone())));
     }
 
     if let Some(listener) = gateway {
         listening.push((Service::Gateway, listener.local_addr()?));
         let gateway_urls = urls.clone();
         let (common, admin, shutdown) = (common.clone(), admin.clone(), shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn(reported("gateway", async move {
             broker_gateway::serve(
                 &common,
                 gateway_urls,
@@ -208,7 +211,7 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
                 shutdown,
             )
             .await
-        });
+        }));
     }
 
     Ok(Running {
@@ -220,6 +223,20 @@ pub async fn start(mode: &Mode, config: Config, shutdown: Shutdown) -> anyhow::R
         shutdown,
         tasks,
     })
+}
+
+/// Runs `task`, the whole of one part of the process, and logs when it has stopped: a stop
+/// that hangs shows in the log as the part that never said so.
+async fn reported<F>(part: &'static str, task: F) -> anyhow::Result<()>
+where
+    F: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let outcome = task.await;
+    match &outcome {
+        Ok(()) => tracing::info!(part, "stopped"),
+        Err(error) => tracing::error!(part, error = format!("{error:#}"), "stopped on an error"),
+    }
+    outcome
 }
 
 /// Binds `service`'s gRPC listener when `mode` runs it, and points `url` at it: on

@@ -99,7 +99,14 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// Runs the relay until shutdown.
 pub async fn relay(source: Arc<dyn OutboxSource>, bus: Arc<dyn Bus>, shutdown: Shutdown) {
     loop {
-        let pause = match relay_once(source.as_ref(), bus.as_ref()).await {
+        // A publish waits for the bus to confirm, and the in-process bus confirms only once a
+        // consumer acknowledges; on shutdown the consumer may be gone already. A round cut
+        // short leaves its unpublished rows claimed, published again after their lease.
+        let round = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            round = relay_once(source.as_ref(), bus.as_ref()) => round,
+        };
+        let pause = match round {
             Ok(0) => POLL_INTERVAL,
             Ok(_) => Duration::ZERO,
             Err(error) => {
@@ -145,5 +152,63 @@ pub async fn relay_once(source: &dyn OutboxSource, bus: &dyn Bus) -> anyhow::Res
     match failure {
         Some(error) => Err(error.into()),
         None => Ok(published.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use broker_bus::{InProcessBus, QueueKind, Subscription};
+
+    use super::*;
+
+    /// One row that is never marked published.
+    struct OneRow(Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl OutboxSource for OneRow {
+        async fn claim(&self, _limit: u32) -> anyhow::Result<Vec<OutboxMessage>> {
+            Ok(vec![OutboxMessage {
+                id: "row-1".to_owned(),
+                routing_key: "test.waiting".to_owned(),
+                payload: "{}".to_owned(),
+                headers: Vec::new(),
+            }])
+        }
+
+        async fn mark_published(&self, ids: &[String]) -> anyhow::Result<()> {
+            self.0.lock().unwrap().extend_from_slice(ids);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_relay_waiting_on_an_unconfirmed_publish_stops_at_shutdown() {
+        // The in-process bus confirms a publish only once a consumer acknowledges it, and
+        // nothing consumes here: the round waits until the shutdown cuts it short.
+        let source = Arc::new(OneRow(Mutex::new(Vec::new())));
+        let bus = Arc::new(InProcessBus::new());
+        let _never_read = bus
+            .subscribe(Subscription {
+                queue: QueueKind::Shared("stopped-consumer".to_owned()),
+                bindings: vec!["test.#".to_owned()],
+                prefetch: 1,
+            })
+            .await
+            .expect("subscribing");
+        let shutdown = Shutdown::new();
+        let relay = tokio::spawn(relay(source.clone(), bus, shutdown.clone()));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(2), relay)
+            .await
+            .expect("the relay stops within 2 s of shutdown")
+            .expect("the relay ran");
+        assert!(
+            source.0.lock().unwrap().is_empty(),
+            "an unconfirmed row stays unpublished, to be relayed again"
+        );
     }
 }
