@@ -62,6 +62,11 @@ impl Operation {
         ("token", Self::Token),
     ];
 
+    /// The names of every operation, comma-separated.
+    fn known() -> String {
+        Self::NAMES.map(|(name, _)| name).join(", ")
+    }
+
     fn named(name: &str) -> Option<Self> {
         Self::NAMES
             .iter()
@@ -106,9 +111,7 @@ pub enum RateLimitError {
     #[error("`{0}` is not `altinn` or `operation=N/unit` (such as `search=10/min`)")]
     Entry(String),
     /// An unknown operation name.
-    #[error(
-        "unknown operation `{0}`; known: initialize, upload, overview, details, download, confirm, search, token"
-    )]
+    #[error("unknown operation `{0}`; known: {known}", known = Operation::known())]
     Operation(String),
     /// A count that is not a positive integer.
     #[error("`{0}` is not a positive number of calls")]
