@@ -368,6 +368,7 @@ pub fn caller_from_claims(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
 
     #[test]
     fn numeric_dates_may_have_fractions_but_must_be_numbers() {
@@ -381,7 +382,6 @@ mod tests {
         assert!(serde_json::from_str::<NumericDate>("\"1700000000\"").is_err());
         assert!(serde_json::from_str::<NumericDate>("true").is_err());
     }
-    use super::*;
 
     fn claims(extra: serde_json::Value) -> AccessClaims {
         let mut claims = serde_json::json!({
