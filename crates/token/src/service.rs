@@ -296,11 +296,12 @@ impl TokenCore {
     ) -> Result<ClientRecord, TokenError> {
         let key = client::parse_key(jwk_json)?;
         let current = self.client(client_id).await?;
+        // A valid key the client has no room for: its state, not the request, is in the way.
         if current.keys.len() >= client::MAX_KEYS {
-            return Err(TokenError::invalid(
-                "jwk",
-                format!("a client has at most {} keys", client::MAX_KEYS),
-            ));
+            return Err(TokenError::Conflict(format!(
+                "the client has {} keys, the most it may have; remove one first",
+                client::MAX_KEYS
+            )));
         }
         match self
             .store

@@ -236,6 +236,9 @@ pub async fn delete_client(
         (status = 400, description = "The key is not acceptable", body = ProblemDetails),
         (status = 401, description = "No or a wrong admin credential", body = ProblemDetails),
         (status = 404, description = "No such client", body = ProblemDetails),
+        (status = 409, description = "The client has a key with this `kid` already, or has \
+            10 keys",
+            body = ProblemDetails),
     ))]
 pub async fn add_key(
     State(state): State<AppState>,

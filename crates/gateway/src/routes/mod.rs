@@ -14,6 +14,7 @@ mod events;
 mod filetransfer;
 mod health;
 mod openapi;
+mod openapi_rules;
 mod paging;
 mod resources;
 mod service_owners;

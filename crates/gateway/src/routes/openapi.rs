@@ -422,8 +422,9 @@ impl Modify for AltinnAnswers {
 }
 
 /// An entity tag list as `If-Match` and `If-None-Match` take it (RFC 9110 §13.1): `*`, or
-/// quoted tags, each optionally weak, separated by commas.
-const ETAG_LIST: &str = r#"^(\*|(W/)?"[^"]*"( *, *(W/)?"[^"]*")*)$"#;
+/// weak tags (the only kind the server writes), separated by commas; which tags are the
+/// server's own is the `entity-tags` format.
+const ETAG_LIST: &str = r#"^(\*|W/"[A-Za-z0-9_-]+"( *, *W/"[A-Za-z0-9_-]+")*)$"#;
 
 /// What the handlers' header parameters say wrongly when read from their Rust types: a header
 /// is absent or a text, never `null` (an `Option` makes utoipa allow `null`, which a client then
@@ -433,7 +434,7 @@ struct HeaderParameters;
 impl Modify for HeaderParameters {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::path::ParameterIn;
-        use utoipa::openapi::schema::{Schema, SchemaType, Type};
+        use utoipa::openapi::schema::{Schema, SchemaFormat, SchemaType, Type};
         for item in openapi.paths.paths.values_mut() {
             for (_, operation) in operations_mut(item) {
                 let parameters = operation
@@ -453,6 +454,7 @@ impl Modify for HeaderParameters {
                         || parameter.name.eq_ignore_ascii_case("if-none-match")
                     {
                         schema.pattern = Some(ETAG_LIST.to_owned());
+                        schema.format = Some(SchemaFormat::Custom("entity-tags".to_owned()));
                     }
                 }
             }
@@ -515,6 +517,17 @@ pub fn routes() -> Router<AppState> {
 /// This OpenAPI document.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3 document", body = Object)))]
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<&'static serde_json::Value> {
+    Json(document())
+}
+
+/// The document with the server's rules stated, built once.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        // Serialising the generated document cannot fail: it is maps, lists and strings.
+        let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        super::openapi_rules::apply(&mut doc);
+        doc
+    })
 }
