@@ -144,6 +144,42 @@ on_each_database! {
 }
 
 on_each_database! {
+    /// A client holds at most ten keys: an eleventh is a conflict with what it has (409, a
+    /// problem), not a bad key, and leaves the ten as they were.
+    async fn an_eleventh_key_is_a_conflict(db: Database) {
+        let broker = Broker::start(BrokerOptions::new().database(db)).await;
+        let client = broker.register_client(DIGDIR, &[WRITE]).await;
+        let keys = format!("/admin/v1/clients/{}/keys", client.id);
+        // The same public key under other ids: a key's validity is not what is tested here.
+        let key_named = |kid: String| {
+            let mut jwk = client.keys.jwk();
+            jwk["kid"] = kid.into();
+            jwk
+        };
+        for n in 2..=10 {
+            broker
+                .admin_post(&keys, &key_named(format!("key-{n}")))
+                .await
+                .expect_status(200);
+        }
+
+        let refused = broker.admin_post(&keys, &key_named("key-11".into())).await;
+        assert!(refused.content_type().starts_with("application/problem+json"));
+        let problem = refused.expect_status(409).json();
+        assert!(
+            problem["detail"].as_str().is_some_and(|detail| detail.contains("10 keys")),
+            "{problem}"
+        );
+        let fetched = broker
+            .admin_get(&format!("/admin/v1/clients/{}", client.id))
+            .await
+            .expect_status(200)
+            .json();
+        assert_eq!(fetched["jwks"]["keys"].as_array().map(Vec::len), Some(10));
+    }
+}
+
+on_each_database! {
     /// Maskinporten only recommends `jti`, and Altinn's own scripts leave it out: such a grant
     /// gets a token, and is still single-use, by a digest of what it signs.
     async fn a_grant_without_jti_gets_a_token_once(db: Database) {

@@ -31,7 +31,8 @@ const POLICY_SUBJECT: &str = "^(any-organization|urn:altinn:organization:identif
                               urn:altinn:access-list:[a-z0-9]{2,10}:[^\\x00-\\x1f\\x7f]{1,255})$";
 /// A policy rule's action.
 const ACTION: &str = "^[a-z][a-z0-9_-]{0,49}$";
-/// A resource, bare or as its URN: no other `:` (Broker allows at most 100 characters here).
+/// A resource, bare or as its URN, without another `:`; at most 100 characters here, so any
+/// such text stays within the 255 UTF-16 units Altinn counts.
 const RESOURCE_ID: &str = "^(urn:altinn:resource:)?[^:]{1,100}$";
 /// A URN as Altinn Events takes a resource filter (RFC 8141's shape, lower case).
 const EVENTS_URN: &str = "^urn:[a-z0-9-]{1,30}(:[a-z0-9()+,.;$_!/-]{1,100}){1,10}$";
@@ -373,10 +374,11 @@ fn file_transfers(doc: &mut Value) {
             "orgCode": { "pattern": "^[a-z0-9]{2,10}$" },
         }),
     );
+    // Any other part is read as a metadata field or refused, so the form has no others.
     merge(
         doc,
         "/paths/~1broker~1api~1v1~1filetransfer~1upload/post/requestBody/content/multipart~1form-data/schema",
-        json!({ "required": ["FileTransfer", "Metadata"], "additionalProperties": false }),
+        json!({ "additionalProperties": false }),
     );
 }
 
@@ -527,4 +529,47 @@ fn operations<'a>(doc: &'a mut Value, path: &str) -> impl Iterator<Item = &'a mu
     item.into_iter()
         .flat_map(Map::values_mut)
         .filter(|operation| operation.is_object())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::FORMATS;
+
+    /// The formats JSON Schema and OpenAPI define, which need no word here.
+    const STANDARD: [&str; 5] = ["int32", "int64", "binary", "date-time", "uuid"];
+
+    fn formats_in(value: &serde_json::Value, found: &mut BTreeSet<String>) {
+        match value {
+            serde_json::Value::Object(object) => {
+                if let Some(serde_json::Value::String(format)) = object.get("format") {
+                    found.insert(format.clone());
+                }
+                object.values().for_each(|value| formats_in(value, found));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| formats_in(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_format_the_document_uses_is_standard_or_described_and_every_one_described_is_used() {
+        let mut used = BTreeSet::new();
+        formats_in(crate::routes::openapi::document(), &mut used);
+        let described: BTreeSet<String> = FORMATS.iter().map(|(name, _)| (*name).into()).collect();
+        let undescribed: Vec<_> = used
+            .iter()
+            .filter(|format| !described.contains(*format) && !STANDARD.contains(&format.as_str()))
+            .collect();
+        assert!(
+            undescribed.is_empty(),
+            "formats nobody describes: {undescribed:?}"
+        );
+        let unused: Vec<_> = described.difference(&used).collect();
+        assert!(
+            unused.is_empty(),
+            "formats described but not used: {unused:?}"
+        );
+    }
 }

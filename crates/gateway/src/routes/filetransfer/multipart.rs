@@ -55,17 +55,16 @@ const MAX_PARTS: usize = 1000;
 const IN_FLIGHT: usize = 4;
 
 // The form as a schema can state it: the metadata as one part of JSON (a multipart object
-// property's default content type) beside the file. Altinn's `Metadata.<Field>` keys, one part
-// each, bind too; a schema cannot say "these keys or that part", so the request body's
-// description names them.
+// property's default content type) beside the file, and no other part. Altinn's
+// `Metadata.<Field>` keys, one part each, bind instead of the JSON part too; a schema cannot say
+// "these keys or that part", so the request body's description names them.
 /// `FileTransferInitializeAndUpload`: a transfer's metadata and its file in one form.
 #[derive(ToSchema)]
 #[allow(dead_code)] // Only describes the form `read_form` reads part by part; never built.
 struct FileTransferInitializeAndUpload {
-    /// The `FileTransferInitialize` fields as JSON; left out when they come as
-    /// `Metadata.<Field>` parts.
-    #[schema(rename = "Metadata", nullable = false)]
-    metadata: Option<FileTransferInitialize>,
+    /// The `FileTransferInitialize` fields as JSON (or, instead, `Metadata.<Field>` parts).
+    #[schema(rename = "Metadata")]
+    metadata: FileTransferInitialize,
     /// The file.
     #[schema(rename = "FileTransfer", value_type = String, format = Binary)]
     file_transfer: Vec<u8>,
