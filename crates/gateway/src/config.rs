@@ -32,6 +32,8 @@ pub struct GatewayConfig {
     pub http_h2_keep_alive_interval_seconds: u64,
     /// Seconds an HTTP/2 keep-alive ping may go unanswered before the connection is closed.
     pub http_h2_keep_alive_timeout_seconds: u64,
+    /// Seconds a stopping gateway lets open requests finish before it cuts their connections.
+    pub http_drain_seconds: u64,
     /// Per-client rate limits (`altinn`, or `operation=N/min,…`); empty for none.
     pub rate_limits: String,
 }
@@ -48,6 +50,7 @@ impl Default for GatewayConfig {
             http_h2_max_header_list_bytes: 64 * 1024,
             http_h2_keep_alive_interval_seconds: 30,
             http_h2_keep_alive_timeout_seconds: 20,
+            http_drain_seconds: 30,
             rate_limits: String::new(),
         }
     }
@@ -91,6 +94,8 @@ pub struct ConnectionLimits {
     pub h2_keep_alive_interval: Option<Duration>,
     /// See [`GatewayConfig::http_h2_keep_alive_timeout_seconds`].
     pub h2_keep_alive_timeout: Duration,
+    /// See [`GatewayConfig::http_drain_seconds`].
+    pub drain: Duration,
 }
 
 impl Default for ConnectionLimits {
@@ -151,6 +156,7 @@ impl GatewayConfig {
                 "BROKER_HTTP_H2_KEEP_ALIVE_TIMEOUT_SECONDS",
                 self.http_h2_keep_alive_timeout_seconds,
             )?),
+            drain: Duration::from_secs(self.http_drain_seconds),
         })
     }
 }
@@ -201,6 +207,11 @@ pub const SETTINGS: &[Setting] = &[
         name: "BROKER_HTTP_H2_KEEP_ALIVE_TIMEOUT_SECONDS",
         default: "20",
         description: "Seconds an HTTP/2 ping may go unanswered before the connection is closed.",
+    },
+    Setting {
+        name: "BROKER_HTTP_DRAIN_SECONDS",
+        default: "30",
+        description: "Seconds a stopping gateway lets the requests in flight finish (HTTP/1.1 connections close after their answer, HTTP/2 peers get GOAWAY); connections still busy then are cut, and the client retries or resumes. 0 cuts them at once. Keep it below the time your orchestrator waits before it kills the process.",
     },
     Setting {
         name: "BROKER_RATE_LIMITS",

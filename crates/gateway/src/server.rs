@@ -17,7 +17,8 @@
 //! ([`trim_after_waves`]): without it RSS stayed at its peak (see there).
 //!
 //! On shutdown it stops accepting, lets every connection finish its requests (HTTP/2 peers get
-//! GOAWAY), and returns when the last connection has closed.
+//! GOAWAY) for at most the drain time, cuts the connections still busy then, and returns when
+//! the last connection has closed: a client downloading for an hour cannot hold a stop open.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -305,7 +306,7 @@ struct Connection {
 
 impl Connection {
     /// Serves the connection until it closes, its watchdog's deadline passes, or (after
-    /// shutdown) its last request is answered.
+    /// shutdown) its last request is answered or the drain time runs out.
     async fn run(self, tcp: TcpStream, builder: auto::Builder<TokioExecutor>, app: App) {
         let io = TokioIo::new(Watched {
             inner: tcp,
@@ -325,7 +326,8 @@ impl Connection {
         });
         let connection = builder.serve_connection(io, service);
         let mut connection = std::pin::pin!(connection);
-        let mut draining = false;
+        // Set when shutdown begins: the connection is cut then, busy or not.
+        let mut cut_at: Option<Instant> = None;
         loop {
             let deadline = self.activity.deadline(&self.limits);
             tokio::select! {
@@ -341,12 +343,24 @@ impl Connection {
                         return;
                     }
                 }
-                () = self.shutdown.cancelled(), if !draining => {
+                () = self.shutdown.cancelled(), if cut_at.is_none() => {
                     connection.as_mut().graceful_shutdown();
-                    draining = true;
+                    cut_at = Some(Instant::now() + self.limits.drain);
+                }
+                () = sleep_until_some(cut_at) => {
+                    tracing::info!(peer = %self.peer, "cutting a connection still busy when the drain time ran out");
+                    return;
                 }
             }
         }
+    }
+}
+
+/// Sleeps until `instant`; never wakes without one.
+async fn sleep_until_some(instant: Option<Instant>) {
+    match instant {
+        Some(instant) => tokio::time::sleep_until(instant).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -415,6 +429,9 @@ impl Watched {
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
 
     fn limits(total: usize, per_peer: usize) -> ConnectionLimits {
@@ -444,6 +461,85 @@ mod tests {
             !admission.open.lock().unwrap().by_peer.contains_key(&c),
             "a peer without connections is forgotten"
         );
+    }
+
+    /// Serves an app whose `/` answers `first` and then, after `rest_after`, `rest` (never, for
+    /// `None`), with `drain`; the address, the running server and its shutdown.
+    async fn answering_slowly(
+        rest_after: Option<Duration>,
+        drain: Duration,
+    ) -> (SocketAddr, tokio::task::JoinHandle<()>, Shutdown) {
+        use futures::StreamExt;
+        let handler = move || async move {
+            let first = futures::stream::once(async { Ok::<_, Infallible>(Bytes::from("first")) });
+            let rest = futures::stream::once(async move {
+                match rest_after {
+                    Some(after) => tokio::time::sleep(after).await,
+                    None => std::future::pending().await,
+                }
+                Ok(Bytes::from("rest"))
+            });
+            axum::body::Body::from_stream(first.chain(rest))
+        };
+        let router = axum::Router::new().route("/", axum::routing::get(handler));
+        let app = tower_http::normalize_path::NormalizePath::trim_trailing_slash(router);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = Shutdown::new();
+        let limits = ConnectionLimits {
+            drain,
+            ..ConnectionLimits::default()
+        };
+        let server = tokio::spawn(serve(listener, app, limits, shutdown.clone()));
+        (addr, server, shutdown)
+    }
+
+    /// Sends `GET /` and reads until the answer's first chunk has come.
+    async fn request_begun(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+        let mut seen = Vec::new();
+        while !String::from_utf8_lossy(&seen).contains("first") {
+            let mut chunk = [0u8; 1024];
+            let read = tcp.read(&mut chunk).await.unwrap();
+            assert!(read > 0, "the answer ended early: {:?}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&chunk[..read]);
+        }
+        (tcp, seen)
+    }
+
+    #[tokio::test]
+    async fn a_stop_cuts_a_connection_still_busy_when_the_drain_time_runs_out() {
+        let drain = Duration::from_millis(300);
+        let (addr, server, shutdown) = answering_slowly(None, drain).await;
+        let (mut tcp, _) = request_begun(addr).await;
+
+        let stopping = Instant::now();
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops although the answer never ends")
+            .unwrap();
+        let waited = stopping.elapsed();
+        assert!(waited >= drain, "cut before the drain time: {waited:?}");
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+        assert!(read.is_ok(), "the client's connection is closed, not left hanging");
+    }
+
+    #[tokio::test]
+    async fn a_stop_lets_a_request_finish_within_the_drain_time() {
+        let (addr, server, shutdown) =
+            answering_slowly(Some(Duration::from_millis(300)), Duration::from_secs(30)).await;
+        let (mut tcp, mut answer) = request_begun(addr).await;
+
+        shutdown.trigger();
+        tcp.read_to_end(&mut answer).await.unwrap();
+        assert!(String::from_utf8_lossy(&answer).contains("rest"), "the whole answer came");
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the server stops once the answer is done")
+            .unwrap();
     }
 
     #[tokio::test]
