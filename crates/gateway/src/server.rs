@@ -497,12 +497,18 @@ mod tests {
     /// Sends `GET /` and reads until the answer's first chunk has come.
     async fn request_begun(addr: SocketAddr) -> (TcpStream, Vec<u8>) {
         let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+            .await
+            .unwrap();
         let mut seen = Vec::new();
         while !String::from_utf8_lossy(&seen).contains("first") {
             let mut chunk = [0u8; 1024];
             let read = tcp.read(&mut chunk).await.unwrap();
-            assert!(read > 0, "the answer ended early: {:?}", String::from_utf8_lossy(&seen));
+            assert!(
+                read > 0,
+                "the answer ended early: {:?}",
+                String::from_utf8_lossy(&seen)
+            );
             seen.extend_from_slice(&chunk[..read]);
         }
         (tcp, seen)
@@ -524,7 +530,10 @@ mod tests {
         assert!(waited >= drain, "cut before the drain time: {waited:?}");
         let mut rest = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
-        assert!(read.is_ok(), "the client's connection is closed, not left hanging");
+        assert!(
+            read.is_ok(),
+            "the client's connection is closed, not left hanging"
+        );
     }
 
     #[tokio::test]
@@ -535,7 +544,10 @@ mod tests {
 
         shutdown.trigger();
         tcp.read_to_end(&mut answer).await.unwrap();
-        assert!(String::from_utf8_lossy(&answer).contains("rest"), "the whole answer came");
+        assert!(
+            String::from_utf8_lossy(&answer).contains("rest"),
+            "the whole answer came"
+        );
         tokio::time::timeout(Duration::from_secs(10), server)
             .await
             .expect("the server stops once the answer is done")
