@@ -275,6 +275,26 @@ impl TokenVerifier {
 
     /// Verifies signature, issuer and lifetime, and resolves the caller's organisation.
     pub async fn verify(&self, token: &str) -> Result<Caller, Problem> {
+        self.verify_with_leeway(token, 0)
+            .await
+            .map(|(caller, _)| caller)
+    }
+
+    /// [`verify`](Self::verify), but a token expired less than `grace` ago is accepted too
+    /// (a running resumable upload's, see the tus routes); whether it has expired.
+    pub async fn verify_within_grace(
+        &self,
+        token: &str,
+        grace: std::time::Duration,
+    ) -> Result<(Caller, Expired), Problem> {
+        self.verify_with_leeway(token, grace.as_secs()).await
+    }
+
+    async fn verify_with_leeway(
+        &self,
+        token: &str,
+        leeway: u64,
+    ) -> Result<(Caller, Expired), Problem> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Problem::unauthorized("the bearer token is not a JWT"))?;
         if !RSA_ALGORITHMS.contains(&header.alg) {
@@ -287,7 +307,7 @@ impl TokenVerifier {
             .ok_or_else(|| Problem::unauthorized("the token has no kid"))?;
         let key = self.keys.key(&kid).await?;
         let mut validation = Validation::new(header.alg);
-        validation.leeway = 0;
+        validation.leeway = leeway;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.set_issuer(
@@ -317,9 +337,17 @@ impl TokenVerifier {
             .find(|(issuer, _)| *issuer == claims.iss)
             .map(|(_, kind)| *kind)
             .ok_or_else(|| Problem::unauthorized("the token's issuer is not trusted"))?;
-        caller_from_claims(claims, kind, token)
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
+        let expired = Expired(claims.exp.seconds() < now);
+        Ok((caller_from_claims(claims, kind, token)?, expired))
     }
 }
+
+/// Whether a token accepted within a grace period has expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired(pub bool);
 
 /// Resolves the acting organisation as Altinn Broker does: system-user organisation, else
 /// `urn:altinn:orgNumber`, else `consumer.ID`; and the consumer organisation (the vendor).

@@ -22,6 +22,7 @@ pub mod authz;
 pub mod bus;
 pub mod call_log;
 pub mod changes;
+pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod db;

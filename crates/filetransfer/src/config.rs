@@ -40,6 +40,11 @@ pub struct FileTransferConfig {
     /// The bearer credential an external scanner presents to the malware-scan-result webhook;
     /// when set (and no clamd is), uploads to scan wait for that scanner's verdict.
     pub malware_scan_token: Option<String>,
+    /// Seconds a resumable (tus) upload lives after its last request unless another comes.
+    pub tus_expiration_seconds: u64,
+    /// Seconds after its expiry a token may still carry requests of a resumable upload its
+    /// client created.
+    pub tus_token_grace_seconds: u64,
 }
 
 impl Default for FileTransferConfig {
@@ -55,6 +60,8 @@ impl Default for FileTransferConfig {
             upload_lease_seconds: DEFAULT_UPLOAD_LEASE_SECONDS,
             clamd_addr: None,
             malware_scan_token: None,
+            tus_expiration_seconds: DEFAULT_TUS_EXPIRATION_SECONDS,
+            tus_token_grace_seconds: DEFAULT_TUS_TOKEN_GRACE_SECONDS,
         }
     }
 }
@@ -71,6 +78,12 @@ pub const DEFAULT_STUCK_PROCESSING_AFTER: &str = "1h";
 /// whose process died is failed this long after, plus at most half of it until the job's next
 /// round, so within a minute.
 pub const DEFAULT_UPLOAD_LEASE_SECONDS: u64 = 30;
+
+/// Altinn's resumable uploads expire 24 hours after their last request (a sliding expiration).
+pub const DEFAULT_TUS_EXPIRATION_SECONDS: u64 = 24 * 60 * 60;
+/// Altinn accepts an expired token on a resumable upload its party has been active on within
+/// the expiration; the grace is that long by default.
+pub const DEFAULT_TUS_TOKEN_GRACE_SECONDS: u64 = 24 * 60 * 60;
 
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +118,22 @@ impl LifecycleSettings {
 }
 
 impl FileTransferConfig {
+    /// How long a resumable upload lives after its last request: at least a second, at most
+    /// a year (what a transfer may live).
+    pub fn tus_expiration(&self) -> Result<TimeDelta, InvalidSetting> {
+        i64::try_from(self.tus_expiration_seconds)
+            .ok()
+            .filter(|seconds| (1..=365 * 24 * 60 * 60).contains(seconds))
+            .map(TimeDelta::seconds)
+            .ok_or_else(|| InvalidSetting {
+                setting: "BROKER_TUS_EXPIRATION_SECONDS",
+                reason: format!(
+                    "{} is not between 1 and 31536000 seconds",
+                    self.tus_expiration_seconds
+                ),
+            })
+    }
+
     /// The lifecycle durations, or the first that does not parse as a positive duration.
     pub fn lifecycle(&self) -> Result<LifecycleSettings, InvalidSetting> {
         let positive = |setting: &'static str, text: &str| {
@@ -214,6 +243,16 @@ pub const SETTINGS: &[Setting] = &[
         name: "BROKER_MALWARE_SCAN_TOKEN",
         default: "unset (no external scanner)",
         description: "Credential of an external malware scanner (one that watches the storage, as Defender for Storage does, and reads `<fileTransferId>` objects): uploads to scan wait in UploadProcessing until it posts its verdict to `POST /broker/api/v1/webhooks/malwarescanresults` with `Authorization: Bearer <token>`. Ignored for scanning when `BROKER_CLAMD_ADDR` is set (clamd then scans; the webhook still accepts verdicts). Without either, uploads are published unscanned.",
+    },
+    Setting {
+        name: "BROKER_TUS_EXPIRATION_SECONDS",
+        default: "86400 (24 h, Altinn's)",
+        description: "A resumable (tus) upload expires this long after its last request (`Upload-Expires`, sliding with every PATCH); once expired, the lifecycle job fails its transfer (`uploadfailed`) and removes its bytes. Resumable uploads are never failed as stuck (`BROKER_STUCK_UPLOAD_AFTER`) while they are alive.",
+    },
+    Setting {
+        name: "BROKER_TUS_TOKEN_GRACE_SECONDS",
+        default: "86400 (24 h)",
+        description: "How long after its expiry an access token may still carry the requests (HEAD, PATCH, DELETE, the final concatenation) of a resumable upload created by the same organisation and client, so a long upload outlives its token; never a token of another party. Set the same value on the gateway.",
     },
 ];
 

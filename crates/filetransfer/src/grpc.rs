@@ -29,6 +29,8 @@ use crate::domain::transfer::{History, Transfer};
 use crate::domain::validation::InitializeRequest;
 use crate::service::{FileTransferCore, SearchInput, StatisticsRequest};
 
+mod tus;
+
 /// Altinn's storage provider for transfers that are scanned for malware.
 const SCANNED_STORAGE: &str = "AltinnAzure";
 /// Altinn's storage provider for transfers that are not.
@@ -384,6 +386,41 @@ impl FileTransferService for FileTransferGrpc {
         Ok(Response::new(pb::FileTransferId {
             file_transfer_id: id.to_string(),
         }))
+    }
+
+    async fn tus_create(
+        &self,
+        request: Request<pb::TusCreateRequest>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        tus::create(self, request).await
+    }
+
+    async fn tus_get(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        tus::get(self, request).await
+    }
+
+    async fn tus_patch(
+        &self,
+        request: Request<Streaming<pb::UploadMessage>>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        tus::patch(self, request).await
+    }
+
+    async fn tus_terminate(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusTerminated>, Status> {
+        tus::terminate(self, request).await
+    }
+
+    async fn tus_max_size(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusMaxSizeResponse>, Status> {
+        tus::max_size(self, request).await
     }
 
     type DownloadStream = DownloadStream;

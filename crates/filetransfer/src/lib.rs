@@ -37,7 +37,7 @@ pub use config::{FileTransferConfig, SETTINGS};
 use crate::domain::settings::SizeLimits;
 use crate::jobs::Lifecycle;
 use crate::scan::{ClamdScanner, ExternalScanner, NoScanner, Scanner};
-use crate::service::FileTransferCore;
+use crate::service::{FileTransferCore, TusSettings};
 use crate::storage::Storage;
 use crate::store::{
     FileTransferStore, PostgresFileTransferStore, SqliteFileTransferStore, StoreOutbox,
@@ -131,7 +131,12 @@ pub async fn build_with_clock(
             limits,
             lifecycle_settings.upload_lease,
         )
-        .with_scanner(scanner(config), config.malware_scan_token.clone()),
+        .with_scanner(scanner(config), config.malware_scan_token.clone())
+        .with_tus(TusSettings {
+            expiration: config.tus_expiration()?,
+            token_grace: Duration::from_secs(config.tus_token_grace_seconds),
+            claim: lifecycle_settings.upload_lease,
+        }),
     );
     Ok(FileTransferServer {
         lifecycle: Lifecycle::new(store.clone(), storage, clock, lifecycle_settings),

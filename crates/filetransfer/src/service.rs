@@ -53,6 +53,10 @@ pub const RANGED_DOWNLOAD_DEBOUNCE: chrono::TimeDelta = chrono::TimeDelta::minut
 type Result<T, E = FileTransferError> = std::result::Result<T, E>;
 
 pub use crate::scan::{NoScanner, Scanner, Verdict};
+pub use tus::{NewUpload, Patch, TusSettings};
+pub(crate) use tus::resumable;
+
+mod tus;
 
 /// A download about to be streamed.
 pub struct Download {
@@ -122,6 +126,8 @@ pub struct FileTransferCore {
     scanner: Arc<dyn Scanner>,
     /// The credential the external scanner presents with its verdicts; none accepted without.
     scan_token: Option<String>,
+    /// How resumable uploads behave.
+    tus: TusSettings,
 }
 
 /// The principal the access registry is asked about, from the verified caller.
@@ -159,6 +165,7 @@ impl FileTransferCore {
             limits,
             scanner: Arc::new(NoScanner),
             scan_token: None,
+            tus: TusSettings::default(),
         }
     }
 

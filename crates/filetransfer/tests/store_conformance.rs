@@ -11,10 +11,12 @@ use broker_filetransfer::domain::settings::{ResourceSettings, ServiceOwner};
 use broker_filetransfer::domain::statistics::ReportMonth;
 use broker_filetransfer::domain::status::{RecipientStatus, TransferStatus};
 use broker_filetransfer::domain::transfer::{NewTransfer, Transfer};
+use broker_filetransfer::storage::Staging;
+use broker_filetransfer::store::tus::{Checkpoint, Claim, Concat, Creator, TUS_HOLDER, TusRecord};
 use broker_filetransfer::store::{
-    FileTransferStore, Inserted, OUTBOX_LEASE_MILLIS, PostgresFileTransferStore,
+    FileTransferStore, Inserted, LeaseChange, OUTBOX_LEASE_MILLIS, PostgresFileTransferStore,
     RecipientTransitioned, SearchQuery, SearchRole, SqliteFileTransferStore, StatisticsQuery, Step,
-    TransitionUpdate, Transitioned,
+    TransitionUpdate, Transitioned, UploadLease,
 };
 use broker_tests::database::{self, TestDatabase};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -1530,6 +1532,196 @@ async fn stuck_uploads(store: &dyn FileTransferStore) {
     assert_eq!(found, [later], "a failed upload is no longer stuck");
 }
 
+/// A resumable upload round-trips; of claims at one offset one wins until it lapses; a lapsed
+/// claim's writer records nothing; a held claim keeps others out; expired and failed uploads
+/// come due; a resumable upload is never stuck.
+async fn resumable_uploads_are_claimed_once_and_recorded(store: &dyn FileTransferStore) {
+    let early = DateTime::parse_from_rfc3339("2001-01-01T00:00:00Z")
+        .unwrap()
+        .to_utc();
+    let new = new_transfer("tus", DIGDIR, &[BRREG], early);
+    create(store, &new).await;
+    let id = new.id;
+    let staging = Staging {
+        key: format!("{id}.1.upload"),
+        multipart_id: Some("multipart-1".to_owned()),
+    };
+    let started = TransitionUpdate {
+        lease: Some(LeaseChange::Grant(UploadLease {
+            holder: TUS_HOLDER.to_owned(),
+            expires: early + TimeDelta::hours(24),
+            staging: staging.clone(),
+        })),
+        ..TransitionUpdate::default()
+    };
+    let moved = store
+        .transition(
+            id,
+            &[TransferStatus::Initialized],
+            TransferStatus::UploadStarted,
+            early,
+            &started,
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(moved, Transitioned::Applied(_)));
+    assert_eq!(
+        store.lease_holder(id).await.unwrap().as_deref(),
+        Some(TUS_HOLDER)
+    );
+    let record = TusRecord {
+        transfer_id: id,
+        part: String::new(),
+        length: 100,
+        offset: 0,
+        md5_state: vec![1, 2, 255],
+        staging,
+        parts: Vec::new(),
+        tail: 0,
+        concat: Concat::Final(vec!["a1".to_owned(), "b2".to_owned()]),
+        metadata: "filename cmVwb3J0LnBkZg==".to_owned(),
+        creator: Creator {
+            org: DIGDIR.to_owned(),
+            client_id: "client".to_owned(),
+        },
+        expires: early + TimeDelta::hours(24),
+        writer_until: DateTime::UNIX_EPOCH,
+    };
+    assert_eq!(store.tus_insert(&record).await.unwrap(), Inserted::New);
+    assert_eq!(
+        store.tus_insert(&record).await.unwrap(),
+        Inserted::AlreadyExists
+    );
+    assert_eq!(store.tus_get(id, "").await.unwrap(), Some(record.clone()));
+    assert_eq!(store.tus_get(id, "other").await.unwrap(), None);
+
+    let now = early + TimeDelta::minutes(1);
+    let until = now + TimeDelta::seconds(30);
+    let claim = |writer: &'static str, offset: u64, at: DateTime<Utc>| async move {
+        store
+            .tus_claim(id, "", offset, writer, at + TimeDelta::seconds(30), at)
+            .await
+            .unwrap()
+    };
+    assert_eq!(claim("a", 7, now).await, Claim::Offset(0));
+    assert!(matches!(claim("a", 0, now).await, Claim::Claimed(_)));
+    assert_eq!(claim("b", 0, now).await, Claim::Busy);
+    assert!(store.tus_renew_claim(id, "", "a", until).await.unwrap());
+    // Once a's claim lapsed, b takes the upload over and a records nothing.
+    let later = until + TimeDelta::seconds(1);
+    assert!(matches!(claim("b", 0, later).await, Claim::Claimed(_)));
+    let checkpoint = Checkpoint {
+        offset: 60,
+        md5_state: vec![9; 92],
+        parts: vec!["\"etag-1\"".to_owned(), "etag-2".to_owned()],
+        tail: 12,
+    };
+    let expires = later + TimeDelta::hours(24);
+    assert!(
+        !store
+            .tus_finish_write(id, "", "a", Some(&checkpoint), expires, false)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .tus_finish_write(id, "", "b", Some(&checkpoint), expires, false)
+            .await
+            .unwrap()
+    );
+    assert!(!store.tus_renew_claim(id, "", "b", expires).await.unwrap());
+    let stored = store.tus_get(id, "").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            stored.offset,
+            &stored.md5_state,
+            &stored.parts,
+            stored.tail,
+            stored.expires
+        ),
+        (60, &checkpoint.md5_state, &checkpoint.parts, 12, expires)
+    );
+    assert_eq!(claim("c", 0, later).await, Claim::Offset(60));
+    // A held claim keeps others out after its checkpoint.
+    assert!(matches!(claim("c", 60, later).await, Claim::Claimed(_)));
+    let done = Checkpoint {
+        offset: 100,
+        ..checkpoint.clone()
+    };
+    assert!(
+        store
+            .tus_finish_write(id, "", "c", Some(&done), expires, true)
+            .await
+            .unwrap()
+    );
+    assert_eq!(claim("d", 100, later).await, Claim::Busy);
+    assert!(
+        store
+            .tus_finish_write(id, "", "c", None, expires, false)
+            .await
+            .unwrap()
+    );
+    assert!(matches!(claim("d", 100, later).await, Claim::Claimed(_)));
+    assert!(
+        store
+            .tus_finish_write(id, "", "d", None, expires, false)
+            .await
+            .unwrap()
+    );
+
+    let partial = TusRecord {
+        part: "0123456789abcdef0123456789abcdef".to_owned(),
+        concat: Concat::Partial,
+        length: 10,
+        ..record.clone()
+    };
+    assert_eq!(store.tus_insert(&partial).await.unwrap(), Inserted::New);
+    let due = |at: DateTime<Utc>| async move {
+        let mut due: Vec<String> = store
+            .tus_due(at, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|record| record.transfer_id == id)
+            .map(|record| record.part)
+            .collect();
+        due.sort();
+        due
+    };
+    assert!(due(later).await.is_empty(), "nothing expired yet");
+    assert_eq!(
+        due(early + TimeDelta::hours(25)).await,
+        [partial.part.clone()],
+        "the incomplete partial expired; the complete upload is kept"
+    );
+    assert!(
+        store
+            .stuck_uploads(early + TimeDelta::days(30), 100)
+            .await
+            .unwrap()
+            .iter()
+            .all(|stuck| *stuck != id),
+        "a resumable upload is never stuck"
+    );
+    move_to(
+        store,
+        id,
+        TransferStatus::UploadStarted,
+        TransferStatus::Failed,
+        later,
+    )
+    .await;
+    assert_eq!(
+        due(later).await,
+        ["".to_owned(), partial.part.clone()],
+        "a failed transfer's uploads all go"
+    );
+    store.tus_delete(id, &partial.part).await.unwrap();
+    store.tus_delete(id, "").await.unwrap();
+    assert!(due(later).await.is_empty());
+}
+
 async fn outbox_claims_are_leased(store: Arc<dyn FileTransferStore>) {
     drain_outbox(store.as_ref()).await;
     let mut created = Vec::new();
@@ -1678,6 +1870,7 @@ async fn conformance(store: Arc<dyn FileTransferStore>) {
     statistics_count_a_download_in_the_month_it_starts(store.as_ref()).await;
     statistics_sum_a_pairs_transfers_and_name_their_vendors(store.as_ref()).await;
     stuck_uploads(store.as_ref()).await;
+    resumable_uploads_are_claimed_once_and_recorded(store.as_ref()).await;
     outbox_claims_are_leased(store).await;
 }
 

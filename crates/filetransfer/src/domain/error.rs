@@ -178,6 +178,60 @@ pub enum FileTransferError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A resumable (tus) request refused as the tus protocol answers it.
+    #[error(transparent)]
+    Tus(#[from] TusRefusal),
+}
+
+/// Why a tus request was refused: tus's own answers, which have no Altinn code.
+#[derive(Debug, thiserror::Error)]
+pub enum TusRefusal {
+    /// `Upload-Offset` is not the upload's offset: 409.
+    #[error("Offset does not match file. File offset: {stored}. Request offset: {sent}")]
+    Offset {
+        /// The upload's durable offset.
+        stored: u64,
+        /// The request's.
+        sent: u64,
+    },
+    /// Another request is writing the upload: 423.
+    #[error("The upload is being written by another request")]
+    Busy,
+    /// The body is longer than the rest of the upload: 400.
+    #[error("The request body is longer than the upload's remaining length")]
+    TooLong,
+    /// `Upload-Checksum` does not match the request's bytes: 460.
+    #[error("Header Upload-Checksum does not match the checksum of the file")]
+    ChecksumMismatch,
+    /// A final upload names a partial upload of another transfer, or none: 400.
+    #[error("Partial upload {partial} does not belong to file transfer {transfer}.")]
+    ForeignPartial {
+        /// The partial upload named.
+        partial: String,
+        /// The transfer.
+        transfer: String,
+    },
+    /// A final upload names a partial upload that is not complete: 400.
+    #[error("Partial upload {0} is not ready for concatenation.")]
+    PartialNotReady(String),
+    /// A final upload names no partial upload: 400.
+    #[error("Header Upload-Concat: Header is invalid. A final upload must name its partial uploads")]
+    NoPartials,
+}
+
+impl TusRefusal {
+    /// The status tus answers with.
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::Offset { .. } => StatusCode::CONFLICT,
+            Self::Busy => StatusCode::LOCKED,
+            // 460 is tus's own "Checksum Mismatch".
+            Self::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::TooLong | Self::ForeignPartial { .. } | Self::PartialNotReady(_) | Self::NoPartials => {
+                StatusCode::BAD_REQUEST
+            }
+        }
+    }
 }
 
 impl FileTransferError {
@@ -224,7 +278,9 @@ impl FileTransferError {
             ServiceOwnerAlreadyExists => 7002,
             ServiceOwnerNotInitialized => 7003,
             ServiceOwnerNotFound => 7004,
-            Invalid(_) | Upstream(_) | Storage(_) | StorageFull | Store(_) => return None,
+            Invalid(_) | Upstream(_) | Storage(_) | StorageFull | Store(_) | Tus(_) => {
+                return None;
+            }
         })
     }
 
@@ -244,6 +300,7 @@ impl FileTransferError {
             Upstream(problem) => problem.status_code(),
             Storage(_) | Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            Tus(refusal) => refusal.status(),
             _ => StatusCode::BAD_REQUEST,
         }
     }

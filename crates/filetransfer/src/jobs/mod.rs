@@ -1,7 +1,8 @@
 //! The lifecycle jobs every file-transfer replica runs on an interval: [`purge`] (time to live,
 //! and all recipients confirmed plus the grace period), [`stuck`] (uploads that stopped, and
 //! processing that never got a verdict), [`leases`] (uploads whose process died: their lease
-//! lapsed) and [`bytes`] (deleting what purged and failed transfers left in storage).
+//! lapsed), [`bytes`] (deleting what purged and failed transfers left in storage) and [`tus`]
+//! (resumable uploads that expired or whose transfer failed).
 //!
 //! No job state lives in memory: what is due is read from the database each round, and a due
 //! transfer is taken under its row lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write gate
@@ -21,6 +22,7 @@ pub mod bytes;
 pub mod leases;
 pub mod purge;
 pub mod stuck;
+pub mod tus;
 
 use std::sync::Arc;
 
@@ -46,6 +48,8 @@ pub struct Report {
     pub abandoned: usize,
     /// Transfers whose leftover bytes the sweep deleted.
     pub swept: usize,
+    /// Resumable uploads removed (expired, or of failed transfers).
+    pub resumable: usize,
 }
 
 /// The lifecycle jobs over one store and storage.
@@ -98,6 +102,7 @@ impl Lifecycle {
             failed: stuck::run(self).await?,
             abandoned: leases::run(self).await?,
             swept: bytes::run(self).await?,
+            resumable: tus::run(self).await?,
         })
     }
 

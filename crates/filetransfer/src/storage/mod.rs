@@ -24,6 +24,7 @@
 //! removed by [`Storage::remove_abandoned`] at start-up.
 
 mod multipart;
+mod resumable;
 mod staged;
 
 use std::fmt::Display;
@@ -48,6 +49,8 @@ use object_store::{
 };
 use tokio::sync::mpsc;
 use uuid::Uuid;
+
+pub use resumable::{AppendError, Appended, Expected, Resumable};
 
 /// Parts being written to S3 at once, besides the one filling; each holds one part's bytes.
 const PARTS_IN_FLIGHT: usize = 1;
@@ -470,11 +473,20 @@ impl Storage {
         transfer: Uuid,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
+        self.read_key(&key(transfer), range).await
+    }
+
+    /// Streams `range` (the whole object when `None`) of the object at `key`.
+    async fn read_key(
+        &self,
+        key: &Path,
+        range: Option<Range<u64>>,
+    ) -> Result<BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
         let options = GetOptions {
             range: range.map(GetRange::Bounded),
             ..GetOptions::default()
         };
-        let result = self.store.get_opts(&key(transfer), options).await?;
+        let result = self.store.get_opts(key, options).await?;
         Ok(match result.payload {
             // object_store reads local files 8 KiB at a time; larger reads ahead are much faster.
             GetResultPayload::File(file, _) => read_file(file, result.range),

@@ -55,6 +55,39 @@ impl Multiparts {
         })
     }
 
+    /// Uploads part `index` (from 0) of the upload `id` to `key`; the part's id.
+    pub(super) async fn put_part(
+        &self,
+        key: &Path,
+        id: &str,
+        index: usize,
+        data: PutPayload,
+    ) -> object_store::Result<String> {
+        let part = self
+            .store
+            .put_part(&self.full(key), &id.to_owned(), index, data)
+            .await?;
+        Ok(part.content_id)
+    }
+
+    /// Completes the upload `id` to `key` from the parts with `part_ids`, in order.
+    pub(super) async fn complete(
+        &self,
+        key: &Path,
+        id: &str,
+        part_ids: &[String],
+    ) -> object_store::Result<PutResult> {
+        let parts = part_ids
+            .iter()
+            .map(|content_id| PartId {
+                content_id: content_id.clone(),
+            })
+            .collect();
+        self.store
+            .complete_multipart(&self.full(key), &id.to_owned(), parts)
+            .await
+    }
+
     /// Aborts the upload `id` to `key`, deleting the parts written.
     pub(super) async fn abort(&self, key: &Path, id: &str) -> object_store::Result<()> {
         self.store

@@ -21,9 +21,9 @@ use uuid::Uuid;
 use super::ABANDONED_AFTER;
 
 /// Chunks queued for the writer thread ahead of it.
-const WRITE_QUEUE: usize = 4;
+pub(super) const WRITE_QUEUE: usize = 4;
 /// Bytes written between flushes to the disk.
-const FLUSH_BYTES: u64 = 4 * 1024 * 1024;
+pub(super) const FLUSH_BYTES: u64 = 4 * 1024 * 1024;
 /// Ending of staging files' names; nothing is read under such a name.
 const STAGING_SUFFIX: &str = ".upload";
 
@@ -121,7 +121,7 @@ fn write(
 
 /// Has the disk start writing `range` of `file`, without waiting for it.
 #[cfg(target_os = "linux")]
-fn start_writeback(file: &File, range: std::ops::Range<u64>) -> std::io::Result<()> {
+pub(super) fn start_writeback(file: &File, range: std::ops::Range<u64>) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let (Ok(offset), Ok(length)) = (
         libc::off64_t::try_from(range.start),
@@ -148,7 +148,7 @@ fn start_writeback(file: &File, range: std::ops::Range<u64>) -> std::io::Result<
 
 /// Flushes what was written so far (no way to start writeback alone here).
 #[cfg(not(target_os = "linux"))]
-fn start_writeback(file: &File, _range: std::ops::Range<u64>) -> std::io::Result<()> {
+pub(super) fn start_writeback(file: &File, _range: std::ops::Range<u64>) -> std::io::Result<()> {
     file.sync_data()
 }
 

@@ -10,6 +10,7 @@
 
 mod outbox;
 mod sql;
+pub mod tus;
 
 pub mod postgres;
 pub mod sqlite;
@@ -260,7 +261,7 @@ pub struct OutboxRecord {
 
 /// What the file-transfer service persists.
 #[async_trait]
-pub trait FileTransferStore: Send + Sync + 'static {
+pub trait FileTransferStore: tus::TusStore + Send + Sync + 'static {
     /// Creates a transfer (Initialized), its recipients (Initialized), their first history rows
     /// and the events' outbox rows in one transaction.
     async fn create(

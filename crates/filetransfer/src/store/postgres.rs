@@ -6,6 +6,7 @@ use broker_common::db::WriteGate;
 
 use super::StoreError;
 use super::sql::file_transfer_store_impl;
+use super::tus::tus_store_impl;
 
 /// The file-transfer store on PostgreSQL.
 #[derive(Clone)]
@@ -37,3 +38,5 @@ file_transfer_store_impl!(
     super::sql::DUE_STUCK_POSTGRES,
     super::sql::DUE_ABANDONED_POSTGRES
 );
+
+tus_store_impl!(PostgresFileTransferStore);

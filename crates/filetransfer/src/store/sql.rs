@@ -172,8 +172,12 @@ pub(super) const SEARCH: SearchStatements = SearchStatements {
     status_ascending: search!("t.status_changed", "ASC"),
     status_descending: search!("t.status_changed", "DESC"),
 };
+/// Resumable uploads are left out: they expire after their last request instead.
 pub(super) const STUCK_UPLOADS: &str = "SELECT id FROM file_transfers
-     WHERE status = 'UploadStarted' AND upload_started < $1 ORDER BY upload_started LIMIT $2";
+     WHERE status = 'UploadStarted' AND upload_started < $1
+       AND NOT EXISTS (SELECT 1 FROM upload_leases l
+                       WHERE l.transfer_id = file_transfers.id AND l.holder = 'tus')
+     ORDER BY upload_started LIMIT $2";
 
 /// Transfers due for purging at `$1` (Unix ms), at most `$2`: expired ones (never uploaded,
 /// published or all confirmed; uploads under way are the stuck job's), and fully confirmed ones
@@ -194,12 +198,15 @@ macro_rules! due_purge {
     };
 }
 /// Uploads started before `$1` still in UploadStarted, and transfers in UploadProcessing since
-/// before `$3`, at most `$2`.
+/// before `$3`, at most `$2`. A resumable (tus) upload is not stuck for taking long: it expires
+/// a while after its last PATCH instead (its lease, held by `tus`, slides with each).
 macro_rules! due_stuck {
     ($lock:literal) => {
         concat!(
             "SELECT id FROM file_transfers
-             WHERE (status = 'UploadStarted' AND upload_started < $1)
+             WHERE (status = 'UploadStarted' AND upload_started < $1
+                    AND NOT EXISTS (SELECT 1 FROM upload_leases l
+                                    WHERE l.transfer_id = file_transfers.id AND l.holder = 'tus'))
                 OR (status = 'UploadProcessing' AND status_changed < $3)
              ORDER BY status_changed LIMIT $2 ",
             $lock
@@ -321,7 +328,7 @@ pub(super) const MONTHLY_STATISTICS: &str = "WITH
      GROUP BY resource_id, sender, recipient, sender_vendor, recipient_vendor";
 
 /// A stored value that must parse, or the row is corrupt.
-fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
+pub(super) fn stored<T, E: Display>(what: &str, result: Result<T, E>) -> Result<T, StoreError> {
     result.map_err(|error| StoreError::Corrupt(format!("{what}: {error}")))
 }
 
@@ -330,7 +337,7 @@ pub(super) fn millis(time: DateTime<Utc>) -> i64 {
     time.timestamp_millis()
 }
 
-fn time(what: &str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(what: &str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
     DateTime::from_timestamp_millis(millis)
         .ok_or_else(|| StoreError::Corrupt(format!("{what}: {millis} is out of range")))
 }
@@ -344,7 +351,7 @@ pub(super) fn to_i64(what: &str, value: u64) -> Result<i64, StoreError> {
     stored(what, i64::try_from(value))
 }
 
-fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
+pub(super) fn to_u64(what: &str, value: i64) -> Result<u64, StoreError> {
     stored(what, u64::try_from(value))
 }
 

@@ -8,6 +8,7 @@ use broker_common::db::WriteGate;
 
 use super::StoreError;
 use super::sql::file_transfer_store_impl;
+use super::tus::tus_store_impl;
 
 /// The file-transfer store on SQLite.
 #[derive(Clone)]
@@ -39,3 +40,5 @@ file_transfer_store_impl!(
     super::sql::DUE_STUCK_SQLITE,
     super::sql::DUE_ABANDONED_SQLITE
 );
+
+tus_store_impl!(SqliteFileTransferStore);
