@@ -10,7 +10,7 @@
 #   BENCH_ONLY="tokens load" scripts/bench.sh
 #
 # Settings (environment): BENCH_REPEATS (3; 1 when quick), BENCH_ONLY (benchmarks, in order:
-# anchors tokens authorize upload download load events), BENCH_STORES ("embedded postgres";
+# anchors tokens authorize upload download tus load events), BENCH_STORES ("embedded postgres";
 # postgres is dropped when PostgreSQL or RabbitMQ cannot be had), BENCH_POSTGRES_URL
 # (postgres://postgres@127.0.0.1:5432/postgres), BENCH_AMQP_URL (amqp://guest:guest@127.0.0.1:5672/%2f),
 # NGINX_BIN, BENCH_NO_BUILD (set: run what target/release already holds), and the benchmarks'
@@ -29,6 +29,7 @@ quick=${BENCH_QUICK:-}
 if [[ -n $quick ]]; then
   repeats=${BENCH_REPEATS:-1}
   export BENCH_UPLOAD_BYTES=${BENCH_UPLOAD_BYTES:-$((128 << 20))}
+  export BENCH_TUS_BYTES=${BENCH_TUS_BYTES:-1GiB}
   export BENCH_DOWNLOAD_BYTES=${BENCH_DOWNLOAD_BYTES:-$((128 << 20))}
   export BENCH_LOAD_SECONDS=${BENCH_LOAD_SECONDS:-3}
   export BENCH_CLIENTS=${BENCH_CLIENTS:-20}
@@ -39,7 +40,7 @@ if [[ -n $quick ]]; then
 else
   repeats=${BENCH_REPEATS:-3}
 fi
-benches=${BENCH_ONLY:-anchors tokens authorize upload download load events}
+benches=${BENCH_ONLY:-anchors tokens authorize upload download tus load events}
 stores=${BENCH_STORES:-embedded postgres}
 postgres_url=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 amqp_url=${BENCH_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
@@ -152,8 +153,8 @@ for repeat in $(seq "$repeats"); do
   for bench in $benches; do
     case $bench in
       anchors) run anchors machine "$repeat" ;;
-      # The upload and download benchmarks run on the embedded stores only.
-      upload | download)
+      # The upload, download and tus benchmarks run on the embedded stores only.
+      upload | download | tus)
         if [[ " $stores " == *" embedded "* ]]; then run "$bench" embedded "$repeat"; fi
         ;;
       *) for store in $stores; do run "$bench" "$store" "$repeat"; done ;;

@@ -43,6 +43,8 @@ on_each_database! {
                 // An operation it cannot generate is a document that does not say what its
                 // client should send or expect.
                 .arg("--fail-on-warning")
+                .arg("--config")
+                .arg(client_dir().join("openapi-python-client.yaml"))
                 .arg("--path")
                 .arg(&document)
                 .arg("--output-path")

@@ -149,23 +149,106 @@ pub fn test_file(dir: &std::path::Path, size: u64) -> std::path::PathBuf {
     ));
     let mut file =
         std::io::BufWriter::new(std::fs::File::create(&path).expect("creating the test file"));
-    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut state = PSEUDO_RANDOM_SEED;
     let mut block = vec![0u8; 8 << 20];
     let mut left = size;
     while left > 0 {
-        for word in block.chunks_exact_mut(8) {
-            // xorshift64: fast, and defeats any compression on the way.
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            word.copy_from_slice(&state.to_le_bytes());
-        }
+        fill_pseudo_random(&mut state, &mut block);
         let n = left.min(block.len() as u64) as usize;
         file.write_all(&block[..n]).expect("writing the test file");
         left -= n as u64;
     }
     file.flush().expect("flushing the test file");
     path
+}
+
+/// Where the kit's pseudo-random data starts ([`fill_pseudo_random`]).
+const PSEUDO_RANDOM_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Fills `block` (whole 8-byte words; a shorter tail stays as it is) with xorshift64 output
+/// from `state`, which moves on: fast, and it defeats any compression on the way.
+pub fn fill_pseudo_random(state: &mut u64, block: &mut [u8]) {
+    for word in block.chunks_exact_mut(8) {
+        *state ^= *state << 13;
+        *state ^= *state >> 7;
+        *state ^= *state << 17;
+        word.copy_from_slice(&state.to_le_bytes());
+    }
+}
+
+/// A request body of `len` bytes that needs no file: one pseudo-random 1 MiB block, made once
+/// per process, repeated, read from `offset` of that endless stream on (so bodies sent at
+/// consecutive offsets join into one). Each piece is a shared slice of the block, so the
+/// client copies nothing and leaves the CPUs to the server.
+pub fn generated_body(len: u64, offset: u64) -> reqwest::Body {
+    static BLOCK: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let block = BLOCK
+        .get_or_init(|| {
+            let mut block = vec![0u8; 1 << 20];
+            let mut state = PSEUDO_RANDOM_SEED;
+            fill_pseudo_random(&mut state, &mut block);
+            block.into()
+        })
+        .clone();
+    let block_len = block.len() as u64;
+    let pieces = futures::stream::unfold((offset, offset + len), move |(at, end)| {
+        let block = block.clone();
+        async move {
+            if at >= end {
+                return None;
+            }
+            let start = at % block_len;
+            let n = (block_len - start).min(end - at);
+            let piece = block.slice(start as usize..(start + n) as usize);
+            Some((Ok::<_, std::io::Error>(piece), (at + n, end)))
+        }
+    });
+    reqwest::Body::wrap_stream(pieces)
+}
+
+/// A size setting from the environment: bytes, or a number with `KiB`, `MiB` or `GiB`
+/// (`BENCH_TUS_BYTES=2GiB`); `default` when unset. Panics on anything else, so a typo never
+/// starts a run of the wrong size.
+pub fn byte_setting(name: &str, default: u64) -> u64 {
+    let Ok(text) = std::env::var(name) else {
+        return default;
+    };
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, ""), |at| text.split_at(at));
+    let scale: u64 = match unit.trim() {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => 0,
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .filter(|bytes| *bytes > 0)
+        .unwrap_or_else(|| {
+            panic!("{name}={text} is not a size: bytes, or a whole number with KiB, MiB or GiB")
+        })
+}
+
+/// Bytes free for an unprivileged user on the file system holding `dir`.
+pub fn free_bytes(dir: &std::path::Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|error| std::io::Error::new(std::io::ErrorKind::InvalidInput, error))?;
+    // SAFETY: statvfs reads the NUL-terminated path and writes only the struct passed, which
+    // is plain data that any bit pattern (zeroes here) is valid for.
+    let stats = unsafe {
+        let mut stats: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(path.as_ptr(), &raw mut stats) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        stats
+    };
+    Ok(stats.f_bavail * stats.f_frsize)
 }
 
 /// The disk anchor: buffered writes of `size` bytes to a new file under `dir`, then `fsync`;
@@ -404,6 +487,41 @@ impl RssSampler {
     pub fn stop(self) -> Vec<(f64, u64)> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
+    }
+}
+
+/// A process's peak memory growth during some work: its VmRSS just before, sampled every
+/// 10 ms by an [`RssSampler`], and its VmHWM (the kernel's exact peak), which settles the
+/// peak whenever it rose during the work (a spike between two samples included).
+pub struct MemoryWatch {
+    pid: u32,
+    rss_before: u64,
+    hwm_before: u64,
+    sampler: RssSampler,
+}
+
+impl MemoryWatch {
+    /// Starts watching `pid`.
+    pub fn start(pid: u32) -> Self {
+        Self {
+            pid,
+            rss_before: proc_kib(pid, "VmRSS"),
+            hwm_before: proc_kib(pid, "VmHWM"),
+            sampler: RssSampler::start(pid),
+        }
+    }
+
+    /// Stops watching; the peak growth over the RSS before, in KiB, and the RSS samples.
+    pub fn stop(self) -> (u64, Vec<(f64, u64)>) {
+        let hwm_after = proc_kib(self.pid, "VmHWM");
+        let samples = self.sampler.stop();
+        // An unmoved high-water mark was set before the work (start-up), so it says nothing.
+        let peak = if hwm_after > self.hwm_before {
+            hwm_after.max(peak_kib(&samples))
+        } else {
+            peak_kib(&samples)
+        };
+        (peak.saturating_sub(self.rss_before), samples)
     }
 }
 

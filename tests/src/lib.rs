@@ -24,8 +24,10 @@
 //! - [`raw_http`]: raw TCP connections and hand-written requests to the gateway, and the
 //!   process's memory, for tests of the listener's limits;
 //! - [`python`]: the pinned Python tools some tests drive (generated client, schemathesis);
+//! - [`node`]: the pinned Node.js packages some tests drive (tus-js-client), installed on first use;
 //! - [`servers`]: private PostgreSQL and RabbitMQ servers a fault test may restart;
-//! - [`s3_proxy`]: a TCP proxy that makes S3 unavailable on demand.
+//! - [`s3_proxy`]: a TCP proxy that makes S3 unavailable on demand;
+//! - [`tus`]: a tus 1.0 client spoken by hand (create, HEAD, PATCH, terminate).
 //!
 //! The tests run the `brokerd` binary next to the test executable (`target/debug/brokerd`), so
 //! build it first: `cargo build -p brokerd && cargo test -p broker-tests`. `cargo test
@@ -44,6 +46,7 @@ pub mod events;
 pub mod issuer;
 pub mod keys;
 pub mod nginx;
+pub mod node;
 pub mod python;
 pub mod raw_http;
 pub mod reply;
@@ -52,6 +55,7 @@ pub mod s3_proxy;
 pub mod scenario;
 pub mod servers;
 pub mod sockets;
+pub mod tus;
 pub mod webhook;
 
 pub use amqp::amqp_url;

@@ -1,5 +1,8 @@
 //! A typed client of the broker's public HTTP API. Every unsuccessful answer becomes a
 //! [`CliError`] here (problem, OAuth error or transport failure), so commands only see results.
+//! The tus requests of resumable uploads are in [`tus`].
+
+pub mod tus;
 
 use std::time::Duration;
 
@@ -142,12 +145,19 @@ impl Api {
     fn check(&self, error: &CliError) {
         let refused = match error {
             CliError::Problem(problem) => problem.status == StatusCode::UNAUTHORIZED.as_u16(),
-            CliError::Refused { status, .. } => *status == StatusCode::UNAUTHORIZED,
+            CliError::Refused { status, .. } | CliError::Tus { status, .. } => {
+                *status == StatusCode::UNAUTHORIZED
+            }
             _ => false,
         };
         if refused {
             auth::forget(&self.token);
         }
+    }
+
+    /// Whether the token is about to expire, so a long upload should get a new one first.
+    pub fn token_expiring(&self) -> bool {
+        !self.token.usable(auth::now())
     }
 
     async fn json<T: DeserializeOwned>(&self, request: RequestBuilder) -> Result<T, CliError> {

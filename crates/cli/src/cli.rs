@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::size::ByteSize;
+
 /// Send and receive files through a Broker (Altinn 3 Broker API) as a sender or recipient.
 #[derive(Debug, Parser)]
 #[command(name = "broker", version)]
@@ -62,7 +64,7 @@ pub enum Command {
         #[arg(long = "scope")]
         scopes: Vec<String>,
     },
-    /// Send a file: initialize the transfer, then upload it.
+    /// Send a file: initialize the transfer, then upload it (resumably with tus above a size).
     Send(SendArgs),
     /// The published transfers waiting for you as a recipient.
     Inbox {
@@ -157,10 +159,10 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// The resource.
-    #[arg(long)]
-    pub resource: String,
+    #[arg(long, required_unless_present = "resume")]
+    pub resource: Option<String>,
     /// A recipient, `0192:<orgnr>` or `<orgnr>` (repeatable).
-    #[arg(long = "recipient", required = true)]
+    #[arg(long = "recipient", required_unless_present = "resume")]
     pub recipients: Vec<String>,
     /// A property `key=value` (repeatable).
     #[arg(long = "property", value_parser = parse_property)]
@@ -171,6 +173,25 @@ pub struct SendArgs {
     /// Wait until the transfer is published (or fails).
     #[arg(long)]
     pub wait: bool,
+    /// Resume the interrupted upload of this transfer (its id, as `send` printed it) from
+    /// where the broker's copy ends, instead of initializing a new one.
+    #[arg(
+        long,
+        value_name = "FILE_TRANSFER_ID",
+        conflicts_with_all = ["resource", "recipients", "properties", "reference"]
+    )]
+    pub resume: Option<String>,
+    /// Upload files above this size resumably with tus (`64MiB`, `1GiB`, bytes; default: the
+    /// profile's `tus_threshold`, else 64MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub tus_threshold: Option<ByteSize>,
+    /// Bytes per tus request (default: the profile's `tus_chunk_size`, else 32MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub tus_chunk_size: Option<ByteSize>,
+    /// Send each tus request's MD5 (`Upload-Checksum`), so a damaged chunk is sent again
+    /// rather than failing the whole transfer at its end; costs throughput.
+    #[arg(long)]
+    pub tus_checksum: bool,
     /// The file.
     pub file: PathBuf,
 }
@@ -251,6 +272,45 @@ mod tests {
         assert_eq!(parse_property("a=b=c"), Ok(("a".into(), "b=c".into())));
         assert!(parse_property("=x").is_err());
         assert!(parse_property("nothing").is_err());
+    }
+
+    #[test]
+    fn a_resumed_send_needs_only_the_id_and_the_file() {
+        let parsed = Cli::try_parse_from(["broker", "send", "--resume", "id", "big.bin"])
+            .expect("--resume stands in for the resource and recipients");
+        let Command::Send(args) = parsed.command else {
+            panic!("not send: {parsed:?}");
+        };
+        assert_eq!(args.resume.as_deref(), Some("id"));
+        assert!(Cli::try_parse_from(["broker", "send", "big.bin"]).is_err());
+        let both = [
+            "broker",
+            "send",
+            "--resume",
+            "id",
+            "--resource",
+            "r",
+            "big.bin",
+        ];
+        assert!(Cli::try_parse_from(both).is_err());
+        let sized = [
+            "broker",
+            "send",
+            "--resource",
+            "r",
+            "--recipient",
+            "1",
+            "--tus-threshold",
+            "1MiB",
+            "--tus-chunk-size",
+            "256KiB",
+            "big.bin",
+        ];
+        let Command::Send(args) = Cli::try_parse_from(sized).expect("sizes").command else {
+            panic!("not send");
+        };
+        assert_eq!(args.tus_threshold, Some(ByteSize(1 << 20)));
+        assert_eq!(args.tus_chunk_size, Some(ByteSize(256 << 10)));
     }
 
     #[test]

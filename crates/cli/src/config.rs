@@ -11,9 +11,16 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CliError;
+use crate::size::ByteSize;
 
 /// The variable naming the configuration file.
 pub const CONFIG_VAR: &str = "BROKER_CLI_CONFIG";
+/// Files above this size are sent with tus, so an interrupted send can be resumed; below it one
+/// request is simpler and loses little when it must be repeated.
+pub const DEFAULT_TUS_THRESHOLD: ByteSize = ByteSize(64 << 20);
+/// Bytes per tus PATCH: large enough that per-request costs vanish, small enough that a retried
+/// request repeats little.
+pub const DEFAULT_TUS_CHUNK_SIZE: ByteSize = ByteSize(32 << 20);
 
 /// The configuration file's contents.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +52,12 @@ pub struct Profile {
     /// The scopes `token` asks for when none are given; by default the broker scopes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// `send` uses tus for files above this size (default [`DEFAULT_TUS_THRESHOLD`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tus_threshold: Option<ByteSize>,
+    /// Bytes per tus PATCH (default [`DEFAULT_TUS_CHUNK_SIZE`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tus_chunk_size: Option<ByteSize>,
 }
 
 /// Values from flags and the environment that override (or replace) a profile's.
@@ -135,6 +148,10 @@ impl Profile {
                 "no {what}: add a profile (`broker profile add`) or pass {flag}"
             ))
         };
+        let (tus_threshold, tus_chunk_size) = base
+            .as_ref()
+            .map(|p| (p.tus_threshold, p.tus_chunk_size))
+            .unwrap_or_default();
         let (url, client_id, org, key_file, kid, scopes) = match base {
             Some(p) => (
                 Some(p.url),
@@ -169,6 +186,8 @@ impl Profile {
                 .ok_or_else(|| missing("key file", "--key-file"))?,
             kid,
             scopes,
+            tus_threshold,
+            tus_chunk_size,
         };
         profile.validate()?;
         Ok(profile)
@@ -189,6 +208,16 @@ impl Profile {
     /// The base URL without a trailing slash, so paths can be appended.
     pub fn base_url(&self) -> &str {
         self.url.trim_end_matches('/')
+    }
+
+    /// The size above which `send` uses tus.
+    pub fn tus_threshold(&self) -> ByteSize {
+        self.tus_threshold.unwrap_or(DEFAULT_TUS_THRESHOLD)
+    }
+
+    /// The bytes per tus PATCH.
+    pub fn tus_chunk_size(&self) -> ByteSize {
+        self.tus_chunk_size.unwrap_or(DEFAULT_TUS_CHUNK_SIZE)
     }
 }
 
@@ -212,6 +241,8 @@ org = "310000000"
 key_file = "recipient.pem"
 kid = "key-1"
 scopes = ["altinn:broker.read"]
+tus_threshold = "1GiB"
+tus_chunk_size = 8388608
 "#;
 
     #[test]
@@ -227,6 +258,10 @@ scopes = ["altinn:broker.read"]
             recipient.scopes,
             Some(vec!["altinn:broker.read".to_owned()])
         );
+        assert_eq!(recipient.tus_threshold(), ByteSize(1 << 30));
+        assert_eq!(recipient.tus_chunk_size(), ByteSize(8 << 20));
+        assert_eq!(profile.tus_threshold(), DEFAULT_TUS_THRESHOLD);
+        assert_eq!(profile.tus_chunk_size(), DEFAULT_TUS_CHUNK_SIZE);
     }
 
     #[test]

@@ -52,6 +52,31 @@ pub enum CliError {
         /// The challenge's `error_description`, or what the status means for this client.
         reason: Option<String>,
     },
+    /// The broker refused a tus request; tus servers say why in plain text, not as a problem.
+    #[error("{message} ({status})")]
+    Tus {
+        /// The HTTP status.
+        status: StatusCode,
+        /// The answer's text, or what the status means when it had none (HEAD).
+        message: String,
+    },
+    /// A resumable upload stopped before its end; the broker keeps what arrived.
+    #[error(
+        "{cause}; the upload stopped at byte {offset} of {length}: resume it with \
+         `broker send --resume {id} {}`", file.display()
+    )]
+    Interrupted {
+        /// The transfer.
+        id: String,
+        /// The file being sent.
+        file: PathBuf,
+        /// The bytes the broker had when it stopped, as far as this client knows.
+        offset: u64,
+        /// The file's length.
+        length: u64,
+        /// Why it stopped.
+        cause: Box<CliError>,
+    },
     /// The broker answered something this client does not understand.
     #[error("unexpected answer from the broker ({status}): {body}")]
     Unexpected {
@@ -90,11 +115,17 @@ impl CliError {
             Self::Config(_) | Self::Io { .. } | Self::Key(_) | Self::Target(_) => 2,
             Self::Connection(_) => 3,
             Self::Problem(problem) if problem.status >= 500 => 3,
-            Self::Unexpected { status, .. } if status.is_server_error() => 3,
+            Self::Unexpected { status, .. } | Self::Tus { status, .. }
+                if status.is_server_error() =>
+            {
+                3
+            }
+            Self::Interrupted { cause, .. } => cause.exit_code(),
             Self::Problem(_)
             | Self::OAuth { .. }
             | Self::Refused { .. }
-            | Self::Unexpected { .. } => 4,
+            | Self::Unexpected { .. }
+            | Self::Tus { .. } => 4,
             Self::Integrity(_) | Self::TransferFailed { .. } => 5,
         }
     }
@@ -105,10 +136,21 @@ impl CliError {
             "error": self.to_string(),
             "exitCode": self.exit_code(),
         });
-        if let Self::Problem(problem) = self {
-            value["status"] = problem.status.into();
-            value["code"] = problem.code.clone().into();
-            value["traceId"] = problem.trace_id.clone().into();
+        match self {
+            Self::Problem(problem) => {
+                value["status"] = problem.status.into();
+                value["code"] = problem.code.clone().into();
+                value["traceId"] = problem.trace_id.clone().into();
+            }
+            Self::Tus { status, .. } => value["status"] = status.as_u16().into(),
+            Self::Interrupted {
+                id, offset, length, ..
+            } => {
+                value["fileTransferId"] = id.as_str().into();
+                value["offset"] = (*offset).into();
+                value["length"] = (*length).into();
+            }
+            _ => {}
         }
         value
     }
@@ -325,6 +367,29 @@ mod tests {
             "unexpected answer from the broker (502 Bad Gateway): <html>bad gateway</html>"
         );
         assert_eq!(error.exit_code(), 3);
+    }
+
+    #[test]
+    fn an_interrupted_upload_says_how_to_resume() {
+        let error = CliError::Interrupted {
+            id: "a1".to_owned(),
+            file: "big.bin".into(),
+            offset: 10,
+            length: 30,
+            cause: Box::new(CliError::Tus {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "Service Unavailable".to_owned(),
+            }),
+        };
+        assert_eq!(
+            error.to_string(),
+            "Service Unavailable (503 Service Unavailable); the upload stopped at byte 10 of 30: \
+             resume it with `broker send --resume a1 big.bin`"
+        );
+        assert_eq!(error.exit_code(), 3, "the cause's exit code");
+        let json = error.to_json();
+        assert_eq!(json["fileTransferId"], "a1");
+        assert_eq!(json["offset"], 10);
     }
 
     #[test]

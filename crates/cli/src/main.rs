@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod party;
 mod progress;
+mod size;
 
 use std::process::ExitCode;
 

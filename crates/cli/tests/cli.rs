@@ -4,15 +4,29 @@
 //! truncated partial file), confirm it, and watch its events — all as a user's shell would.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
-use broker_tests::scenario::{RECIPIENT, RESOURCE, SENDER, pattern};
+use broker_tests::raw_http::gateway_addr;
+use broker_tests::s3_proxy::TcpProxy;
+use broker_tests::scenario::{RECIPIENT, RESOURCE, SENDER, md5_hex, pattern};
+use broker_tests::tus::{TusClient, upload_offset, upload_path};
 use broker_tests::{Database, Scenario};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
 
 /// How long events may take from the transfer to the pull.
 const EVENTS_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a tus send may take to store the bytes a test waits for.
+const TUS_TIMEOUT: Duration = Duration::from_secs(60);
+/// The tus threshold and chunk size of the tus stories: many small PATCHes, so a send is under
+/// way long enough to be interrupted.
+const TUS_CHUNK: &str = "1MiB";
+/// The file of the tus stories, in chunks of [`TUS_CHUNK`] and a short last one.
+const TUS_FILE_LEN: usize = (40 << 20) + 12_345;
+/// How much of it the broker stores before the stories cut the sender off.
+const TUS_CUT_AT: u64 = 4 << 20;
 
 /// The `broker` binary with its own configuration directory.
 struct Shell {
@@ -30,8 +44,8 @@ impl Shell {
         self.dir.path().join(name)
     }
 
-    /// Runs `broker args…` and returns what it did, whatever the outcome.
-    async fn run(&self, args: &[&str]) -> Output {
+    /// `broker args…` in this shell's directory, with its configuration.
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_broker"));
         for (name, _) in std::env::vars() {
             // Only this test's configuration counts, not the developer's.
@@ -42,10 +56,23 @@ impl Shell {
         command
             .env("BROKER_CLI_CONFIG", self.path("config/config.toml"))
             .current_dir(self.dir.path())
-            .args(args)
-            .output()
-            .await
-            .expect("running broker")
+            .args(args);
+        command
+    }
+
+    /// Runs `broker args…` and returns what it did, whatever the outcome.
+    async fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().await.expect("running broker")
+    }
+
+    /// Starts `broker args…` with its output piped, for a test that interrupts it.
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("starting broker")
     }
 
     /// Runs `broker --json args…`, which must succeed, and parses its one line of output.
@@ -114,6 +141,82 @@ impl Shell {
             .await;
         assert_eq!(saved["profile"]["org"], org);
     }
+}
+
+/// A tus send of `file` through `proxy`, started in `shell`; returns the process and the id it
+/// announced on stderr before uploading.
+async fn tus_send(shell: &Shell, proxy: &TcpProxy, file: &str, more: &[&str]) -> (Child, String) {
+    let endpoint = proxy.endpoint();
+    let mut args = vec![
+        "--json",
+        "--url",
+        &endpoint,
+        "send",
+        "--resource",
+        RESOURCE,
+        "--recipient",
+        RECIPIENT,
+        "--tus-threshold",
+        TUS_CHUNK,
+        "--tus-chunk-size",
+        TUS_CHUNK,
+    ];
+    args.extend_from_slice(more);
+    args.push(file);
+    let mut child = shell.spawn(&args);
+    let stderr = child.stderr.take().expect("piped stderr");
+    let mut lines = BufReader::new(stderr).lines();
+    let line = lines
+        .next_line()
+        .await
+        .expect("reading stderr")
+        .expect("send announces the transfer before uploading");
+    let announced: Value = serde_json::from_str(&line).expect("a JSON line");
+    let id = announced["fileTransferId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {announced}"))
+        .to_owned();
+    assert_eq!(
+        announced["resumeWith"],
+        format!("broker send --resume {id} {file}")
+    );
+    // The rest of stderr (an error, if any) is read when the test asks for the output.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, id)
+}
+
+/// Waits until the broker holds at least `at_least` bytes of transfer `id`'s upload, while
+/// `send` is still running.
+async fn until_stored(tus: &TusClient, send: &mut Child, id: &str, at_least: u64) -> u64 {
+    let deadline = Instant::now() + TUS_TIMEOUT;
+    loop {
+        let head = tus.head(&upload_path(id)).await;
+        if head.status == 200 && upload_offset(&head) >= at_least {
+            return upload_offset(&head);
+        }
+        assert!(
+            send.try_wait().expect("polling send").is_none(),
+            "the send ended before it stored {at_least} bytes"
+        );
+        assert!(Instant::now() < deadline, "no {at_least} bytes stored");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The recipient downloads transfer `id` and gets `bytes`, whose MD5 the broker shows.
+async fn assert_received(shell: &Shell, id: &str, bytes: &[u8]) {
+    let got = shell
+        .json(&["--profile", "recipient", "download", id, "-o", "got.bin"])
+        .await;
+    assert_eq!(got["checksumVerified"], true);
+    assert!(
+        read(&shell.path("got.bin")) == bytes,
+        "the downloaded bytes differ"
+    );
+    let shown = shell.json(&["show", id]).await;
+    assert_eq!(shown["checksum"], md5_hex(bytes));
+    assert_eq!(shown["fileTransferSize"], bytes.len());
+    std::fs::remove_file(shell.path("got.bin")).expect("removing the download");
 }
 
 fn read(path: &Path) -> Vec<u8> {
@@ -350,4 +453,104 @@ async fn errors_read_as_plain_words_with_exit_codes() {
     let (code, stderr) = empty.fails(&["inbox", "--resource", RESOURCE]).await;
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("broker profile add"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tus_send_goes_on_by_itself_after_its_connection_is_cut() {
+    let scenario = Scenario::start(Database::Sqlite).await;
+    let shell = Shell::new();
+    shell
+        .given_registered_profile(&scenario, "sender", SENDER)
+        .await;
+    shell
+        .given_registered_profile(&scenario, "recipient", RECIPIENT)
+        .await;
+    let bytes = pattern(TUS_FILE_LEN);
+    std::fs::write(shell.path("big.bin"), &bytes).expect("writing the file");
+    let token = shell.json(&["token"]).await["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let tus = TusClient::new(scenario.api(), &token);
+
+    // The sender's connections go through a proxy that cuts them for a moment; each chunk
+    // carries its checksum.
+    let proxy = TcpProxy::start(gateway_addr(scenario.base_url())).await;
+    let more = ["--wait", "--tus-checksum"];
+    let (mut send, id) = tus_send(&shell, &proxy, "big.bin", &more).await;
+    until_stored(&tus, &mut send, &id, TUS_CUT_AT).await;
+    proxy.pause();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.resume();
+
+    let output = send.wait_with_output().await.expect("send ends");
+    assert!(output.status.success(), "{output:?}");
+    let sent: Value = serde_json::from_slice(&output.stdout).expect("one JSON result");
+    assert_eq!(sent["fileTransferId"], id.as_str());
+    assert_eq!(sent["status"], "Published");
+    assert_eq!(sent["resumable"], true);
+    assert_eq!(sent["resumedFrom"], 0);
+    assert_eq!(tus.offset(&upload_path(&id)).await, bytes.len() as u64);
+    assert_received(&shell, &id, &bytes).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_tus_send_is_resumed_where_the_broker_stopped() {
+    let scenario = Scenario::start(Database::Sqlite).await;
+    let shell = Shell::new();
+    shell
+        .given_registered_profile(&scenario, "sender", SENDER)
+        .await;
+    shell
+        .given_registered_profile(&scenario, "recipient", RECIPIENT)
+        .await;
+    let bytes = pattern(TUS_FILE_LEN);
+    std::fs::write(shell.path("big.bin"), &bytes).expect("writing the file");
+    let token = shell.json(&["token"]).await["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let tus = TusClient::new(scenario.api(), &token);
+
+    // Halfway, the connection is cut for good and the sender killed while it waits to retry.
+    let proxy = TcpProxy::start(gateway_addr(scenario.base_url())).await;
+    let (mut send, id) = tus_send(&shell, &proxy, "big.bin", &[]).await;
+    until_stored(&tus, &mut send, &id, TUS_CUT_AT).await;
+    proxy.pause();
+    send.kill().await.expect("killing send");
+    let stopped_at = tus.offset(&upload_path(&id)).await;
+    assert!(
+        (TUS_CUT_AT..bytes.len() as u64).contains(&stopped_at),
+        "stopped at {stopped_at}"
+    );
+
+    // Another file is not taken for the interrupted one.
+    std::fs::write(shell.path("other.bin"), b"other bytes").expect("writing");
+    let (code, stderr) = shell.fails(&["send", "--resume", &id, "other.bin"]).await;
+    assert_eq!(code, 5, "{stderr}");
+    assert!(stderr.contains("is not the file of transfer"), "{stderr}");
+
+    let resumed = shell
+        .json(&[
+            "send",
+            "--resume",
+            &id,
+            "--tus-chunk-size",
+            TUS_CHUNK,
+            "--wait",
+            "big.bin",
+        ])
+        .await;
+    assert_eq!(resumed["fileTransferId"], id.as_str());
+    assert_eq!(resumed["status"], "Published");
+    let resumed_from = resumed["resumedFrom"].as_u64().expect("an offset");
+    assert!(
+        resumed_from >= stopped_at && resumed_from < bytes.len() as u64,
+        "resumed from {resumed_from}, stopped at {stopped_at}"
+    );
+    assert_received(&shell, &id, &bytes).await;
+
+    // Resuming a finished send sends nothing.
+    let again = shell.json(&["send", "--resume", &id, "big.bin"]).await;
+    assert_eq!(again["resumedFrom"], bytes.len());
 }

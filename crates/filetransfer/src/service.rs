@@ -53,8 +53,8 @@ pub const RANGED_DOWNLOAD_DEBOUNCE: chrono::TimeDelta = chrono::TimeDelta::minut
 type Result<T, E = FileTransferError> = std::result::Result<T, E>;
 
 pub use crate::scan::{NoScanner, Scanner, Verdict};
-pub use tus::{NewUpload, Patch, TusSettings};
 pub(crate) use tus::resumable;
+pub use tus::{NewUpload, Patch, TusSettings};
 
 mod tus;
 

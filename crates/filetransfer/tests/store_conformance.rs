@@ -1692,7 +1692,7 @@ async fn resumable_uploads_are_claimed_once_and_recorded(store: &dyn FileTransfe
     assert!(due(later).await.is_empty(), "nothing expired yet");
     assert_eq!(
         due(early + TimeDelta::hours(25)).await,
-        [partial.part.clone()],
+        std::slice::from_ref(&partial.part),
         "the incomplete partial expired; the complete upload is kept"
     );
     assert!(

@@ -5,6 +5,9 @@
 //! - [`Authorized`]: the same, holding one of the scopes of a route's [`Policy`], checked before
 //!   the rest of the request is read (ASP.NET authorizes before it binds) and refused as
 //!   Altinn's servers refuse: 401 with a bearer challenge or 403, no body;
+//! - [`ResumableAuthorized`]: [`Authorized`], but for the tus upload routes, whose uploads may
+//!   outlive a token: one expired less than [`TokenGrace`] ago is accepted too and forwarded
+//!   (the service accepts it only from the client that started the upload, while it runs);
 //! - [`Admin`]: the operator's admin credential, compared in constant time and forwarded so the
 //!   owning service checks it again.
 //!
@@ -13,6 +16,7 @@
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{FromRef, FromRequestParts, Request};
 use axum::middleware::Next;
@@ -130,6 +134,17 @@ impl<P> Deref for Authorized<P> {
     }
 }
 
+impl<P: Policy> Authorized<P> {
+    /// `caller`, if it holds one of `P`'s scopes.
+    fn new(caller: Authenticated) -> Result<Self, Problem> {
+        caller.require_any_scope(P::SCOPES)?;
+        Ok(Self {
+            caller,
+            policy: PhantomData,
+        })
+    }
+}
+
 impl<S, P> FromRequestParts<S> for Authorized<P>
 where
     Arc<TokenVerifier>: FromRef<S>,
@@ -142,11 +157,52 @@ where
         let caller = Authenticated::from_request_parts(parts, state)
             .await
             .map_err(refused)?;
-        caller.require_any_scope(P::SCOPES).map_err(refused)?;
-        Ok(Self {
-            caller,
-            policy: PhantomData,
-        })
+        Self::new(caller).map_err(refused)
+    }
+}
+
+/// How long after its expiry a token still opens the tus upload routes
+/// (`BROKER_TUS_TOKEN_GRACE_SECONDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenGrace(pub Duration);
+
+/// [`Authorized`] for the tus upload routes: the token may have expired less than
+/// [`TokenGrace`] ago, as Altinn lets a running upload go on past its token (the service
+/// decides whether this upload may: the same client, while it runs).
+pub struct ResumableAuthorized<P>(Authorized<P>);
+
+impl<P> Deref for ResumableAuthorized<P> {
+    type Target = Authenticated;
+
+    fn deref(&self) -> &Authenticated {
+        &self.0
+    }
+}
+
+impl<S, P> FromRequestParts<S> for ResumableAuthorized<P>
+where
+    Arc<TokenVerifier>: FromRef<S>,
+    TokenGrace: FromRef<S>,
+    S: Send + Sync,
+    P: Policy,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let caller = match parts.extensions.get::<Authenticated>().cloned() {
+            // Verified already (by the rate limiter), and unexpired.
+            Some(caller) => Ok(caller),
+            None => match bearer_token(&parts.headers) {
+                Ok(token) => Arc::<TokenVerifier>::from_ref(state)
+                    .verify_within_grace(token, TokenGrace::from_ref(state).0)
+                    .await
+                    .map(|(caller, _)| Authenticated(caller)),
+                Err(problem) => Err(problem),
+            },
+        };
+        Authorized::new(caller.map_err(refused)?)
+            .map(Self)
+            .map_err(refused)
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use broker_common::config::Setting;
 use serde::{Deserialize, Serialize};
 
+use crate::auth::TokenGrace;
 use crate::rate_limit::{RateLimitError, RateLimits};
 
 /// Settings of the gateway's listener and rate limits.
@@ -36,6 +37,8 @@ pub struct GatewayConfig {
     pub http_drain_seconds: u64,
     /// Per-client rate limits (`altinn`, or `operation=N/min,…`); empty for none.
     pub rate_limits: String,
+    /// Seconds after its expiry a token still opens the tus upload routes.
+    pub tus_token_grace_seconds: u64,
 }
 
 impl Default for GatewayConfig {
@@ -52,6 +55,7 @@ impl Default for GatewayConfig {
             http_h2_keep_alive_timeout_seconds: 20,
             http_drain_seconds: 30,
             rate_limits: String::new(),
+            tus_token_grace_seconds: 24 * 60 * 60,
         }
     }
 }
@@ -111,6 +115,11 @@ impl GatewayConfig {
     pub fn parsed(&self) -> Result<(ConnectionLimits, RateLimits), InvalidSetting> {
         let rate_limits = RateLimits::parse(&self.rate_limits)?;
         Ok((self.connection_limits()?, rate_limits))
+    }
+
+    /// How long after its expiry a token still opens the tus upload routes; 0 for not at all.
+    pub fn tus_token_grace(&self) -> TokenGrace {
+        TokenGrace(Duration::from_secs(self.tus_token_grace_seconds))
     }
 
     fn connection_limits(&self) -> Result<ConnectionLimits, InvalidSetting> {
@@ -218,6 +227,11 @@ pub const SETTINGS: &[Setting] = &[
         default: "unset (no limits)",
         description: "Requests per client and operation, per gateway process: `altinn` for Altinn's API-management limits (initialize, upload, overview, download, confirm 120/min; details 15/min; search 10/min), or a list such as `initialize=120/min,search=10/s`, or both (`altinn,search=5/min`). Operations: initialize, upload, overview, details, download, confirm, search, token (keyed by peer address). Excess calls get 429 with `Retry-After`.",
     },
+    Setting {
+        name: "BROKER_TUS_TOKEN_GRACE_SECONDS",
+        default: "86400 (24 h)",
+        description: "How long after its expiry the gateway still accepts an access token on the resumable-upload (tus) routes and forwards it, so a long upload outlives its token; the file-transfer service then accepts it only for the upload its own client created, while it runs. 0 accepts no expired token. Set the same value on the file-transfer service.",
+    },
 ];
 
 #[cfg(test)]
@@ -229,6 +243,12 @@ mod tests {
         let (limits, rates) = GatewayConfig::default().parsed().unwrap();
         assert_eq!(limits.max_header_bytes, 65_536);
         assert!(rates.is_off());
+        let grace = GatewayConfig::default().tus_token_grace();
+        assert_eq!(
+            grace,
+            TokenGrace(Duration::from_secs(86_400)),
+            "a day, as Altinn's"
+        );
     }
 
     #[test]

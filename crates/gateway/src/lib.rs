@@ -19,7 +19,7 @@ mod routes;
 mod server;
 mod state;
 
-pub use auth::Authenticated;
+pub use auth::{Authenticated, TokenGrace};
 pub use clients::{Clients, Health};
 pub use config::{GatewayConfig, SETTINGS};
 pub use routes::ApiDoc;
@@ -71,7 +71,9 @@ pub async fn serve(
             config.token_url, config.access_url, config.filetransfer_url, config.events_url
         )
     })?;
-    let state = state.with_rate_limits(rate_limits);
+    let state = state
+        .with_rate_limits(rate_limits)
+        .with_tus_token_grace(gateway.tus_token_grace());
     let addr = listener.local_addr()?;
     tracing::info!(
         %addr,
@@ -81,6 +83,7 @@ pub async fn serve(
         events_url = %config.events_url,
         ?limits,
         rate_limits = ?state.rate_limits,
+        tus_token_grace = ?state.tus_token_grace.0,
         "gateway serving"
     );
     // ASP.NET routes `…/filetransfer/` as `…/filetransfer`; so do we, before routing.

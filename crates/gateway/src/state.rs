@@ -8,7 +8,9 @@ use broker_common::admin::AdminToken;
 use broker_common::auth::{GrpcJwks, TokenVerifier};
 use broker_common::config::{CommonConfig, ServiceUrls};
 
+use crate::auth::TokenGrace;
 use crate::clients::Clients;
+use crate::config::GatewayConfig;
 use crate::rate_limit::RateLimits;
 
 /// The gateway's shared, cheaply cloned state.
@@ -25,6 +27,9 @@ pub struct AppState {
     pub public_url: PublicUrl,
     /// Per-client limits by operation (`BROKER_RATE_LIMITS`); none by default.
     pub rate_limits: RateLimits,
+    /// How long an expired token still opens the tus upload routes
+    /// (`BROKER_TUS_TOKEN_GRACE_SECONDS`).
+    pub tus_token_grace: TokenGrace,
 }
 
 /// The gateway's external base URL without a trailing slash.
@@ -51,6 +56,7 @@ impl AppState {
             admin,
             public_url: PublicUrl(common.public_url()),
             rate_limits: RateLimits::default(),
+            tus_token_grace: GatewayConfig::default().tus_token_grace(),
         })
     }
 
@@ -58,6 +64,14 @@ impl AppState {
     pub fn with_rate_limits(self, rate_limits: RateLimits) -> Self {
         Self {
             rate_limits,
+            ..self
+        }
+    }
+
+    /// The same state accepting tokens expired less than `grace` ago on the tus routes.
+    pub fn with_tus_token_grace(self, grace: TokenGrace) -> Self {
+        Self {
+            tus_token_grace: grace,
             ..self
         }
     }

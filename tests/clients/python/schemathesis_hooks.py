@@ -55,6 +55,9 @@ schemathesis.openapi.format(
 )
 schemathesis.openapi.format("policy-subject", st.one_of(st.just("any-organization"), organisation_urns))
 
+# A tus PATCH's body (and a creation's first bytes) is raw bytes, as octet-stream is.
+schemathesis.serializer.alias("application/offset+octet-stream", "application/octet-stream")
+
 
 def unsigned_grant(client: str, scope: str, signature: bytes) -> str:
     """A well-formed grant whose signature no key made: the server must read it, then refuse it."""

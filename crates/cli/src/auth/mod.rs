@@ -35,6 +35,13 @@ pub struct AccessToken {
     pub cache_file: Option<PathBuf>,
 }
 
+impl AccessToken {
+    /// Whether the token may still be sent at `now` (seconds since the epoch).
+    pub fn usable(&self, now: i64) -> bool {
+        self.expires_at - EXPIRY_MARGIN_SECONDS > now
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenAnswer {
     access_token: String,
@@ -68,7 +75,7 @@ impl Tokens<'_> {
             .map(|dir| dir.join(self.cache_file(&scope)));
         let now = now();
         if let Some(token) = cache.as_deref().and_then(read_cached)
-            && token.expires_at - EXPIRY_MARGIN_SECONDS > now
+            && token.usable(now)
         {
             return Ok(AccessToken {
                 cache_file: cache,

@@ -79,6 +79,8 @@ pub fn run(ctx: &Context, command: ProfileCommand) -> Result<(), CliError> {
                 if let Some(scopes) = &profile.scopes {
                     lines.push(format!("scopes     {}", scopes.join(" ")));
                 }
+                lines.push(format!("tus above  {}", profile.tus_threshold()));
+                lines.push(format!("tus chunks {}", profile.tus_chunk_size()));
                 lines.join("\n")
             });
         }

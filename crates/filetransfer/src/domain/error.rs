@@ -215,7 +215,9 @@ pub enum TusRefusal {
     #[error("Partial upload {0} is not ready for concatenation.")]
     PartialNotReady(String),
     /// A final upload names no partial upload: 400.
-    #[error("Header Upload-Concat: Header is invalid. A final upload must name its partial uploads")]
+    #[error(
+        "Header Upload-Concat: Header is invalid. A final upload must name its partial uploads"
+    )]
     NoPartials,
 }
 
@@ -227,9 +229,10 @@ impl TusRefusal {
             Self::Busy => StatusCode::LOCKED,
             // 460 is tus's own "Checksum Mismatch".
             Self::ChecksumMismatch => StatusCode::from_u16(460).unwrap_or(StatusCode::BAD_REQUEST),
-            Self::TooLong | Self::ForeignPartial { .. } | Self::PartialNotReady(_) | Self::NoPartials => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::TooLong
+            | Self::ForeignPartial { .. }
+            | Self::PartialNotReady(_)
+            | Self::NoPartials => StatusCode::BAD_REQUEST,
         }
     }
 }

@@ -176,7 +176,7 @@ impl FileTransferCore {
         part: &str,
     ) -> Result<TusRecord> {
         let transfer = self.tus_transfer(caller, id).await?;
-        let record = self.tus_record(caller, expired, id, part).await?;
+        let record = self.tus_record(caller, expired, &transfer, part).await?;
         self.recover_finish(&transfer, &record).await?;
         Ok(record)
     }
@@ -196,7 +196,7 @@ impl FileTransferCore {
     {
         let transfer = self.tus_transfer(caller, patch.transfer).await?;
         let record = self
-            .tus_record(caller, expired, patch.transfer, &patch.part)
+            .tus_record(caller, expired, &transfer, &patch.part)
             .await?;
         if record.complete() && patch.offset >= record.length {
             // Altinn answers a PATCH of a complete upload with its length, not an error.
@@ -267,7 +267,7 @@ impl FileTransferCore {
         part: &str,
     ) -> Result<()> {
         let transfer = self.tus_transfer(caller, id).await?;
-        let record = self.tus_record(caller, expired, id, part).await?;
+        let record = self.tus_record(caller, expired, &transfer, part).await?;
         if transfer.status != TransferStatus::UploadStarted {
             return Err(FileTransferError::AlreadyUploaded);
         }
@@ -286,20 +286,22 @@ impl FileTransferCore {
         Ok(transfer)
     }
 
-    /// Upload `part` of `id`; with an expired token, only if the token's client created it.
+    /// Upload `part` of `transfer`; with an expired token, only if the token's client created
+    /// it and it is still running (as Altinn, which then wants UploadStarted or
+    /// UploadProcessing).
     async fn tus_record(
         &self,
         caller: &Caller,
         expired: Expired,
-        id: Uuid,
+        transfer: &Transfer,
         part: &str,
     ) -> Result<TusRecord> {
         let record = self
             .store
-            .tus_get(id, part)
+            .tus_get(transfer.id, part)
             .await?
             .ok_or(FileTransferError::NotFound)?;
-        if expired.0 && record.creator != creator(caller) {
+        if expired.0 && !running_upload_of(caller, transfer, &record) {
             return Err(FileTransferError::NoAccessToResource);
         }
         Ok(record)
@@ -622,7 +624,7 @@ impl FileTransferCore {
                     partial: partial.clone(),
                     transfer: id.to_string(),
                 })?;
-            if expired.0 && record.creator != creator(caller) {
+            if expired.0 && !running_upload_of(caller, &transfer, &record) {
                 return Err(FileTransferError::NoAccessToResource);
             }
             if !record.complete() {
@@ -737,6 +739,16 @@ fn creator(caller: &Caller) -> Creator {
         org: caller.org.to_string(),
         client_id: caller.client_id.clone(),
     }
+}
+
+/// Whether `record` is an upload of `caller`'s own client whose transfer is still being
+/// uploaded: all an expired token may touch.
+fn running_upload_of(caller: &Caller, transfer: &Transfer, record: &TusRecord) -> bool {
+    let running = matches!(
+        transfer.status,
+        TransferStatus::UploadStarted | TransferStatus::UploadProcessing
+    );
+    running && record.creator == creator(caller)
 }
 
 /// Where the bytes of `record` stand, for the storage.

@@ -113,6 +113,11 @@ pub struct FileBytes(Vec<u8>);
         super::filetransfer::search::search,
         super::filetransfer::download::download,
         super::filetransfer::confirm_download,
+        super::filetransfer::tus::tus_options,
+        super::filetransfer::tus::tus_create,
+        super::filetransfer::tus::tus_head,
+        super::filetransfer::tus::tus_patch,
+        super::filetransfer::tus::tus_terminate,
         super::filetransfer::settings::register_service_owner,
         super::filetransfer::settings::get_service_owner,
         super::filetransfer::settings::put_resource_settings,
@@ -192,7 +197,8 @@ impl Modify for SecuritySchemes {
 /// `application/problem+json`; an operation with parameters or a body answers 400 when one does
 /// not bind, and one with a body (on Broker's own APIs) 415 for another content type; every
 /// forwarding route may answer 503 while its service is down, and every authenticated operation
-/// 429 when rate limits are configured.
+/// 429 when rate limits are configured. The tus routes (see [`tus`]) answer 503 as text and
+/// are never rate-limited.
 struct ProblemResponses;
 
 /// Routes the gateway answers itself; `/health/ready` documents its own 503.
@@ -204,6 +210,15 @@ impl Modify for ProblemResponses {
         let unavailable = ResponseBuilder::new()
             .description("A service Broker depends on did not answer; try again shortly")
             .content(PROBLEM_JSON, Content::new(Some(problem.clone())))
+            .build();
+        let unavailable_text = ResponseBuilder::new()
+            .description("A service Broker depends on did not answer; try again shortly")
+            .content(
+                "text/plain",
+                Content::new(Some(utoipa::openapi::ObjectBuilder::new().schema_type(
+                    utoipa::openapi::schema::SchemaType::Type(utoipa::openapi::Type::String),
+                ))),
+            )
             .build();
         let limited = ResponseBuilder::new()
             .description(
@@ -238,7 +253,8 @@ impl Modify for ProblemResponses {
                 let has_parameters = operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
                 let takes_body = operation.request_body.is_some();
                 let responses = &mut operation.responses.responses;
-                if has_parameters || takes_body {
+                // The tus routes bind nothing ASP.NET-style; each documents its own 400.
+                if (has_parameters || takes_body) && !tus(path) {
                     responses
                         .entry("400".to_owned())
                         .or_insert_with(|| unbound.clone().into());
@@ -262,7 +278,11 @@ impl Modify for ProblemResponses {
                         response.content.insert(PROBLEM_JSON.to_owned(), json);
                     }
                 }
-                if !LOCAL_PATHS.contains(&path.as_str()) {
+                if tus(path) {
+                    responses
+                        .entry("503".to_owned())
+                        .or_insert_with(|| unavailable_text.clone().into());
+                } else if !LOCAL_PATHS.contains(&path.as_str()) {
                     responses
                         .entry("503".to_owned())
                         .or_insert_with(|| unavailable.clone().into());
@@ -271,7 +291,8 @@ impl Modify for ProblemResponses {
                     .security
                     .as_ref()
                     .map_or(authenticated_by_default, |s| !s.is_empty());
-                if authenticated {
+                // No rate limit names a tus operation.
+                if authenticated && !tus(path) {
                     responses
                         .entry("429".to_owned())
                         .or_insert_with(|| limited.clone().into());
@@ -313,6 +334,7 @@ const CONSUMING_PREFIXES: [&str; 2] = [
 /// object it answers (the routes' `negotiation::problems_as*` layers).
 fn problems_as(method: &str, path: &str) -> Option<&'static str> {
     let produces_json = (path.starts_with("/broker/")
+        && !tus(path)
         && !PROBLEM_JSON_ACTIONS.contains(&(method, path)))
         || (path.starts_with("/resourceregistry/api/v1/resource") && !path.ends_with("/policy"))
         || path.starts_with("/resourceregistry/api/v1/access-lists")
@@ -327,14 +349,23 @@ fn problems_as(method: &str, path: &str) -> Option<&'static str> {
 /// A path item's operations by their lower-case method, each there or not.
 fn operations_mut(
     item: &mut utoipa::openapi::PathItem,
-) -> [(&'static str, &mut Option<utoipa::openapi::path::Operation>); 5] {
+) -> [(&'static str, &mut Option<utoipa::openapi::path::Operation>); 7] {
     [
         ("get", &mut item.get),
         ("post", &mut item.post),
         ("put", &mut item.put),
         ("patch", &mut item.patch),
         ("delete", &mut item.delete),
+        ("head", &mut item.head),
+        ("options", &mut item.options),
     ]
+}
+
+/// Whether `path` is one of the tus upload routes, which answer as tusdotnet does: errors as
+/// plain text, no `Accept` or `Content-Type` check of ASP.NET's (their own 415 is documented
+/// where it is).
+fn tus(path: &str) -> bool {
+    path.starts_with(super::filetransfer::tus::BASE)
 }
 
 /// What Altinn's ASP.NET pipeline answers, stated once for every operation of its APIs: a
@@ -402,10 +433,11 @@ impl Modify for AltinnAnswers {
                             .into()
                     });
                 }
-                if takes_body
-                    || CONSUMING_PREFIXES
-                        .iter()
-                        .any(|prefix| path.starts_with(prefix))
+                if !tus(path)
+                    && (takes_body
+                        || CONSUMING_PREFIXES
+                            .iter()
+                            .any(|prefix| path.starts_with(prefix)))
                 {
                     responses.entry("415".to_owned()).or_insert_with(|| {
                         ResponseBuilder::new()
@@ -473,9 +505,17 @@ impl Modify for UniqueOperationIds {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let mut paths_of = std::collections::HashMap::<String, Vec<String>>::new();
         for (path, item) in &openapi.paths.paths {
-            for operation in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
-                .into_iter()
-                .flatten()
+            for operation in [
+                &item.get,
+                &item.post,
+                &item.put,
+                &item.patch,
+                &item.delete,
+                &item.head,
+                &item.options,
+            ]
+            .into_iter()
+            .flatten()
             {
                 if let Some(id) = &operation.operation_id {
                     paths_of.entry(id.clone()).or_default().push(path.clone());

@@ -95,6 +95,7 @@ pub fn apply(doc: &mut Value) {
     file_transfers(doc);
     events(doc);
     malware_scans(doc);
+    tus_uploads(doc);
 }
 
 fn document_formats(doc: &mut Value) {
@@ -461,6 +462,51 @@ fn malware_scans(doc: &mut Value) {
         }),
     );
 }
+
+/// The tus headers' syntax (what the parsers accept, `tus/proptests.rs` holds them to it), and
+/// the partial uploads' URL, which answers as the transfer's own but for creation.
+fn tus_uploads(doc: &mut Value) {
+    use super::filetransfer::tus::{
+        BASE, CHECKSUM_PATTERN, NUMBER_PATTERN, VERSION, concat_pattern, metadata_pattern,
+    };
+    let upload = format!("{BASE}/{{fileTransferId}}");
+    for (name, rule) in [
+        ("Tus-Resumable", json!({ "enum": [VERSION] })),
+        ("Upload-Length", json!({ "pattern": NUMBER_PATTERN })),
+        ("Upload-Offset", json!({ "pattern": NUMBER_PATTERN })),
+        ("Upload-Metadata", json!({ "pattern": metadata_pattern() })),
+        ("Upload-Concat", json!({ "pattern": concat_pattern(UUID) })),
+        ("Upload-Checksum", json!({ "pattern": CHECKSUM_PATTERN })),
+    ] {
+        parameter(doc, &upload, name, rule);
+    }
+    let mut partial = doc["paths"][&upload].clone();
+    if let Some(item) = partial.as_object_mut() {
+        item.remove("post");
+        for operation in item.values_mut().filter(|operation| operation.is_object()) {
+            if let Some(id) = operation["operationId"].as_str() {
+                operation["operationId"] = json!(format!("{id}_partial"));
+            }
+            if let Some(parameters) = operation["parameters"].as_array_mut() {
+                parameters.insert(
+                    1,
+                    json!({
+                        "name": "partialId",
+                        "in": "path",
+                        "required": true,
+                        "description": "The partial upload's id, from the `Location` of its \
+                            creation (`Upload-Concat: partial`)",
+                        "schema": { "type": "string", "pattern": "^[0-9a-fA-F]{32}$" },
+                    }),
+                );
+            }
+        }
+    }
+    doc["paths"][format!("{upload}/partial/{{partialId}}")] = partial;
+}
+
+/// A UUID in any case, as the path's transfer id is read.
+const UUID: &str = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}";
 
 /// Merges `patch`'s members into the object at `pointer`, recursively (objects merge, any
 /// other value replaces); creates the object when absent.

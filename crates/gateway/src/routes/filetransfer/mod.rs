@@ -6,7 +6,8 @@
 //! overview, details and search, `altinn:serviceowner` for settings) and the shape of the
 //! request; the service verifies the forwarded token again and decides everything else
 //! (ownership, statuses, limits). Byte streams pass through without being buffered
-//! (`upload`, `multipart`, `download`); the wire format lives in `wire`.
+//! (`upload`, `multipart`, `download`, and the resumable uploads of `tus`); the wire format
+//! lives in `wire`.
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -32,6 +33,7 @@ mod refused;
 pub mod search;
 pub mod settings;
 pub mod statistics;
+pub mod tus;
 pub mod upload;
 pub mod wire;
 
@@ -132,7 +134,7 @@ pub fn routes() -> Router<AppState> {
         )
         .layer(DefaultBodyLimit::disable())
         .layer(from_fn(refused::drain_refused));
-    json.merge(bytes)
+    json.merge(bytes).merge(tus::routes())
 }
 
 /// A file transfer id from the path, validated as a UUID and written in its hyphenated form.

@@ -107,7 +107,10 @@ pub async fn initialize_and_upload(
     let uploading = async {
         let plan = plan.await.ok()?;
         let messages = |principal| plan.messages(principal, metadata);
-        Some(upload::send(&state, &caller, messages, file_chunks(file)).await)
+        let rpc = |mut client: upload::FileTransferClient, request| async move {
+            client.upload(request).await
+        };
+        Some(upload::send(&state, &caller, messages, file_chunks(file), rpc).await)
     };
     tokio::pin!(reading, uploading);
     let mut read = None;
@@ -164,6 +167,7 @@ impl Plan {
             // The form's length is not the file's.
             declared_length: None,
             file_transfer_id: String::new(),
+            tus: None,
         };
         let trailer = futures::stream::iter(trailer)
             .then(|metadata| metadata)

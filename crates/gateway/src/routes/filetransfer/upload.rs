@@ -1,5 +1,6 @@
 //! `POST /broker/api/v1/filetransfer/{id}/upload`: the raw body streamed into the service's
-//! `Upload` client stream, and the streaming machinery the multipart upload shares.
+//! `Upload` client stream, and the streaming machinery the multipart upload and the tus PATCH
+//! (`TusPatch`) share.
 //!
 //! The body is never held whole. Frames of at least [`PASS_THROUGH`] bytes go on as chunk
 //! messages as they are; smaller ones are copied together into chunks of up to
@@ -12,6 +13,7 @@
 //! is never taken for a finished upload, because a cancelled call can look just like one.
 
 use std::fmt::Display;
+use std::future::Ready;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
@@ -19,10 +21,13 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use broker_common::Problem;
+use broker_common::grpc::Channel;
 use broker_proto::common::Principal;
 use broker_proto::filetransfer as pb;
+use broker_proto::filetransfer::file_transfer_service_client::FileTransferServiceClient;
 use broker_proto::filetransfer::upload_message::Message;
 use bytes::BytesMut;
+use futures::stream::{Chain, Once};
 use futures::{Stream, StreamExt};
 use http::{HeaderMap, StatusCode, header};
 use tokio::sync::oneshot;
@@ -69,10 +74,7 @@ pub async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<FileTransferIdBody>, Problem> {
-    let declared_length = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.parse().ok());
+    let declared_length = declared_length(&headers);
     let messages = |principal| {
         let start = pb::UploadStart {
             principal: Some(principal),
@@ -82,25 +84,47 @@ pub async fn upload(
         };
         (start, futures::stream::empty())
     };
-    let id = send(&state, &caller, messages, body.into_data_stream()).await?;
+    let id = send(
+        &state,
+        &caller,
+        messages,
+        body.into_data_stream(),
+        |mut client, request| async move { client.upload(request).await },
+    )
+    .await?;
     Ok(Json(id.into()))
 }
 
-/// Streams `body` to the service's `Upload` between the two parts `messages` builds for the
-/// caller: the start message, and what follows the `end` (nothing, but for a form whose
-/// metadata comes after its file; should `body` fail, the stream has no `end` and the service
-/// discards the upload whatever follows). The service's answer, or a 400 if `body` fails
+/// The body's length as its `Content-Length` declares it, if it does.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
+}
+
+/// The message stream [`send`] hands to the service: the start message, the body's chunks
+/// and `end`, then the trailer.
+pub type UploadStream<S, T> = Chain<Chain<Once<Ready<pb::UploadMessage>>, Rechunk<S>>, T>;
+
+/// Streams `body` to the service between the two parts `messages` builds for the caller: the
+/// start message, and what follows the `end` (nothing, but for a form whose metadata comes
+/// after its file; should `body` fail, the stream has no `end` and the service keeps only what
+/// its contract says of a cut stream, whatever follows). `rpc` makes the call on the stream
+/// (`Upload`, or `TusPatch` for a tus PATCH). The service's answer, or a 400 if `body` fails
 /// before its end.
-pub async fn send<S, E, T>(
+pub async fn send<S, E, T, R, F>(
     state: &AppState,
     caller: &Authenticated,
     messages: impl FnOnce(Principal) -> (pb::UploadStart, T),
     body: S,
-) -> Result<pb::FileTransferId, Problem>
+    rpc: impl FnOnce(FileTransferClient, tonic::Request<UploadStream<S, T>>) -> F,
+) -> Result<R, Problem>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + Unpin + 'static,
     E: Display,
     T: Stream<Item = pb::UploadMessage> + Send + 'static,
+    F: Future<Output = Result<tonic::Response<R>, tonic::Status>>,
 {
     let (abort, mut aborted) = oneshot::channel();
     let chunks = Rechunk::new(body, abort);
@@ -113,9 +137,8 @@ where
             .chain(chunks)
             .chain(trailer)
     })?;
-    let mut client = state.clients.filetransfer();
     // No overall timeout: an upload takes as long as its bytes take to arrive.
-    let answer = client.upload(request).await;
+    let answer = rpc(state.clients.filetransfer(), request).await;
     if let Ok(reason) = aborted.try_recv() {
         // The call failed because the body did; the client is told why (if it still listens).
         return Err(Problem::new(
@@ -128,10 +151,13 @@ where
         .map_err(Problem::from)
 }
 
+/// The client [`send`]'s `rpc` calls.
+pub type FileTransferClient = FileTransferServiceClient<Channel>;
+
 /// A byte stream as chunk messages of [`PASS_THROUGH`] to [`CHUNK_SIZE`] bytes (the last may
 /// be shorter), then the `end` message with the total. When the source fails, the reason goes to `abort`
 /// and the stream ends without the `end` message (see the module docs).
-struct Rechunk<S> {
+pub struct Rechunk<S> {
     source: S,
     buffer: BytesMut,
     abort: Option<oneshot::Sender<String>>,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use broker_common::Problem;
+use broker_gateway::AppState;
 use broker_proto::filetransfer as pb;
 use broker_proto::filetransfer::file_transfer_service_server::{
     FileTransferService, FileTransferServiceServer,
@@ -28,6 +29,15 @@ pub const STATISTICS_ROWS: [(&str, [u64; 4]); 2] = [
     ("broker-demo", [3, 2, 3, 2]),
     ("odd,\"name\"", [1, 0, 0, 0]),
 ];
+
+/// The largest upload the transfer's resource allows (tus `Tus-Max-Size`).
+pub const TUS_MAX_SIZE: u64 = 1000;
+/// The length of the tus upload HEAD reports.
+pub const TUS_LENGTH: u64 = 10;
+/// The id the double gives a partial upload.
+pub const PARTIAL_ID: &str = "00112233445566778899aabbccddeeff";
+/// When the double's tus uploads expire: Wed, 19 Aug 2026 11:40:51 GMT.
+pub const TUS_EXPIRES: i64 = 1_787_139_651;
 
 /// The file's name, with characters that need encoding.
 pub const FILE_NAME: &str = "årsrapport 2026.pdf";
@@ -66,6 +76,14 @@ pub struct Seen {
     pub scan_results: Vec<pb::MalwareScanResult>,
     /// Monthly statistics requests.
     pub statistics: Vec<pb::MonthlyStatisticsRequest>,
+    /// tus creations.
+    pub tus_creates: Vec<pb::TusCreateRequest>,
+    /// The `tus` part of each tus PATCH's start message.
+    pub tus_patches: Vec<pb::TusPatchStart>,
+    /// The durable offset of the one tus upload the double keeps.
+    pub tus_offset: u64,
+    /// tus terminations.
+    pub tus_terminations: Vec<pb::TusUploadRef>,
 }
 
 /// The recording service.
@@ -78,12 +96,18 @@ pub struct Double {
 impl Double {
     /// Serves the double on a loopback port; returns a gateway router forwarding to it.
     pub async fn start() -> (Self, Router) {
+        Self::start_with(|state| state).await
+    }
+
+    /// [`Self::start`], with the gateway's state changed by `configure`.
+    pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> (Self, Router) {
         let double = Self::default();
         let url = serve_backend(tonic::service::Routes::new(FileTransferServiceServer::new(
             double.clone(),
         )))
         .await;
-        (double, broker_gateway::router(state_with_filetransfer(url)))
+        let state = configure(state_with_filetransfer(url));
+        (double, broker_gateway::router(state))
     }
 
     fn record(&self, change: impl FnOnce(&mut Seen)) {
@@ -122,6 +146,36 @@ impl Drop for EndingGuard<'_> {
             Ending::Aborted
         };
         self.double.record(|seen| seen.endings.push(ending));
+    }
+}
+
+/// The service's 404 for any transfer but [`ID`], as it answers a transfer that does not exist
+/// or is not the caller's.
+fn known(file_transfer_id: &str) -> Result<(), Status> {
+    if file_transfer_id == ID {
+        return Ok(());
+    }
+    let problem = Problem::new(
+        StatusCode::NOT_FOUND,
+        "The requested file transfer was not found",
+    );
+    Err(problem.with_code(1).into())
+}
+
+impl Double {
+    /// The one tus upload, as it stands.
+    fn tus_upload(&self, partial_id: &str) -> pb::TusUpload {
+        let offset = self.seen.lock().expect("not poisoned").tus_offset;
+        pb::TusUpload {
+            file_transfer_id: ID.to_owned(),
+            partial_id: partial_id.to_owned(),
+            length: TUS_LENGTH,
+            offset,
+            expires: if offset < TUS_LENGTH { TUS_EXPIRES } else { 0 },
+            partial: !partial_id.is_empty(),
+            final_partials: Vec::new(),
+            metadata: "filename YS50eHQ=".to_owned(),
+        }
     }
 }
 
@@ -310,6 +364,94 @@ impl FileTransferService for Double {
     ) -> Result<Response<pb::MalwareScanAck>, Status> {
         self.record(|seen| seen.scan_results.push(request.into_inner()));
         Ok(Response::new(pb::MalwareScanAck {}))
+    }
+
+    async fn tus_create(
+        &self,
+        request: Request<pb::TusCreateRequest>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        let token = bearer(&request);
+        let message = request.into_inner();
+        known(&message.file_transfer_id)?;
+        let partial_id = if message.partial { PARTIAL_ID } else { "" };
+        self.record(|seen| {
+            seen.bearers.push(token);
+            seen.tus_creates.push(message);
+        });
+        Ok(Response::new(self.tus_upload(partial_id)))
+    }
+
+    async fn tus_get(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        let reference = request.into_inner();
+        known(&reference.file_transfer_id)?;
+        Ok(Response::new(self.tus_upload(&reference.partial_id)))
+    }
+
+    /// Appends at the one upload's offset: another offset is Altinn's 409, and a digest of
+    /// zeros stands for one that does not match the bytes (460, nothing kept).
+    async fn tus_patch(
+        &self,
+        request: Request<Streaming<pb::UploadMessage>>,
+    ) -> Result<Response<pb::TusUpload>, Status> {
+        let token = bearer(&request);
+        self.record(|seen| seen.bearers.push(token));
+        let mut stream = request.into_inner();
+        let Some(pb::upload_message::Message::Start(start)) =
+            stream.message().await?.and_then(|message| message.message)
+        else {
+            return Err(Status::invalid_argument("no start message"));
+        };
+        known(&start.file_transfer_id)?;
+        let tus = start.tus.unwrap_or_default();
+        self.record(|seen| seen.tus_patches.push(tus.clone()));
+        let offset = self.seen.lock().expect("not poisoned").tus_offset;
+        if tus.offset != offset {
+            let text = format!(
+                "Offset does not match file. File offset: {offset}. Request offset: {}",
+                tus.offset
+            );
+            return Err(Problem::new(StatusCode::CONFLICT, text).into());
+        }
+        let mut bytes = Vec::new();
+        while let Some(message) = stream.message().await? {
+            match message.message {
+                Some(pb::upload_message::Message::Chunk(chunk)) => bytes.extend_from_slice(&chunk),
+                Some(pb::upload_message::Message::End(_)) => break,
+                _ => return Err(Status::invalid_argument("not a chunk")),
+            }
+        }
+        if !tus.checksum.is_empty() && tus.checksum.iter().all(|byte| *byte == 0) {
+            let problem = Problem::new(
+                StatusCode::from_u16(460).expect("a status"),
+                "Header Upload-Checksum does not match the checksum of the file",
+            );
+            return Err(problem.into());
+        }
+        self.record(|seen| seen.tus_offset += bytes.len() as u64);
+        Ok(Response::new(self.tus_upload(&tus.partial_id)))
+    }
+
+    async fn tus_terminate(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusTerminated>, Status> {
+        let reference = request.into_inner();
+        known(&reference.file_transfer_id)?;
+        self.record(|seen| seen.tus_terminations.push(reference));
+        Ok(Response::new(pb::TusTerminated {}))
+    }
+
+    async fn tus_max_size(
+        &self,
+        request: Request<pb::TusUploadRef>,
+    ) -> Result<Response<pb::TusMaxSizeResponse>, Status> {
+        known(&request.into_inner().file_transfer_id)?;
+        Ok(Response::new(pb::TusMaxSizeResponse {
+            max_size: TUS_MAX_SIZE,
+        }))
     }
 
     /// Two rows of the month asked for; the second's resource needs quoting in a CSV.

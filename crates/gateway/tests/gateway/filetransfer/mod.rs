@@ -12,6 +12,7 @@ mod double;
 mod lifecycle;
 mod statistics;
 mod streams;
+mod tus;
 
 const BASE: &str = "/broker/api/v1/filetransfer";
 const ID: &str = "0b5a2d1c-8a61-4d5e-9d7e-1f2a3b4c5d6e";
