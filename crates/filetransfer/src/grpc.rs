@@ -245,6 +245,16 @@ fn settings_change(
 /// The upload's messages after `start`, as they are read.
 type Messages = Streaming<pb::UploadMessage>;
 
+/// The `start` an upload's stream begins with.
+async fn upload_start(messages: &mut Messages) -> Result<pb::UploadStart, Status> {
+    match messages.message().await? {
+        Some(pb::UploadMessage {
+            message: Some(upload_message::Message::Start(start)),
+        }) => Ok(*start),
+        _ => Err(Problem::invalid_field("start", "the first message must be a start").into()),
+    }
+}
+
 /// The chunks after an upload's `start`, up to its `end`; once `end` arrived, `rest` gets the
 /// messages after it. A stream that stops without `end`, or whose `end` counts other bytes
 /// than arrived, is an error, so the upload is discarded: a cancelled client call can reach
@@ -340,16 +350,7 @@ impl FileTransferService for FileTransferGrpc {
         let _in_flight = metrics::upload_in_flight();
         let caller = self.caller(&request).await?;
         let mut messages = request.into_inner();
-        let start = match messages.message().await? {
-            Some(pb::UploadMessage {
-                message: Some(upload_message::Message::Start(start)),
-            }) => *start,
-            _ => {
-                return Err(
-                    Problem::invalid_field("start", "the first message must be a start").into(),
-                );
-            }
-        };
+        let start = upload_start(&mut messages).await?;
         let id = if start.spool {
             if start.initialize.is_some() || !start.file_transfer_id.is_empty() {
                 return Err(Problem::invalid_field(

@@ -4,10 +4,9 @@
 
 use broker_common::auth::{Caller, Expired};
 use broker_proto::filetransfer as pb;
-use broker_proto::filetransfer::upload_message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::{FileTransferGrpc, chunks, transfer_id};
+use super::{FileTransferGrpc, chunks, transfer_id, upload_start};
 use crate::domain::error::FileTransferError;
 use crate::service::{NewUpload, Patch};
 use crate::store::tus::{Concat, TusRecord};
@@ -78,16 +77,7 @@ pub(super) async fn patch(
     let _in_flight = broker_common::metrics::upload_in_flight();
     let (caller, expired) = grpc.tus_caller(&request).await?;
     let mut messages = request.into_inner();
-    let start = match messages.message().await? {
-        Some(pb::UploadMessage {
-            message: Some(upload_message::Message::Start(start)),
-        }) => *start,
-        _ => {
-            return Err(
-                FileTransferError::invalid("start", "the first message must be a start").into(),
-            );
-        }
-    };
+    let start = upload_start(&mut messages).await?;
     let tus = start.tus.ok_or_else(|| {
         FileTransferError::invalid("tus", "a tus PATCH's start names where its bytes go")
     })?;
