@@ -111,17 +111,14 @@ impl Storage {
             Some(Expected { digest, value }) => (Some(digest), Some(value)),
             None => (None, None),
         };
-        let (to_hasher, mut chunks) = mpsc::channel::<Bytes>(HASH_QUEUE);
-        let hasher = tokio::task::spawn_blocking(move || {
-            let (mut md5, mut digest) = (md5, digest);
-            while let Some(chunk) = chunks.blocking_recv() {
-                md5.update(&chunk);
-                if let Some(digest) = digest.as_mut() {
-                    digest.update(&chunk);
-                }
-            }
-            (md5, digest.map(RequestDigest::finalize))
-        });
+        // The request's digest has a thread of its own: hashing twice on one would halve the
+        // speed of a request that carries a checksum.
+        let (to_md5, md5) = feed_on_thread(md5, Md5::update);
+        let (to_digest, digest) =
+            match digest.map(|digest| feed_on_thread(digest, RequestDigest::update)) {
+                Some((sender, thread)) => (Some(sender), Some(thread)),
+                None => (None, None),
+            };
         let mut sink = match &self.local_root {
             Some(root) => Appender::File(FileAppender::open(
                 local_path(root, &upload.staging.key),
@@ -145,22 +142,31 @@ impl Storage {
                 if received > remaining {
                     return Err(AppendError::TooLong);
                 }
-                to_hasher
+                to_md5
                     .send(chunk.clone())
                     .await
                     .map_err(|_| WriteError::Hasher)?;
+                if let Some(to_digest) = &to_digest {
+                    to_digest
+                        .send(chunk.clone())
+                        .await
+                        .map_err(|_| WriteError::Hasher)?;
+                }
                 sink.put(chunk).await?;
             }
             Ok(())
         }
         .await;
-        drop(to_hasher);
+        drop((to_md5, to_digest));
         if let Err(error) = copied {
-            hasher.abort();
             sink.abandon().await;
             return Err(error);
         }
-        let (md5, digest) = hasher.await.map_err(|_| WriteError::Hasher)?;
+        let md5 = md5.await.map_err(|_| WriteError::Hasher)?;
+        let digest = match digest {
+            Some(thread) => Some(thread.await.map_err(|_| WriteError::Hasher)?.finalize()),
+            None => None,
+        };
         if let Some(value) = value {
             // Bytes that do not check out count for nothing: what they left behind past the
             // recorded offset is cut off (a file) or overwritten (parts) by the next request.
@@ -300,6 +306,22 @@ impl Storage {
             Err(error) => tracing::warn!(%key, %error, "deleting a resumable upload's leftover"),
         }
     }
+}
+
+/// Feeds the chunks sent to it into `state` with `update` on a blocking thread of its own; the
+/// state once the sender is dropped.
+fn feed_on_thread<T: Send + 'static>(
+    mut state: T,
+    update: fn(&mut T, &[u8]),
+) -> (mpsc::Sender<Bytes>, tokio::task::JoinHandle<T>) {
+    let (sender, mut chunks) = mpsc::channel::<Bytes>(HASH_QUEUE);
+    let thread = tokio::task::spawn_blocking(move || {
+        while let Some(chunk) = chunks.blocking_recv() {
+            update(&mut state, &chunk);
+        }
+        state
+    });
+    (sender, thread)
 }
 
 /// Renames `from` to `to` and makes that durable; when `from` is gone and `to` is there, the
