@@ -11,11 +11,11 @@
 
 use std::time::{Duration, Instant};
 
-use broker_tests::cluster::{Backends, served_calls};
+use broker_tests::cluster::served_calls;
 use broker_tests::s3::S3Server;
 use broker_tests::scenario::{md5_hex, pattern};
 use broker_tests::tus::{TusClient, upload_offset, upload_path};
-use broker_tests::{AccessList, Cluster, Database, Replicas, Scenario};
+use broker_tests::{AccessList, Cluster, Replicas, Scenario};
 use futures::SinkExt;
 use serde_json::json;
 
@@ -30,42 +30,19 @@ const SETTLE: Duration = Duration::from_secs(60);
 /// Bytes per piece of a hand-fed body.
 const PIECE: usize = 64 << 10;
 
-/// A cluster with the servers it runs on, dropped in this order.
-struct Setup {
-    cluster: Cluster,
-    s3: S3Server,
-    _database: Database,
-}
-
 /// Token, access, two file-transfer replicas storing 5 MiB parts in S3, one event service and
 /// the gateway; `None` (after printing why) when a server is missing outside CI.
-async fn setup() -> Option<Setup> {
-    let amqp_url = broker_tests::amqp_url()?;
-    let database = Database::postgres().await?;
-    let s3 = S3Server::start("broker-tus").await?;
-    let Database::Postgres(postgres) = &database else {
-        unreachable!("Database::postgres gives PostgreSQL");
-    };
-    let backends = Backends {
-        database_url: postgres.url().to_owned(),
-        amqp_url,
-        storage: s3.broker_env("files"),
-        settings: vec![
-            ("BROKER_UPLOAD_PART_BYTES", PART.to_string()),
-            // A killed replica's hold on an upload lapses soon.
-            ("BROKER_UPLOAD_LEASE_SECONDS", "3".to_owned()),
-        ],
-    };
+async fn setup() -> Option<Cluster> {
     let replicas = Replicas {
         filetransfer: 2,
         events: 1,
     };
-    let cluster = Cluster::start_on(backends, replicas, AccessList::Disabled).await;
-    Some(Setup {
-        cluster,
-        s3,
-        _database: database,
-    })
+    let settings = vec![
+        ("BROKER_UPLOAD_PART_BYTES", PART.to_string()),
+        // A killed replica's hold on an upload lapses soon.
+        ("BROKER_UPLOAD_LEASE_SECONDS", "3".to_owned()),
+    ];
+    Cluster::start_with(replicas, AccessList::Disabled, settings).await
 }
 
 /// Initializes a transfer whose checksum is the MD5 of `bytes`.
@@ -136,8 +113,8 @@ fn patches_served(cluster: &Cluster) -> Vec<usize> {
 
 /// Six parts and an odd tail, created with its first bytes and PATCHed in pieces of a part
 /// and an odd tail: published with its MD5, the very bytes downloaded, one object in S3.
-async fn odd_chunks_spread_over_both_replicas_publish(setup: &Setup) -> String {
-    let s = &setup.cluster;
+async fn odd_chunks_spread_over_both_replicas_publish(setup: &Cluster) -> String {
+    let s = setup;
     let tus = TusClient::new(s, &s.sender.write);
     let bytes = pattern(6 * PART + 777);
     let id = initialized_for(s, &bytes).await;
@@ -164,10 +141,10 @@ async fn odd_chunks_spread_over_both_replicas_publish(setup: &Setup) -> String {
 /// A PATCH of the rest after two parts and an odd tail is fed four parts, then its replica is
 /// killed with SIGKILL; HEAD through the survivor reports at least what was acknowledged and no
 /// more than was sent, and the PATCHes from there publish the file right.
-async fn a_patch_cut_by_a_killed_replica_resumes_on_the_other(setup: &mut Setup) -> String {
+async fn a_patch_cut_by_a_killed_replica_resumes_on_the_other(setup: &mut Cluster) -> String {
     let bytes = pattern(7 * PART + 1013);
     let (id, path, tus) = {
-        let s = &setup.cluster;
+        let s = &*setup;
         let id = initialized_for(s, &bytes).await;
         let tus = TusClient::new(s, &s.sender.write);
         tus.create(&id, bytes.len() as u64).await.expect_status(201);
@@ -178,7 +155,7 @@ async fn a_patch_cut_by_a_killed_replica_resumes_on_the_other(setup: &mut Setup)
         .await
         .expect_status(204);
 
-    let before = patches_served(&setup.cluster);
+    let before = patches_served(setup);
     let (mut feed, body) = futures::channel::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
     let request = tus
         .patch_request(&path, acknowledged as u64, reqwest::Body::wrap_stream(body))
@@ -195,18 +172,18 @@ async fn a_patch_cut_by_a_killed_replica_resumes_on_the_other(setup: &mut Setup)
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let deadline = Instant::now() + SETTLE;
     let serving = loop {
-        let now = patches_served(&setup.cluster);
+        let now = patches_served(setup);
         if let Some(replica) = (0..now.len()).find(|&n| now[n] > before[n]) {
             break replica;
         }
         assert!(
             Instant::now() < deadline,
             "no replica logged the PATCH: {now:?}\n{}",
-            setup.cluster.outputs()
+            setup.outputs()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let killed = setup.cluster.filetransfer.remove(serving);
+    let killed = setup.filetransfer.remove(serving);
     let pid = killed.pid().expect("a replica runs as a process");
     // Dropping a broker sends SIGKILL: no shutdown, whatever it held is gone.
     drop(killed);
@@ -230,7 +207,7 @@ async fn a_patch_cut_by_a_killed_replica_resumes_on_the_other(setup: &mut Setup)
     );
     tokio::time::sleep(NOTICED).await;
 
-    let s = &setup.cluster;
+    let s = &*setup;
     let kept = tus.offset(&path).await;
     assert!(
         kept >= acknowledged as u64 && kept <= (acknowledged + fed) as u64,
@@ -260,6 +237,10 @@ async fn tus_uploads_survive_and_span_file_transfer_replicas_on_s3() {
     };
     let spread = odd_chunks_spread_over_both_replicas_publish(&setup).await;
     let resumed = a_patch_cut_by_a_killed_replica_resumes_on_the_other(&mut setup).await;
-    assert_tidy(&setup.s3, &[spread.as_str(), resumed.as_str()]).await;
+    assert_tidy(
+        setup.s3().expect("the cluster's S3 server"),
+        &[spread.as_str(), resumed.as_str()],
+    )
+    .await;
     println!("whole test {:?}", started.elapsed());
 }

@@ -136,6 +136,15 @@ impl Cluster {
     /// own process, and sets the scenario's resource up with `access_list`. `None` (after printing
     /// why) when PostgreSQL, RabbitMQ or moto is missing outside CI; panics in CI.
     pub async fn start(replicas: Replicas, access_list: AccessList) -> Option<Self> {
+        Self::start_with(replicas, access_list, Vec::new()).await
+    }
+
+    /// [`Cluster::start`] with further `BROKER_*` settings of every process.
+    pub async fn start_with(
+        replicas: Replicas,
+        access_list: AccessList,
+        settings: Vec<(&'static str, String)>,
+    ) -> Option<Self> {
         let amqp_url = crate::amqp::amqp_url()?;
         let database = Database::postgres().await?;
         let s3 = S3Server::start("broker-cluster").await?;
@@ -146,7 +155,7 @@ impl Cluster {
             database_url: postgres.url().to_owned(),
             amqp_url,
             storage: s3.broker_env("files"),
-            settings: Vec::new(),
+            settings,
         };
         let mut cluster = Self::start_on(backends, replicas, access_list).await;
         cluster.s3 = Some(s3);
