@@ -455,8 +455,9 @@ async fn errors_read_as_plain_words_with_exit_codes() {
     assert!(stderr.contains("broker profile add"), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_tus_send_goes_on_by_itself_after_its_connection_is_cut() {
+/// A broker, a shell with the sender's and the recipient's profiles, a `big.bin` of
+/// [`TUS_FILE_LEN`] bytes in it (and those bytes), and a sender's token.
+async fn tus_sender() -> (Scenario, Shell, Vec<u8>, String) {
     let scenario = Scenario::start(Database::Sqlite).await;
     let shell = Shell::new();
     shell
@@ -471,6 +472,12 @@ async fn a_tus_send_goes_on_by_itself_after_its_connection_is_cut() {
         .as_str()
         .expect("a token")
         .to_owned();
+    (scenario, shell, bytes, token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tus_send_goes_on_by_itself_after_its_connection_is_cut() {
+    let (scenario, shell, bytes, token) = tus_sender().await;
     let tus = TusClient::new(scenario.api(), &token);
 
     // The sender's connections go through a proxy that cuts them for a moment; each chunk
@@ -496,20 +503,7 @@ async fn a_tus_send_goes_on_by_itself_after_its_connection_is_cut() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_tus_send_is_resumed_where_the_broker_stopped() {
-    let scenario = Scenario::start(Database::Sqlite).await;
-    let shell = Shell::new();
-    shell
-        .given_registered_profile(&scenario, "sender", SENDER)
-        .await;
-    shell
-        .given_registered_profile(&scenario, "recipient", RECIPIENT)
-        .await;
-    let bytes = pattern(TUS_FILE_LEN);
-    std::fs::write(shell.path("big.bin"), &bytes).expect("writing the file");
-    let token = shell.json(&["token"]).await["access_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned();
+    let (scenario, shell, bytes, token) = tus_sender().await;
     let tus = TusClient::new(scenario.api(), &token);
 
     // Halfway, the connection is cut for good and the sender killed while it waits to retry.
