@@ -404,15 +404,8 @@ impl FileTransferCore {
             FileTransferError::Storage(format!("upload {id} has no valid MD5 state"))
         })?;
         let before = resumable(&record);
-        let appended = {
-            let append = self.storage.append(&before, md5, expected, bytes);
-            let renewals = self.renew_claim(&record, &writer);
-            tokio::select! {
-                biased;
-                appended = append => Some(appended),
-                () = renewals => None,
-            }
-        };
+        let append = self.storage.append(&before, md5, expected, bytes);
+        let appended = self.while_claimed(&record, &writer, append).await;
         let expires = self.clock.now() + self.tus.expiration;
         let part = record.part.clone();
         let release = || {
@@ -477,6 +470,21 @@ impl FileTransferCore {
             self.complete(&record).await?;
         }
         Ok(record)
+    }
+
+    /// Runs `work` while renewing the claim of `writer`; `None` (and `work` dropped) when the
+    /// claim was lost first.
+    async fn while_claimed<T>(
+        &self,
+        record: &TusRecord,
+        writer: &str,
+        work: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        tokio::select! {
+            biased;
+            done = work => Some(done),
+            () = self.renew_claim(record, writer) => None,
+        }
     }
 
     /// Renews the claim of `writer` every third of a claim; returns when it is lost.
@@ -688,15 +696,8 @@ impl FileTransferCore {
             })
             .try_flatten()
             .boxed();
-        let written = {
-            let write = self.storage.write_staged(id, &staging, bytes, limit);
-            let renewals = self.renew_claim(&record, &writer);
-            tokio::select! {
-                biased;
-                written = write => Some(written),
-                () = renewals => None,
-            }
-        };
+        let write = self.storage.write_staged(id, &staging, bytes, limit);
+        let written = self.while_claimed(&record, &writer, write).await;
         let expires = self.clock.now() + self.tus.expiration;
         let written = match written {
             Some(Ok(written)) if written.size == length => written,
